@@ -1,0 +1,371 @@
+"""The checker: normalise -> automaton -> verify -> findings. Pure: no I/O, no clocks, no globals.
+
+Build one :class:`Checker` per rule set (it compiles the automata, patterns and the segmenter
+vocabulary) and call :meth:`Checker.check` per message or :meth:`Checker.check_batch` for many
+lines at once. Every decision the checker takes can be replayed with :meth:`Checker.explain`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Literal
+
+from .errors import InputError, RuleError, RuleIssue, UsageError
+from .findings import Finding, Source
+from .matcher import Matcher, build_matcher
+from .normalize import Normalizer, offset_map, to_original_span
+from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
+from .verify import Segmenter, WholeTextSegmenter, negation_before
+
+#: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
+MAX_TEXT_LENGTH = 100_000
+
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+_TERM, _EXCEPTION = 0, 1
+
+Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One automaton or pattern hit and what the checker decided about it (for ``explain``)."""
+
+    rule_id: str
+    key: str
+    norm_start: int
+    norm_end: int
+    start: int
+    end: int
+    verdict: Verdict
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    text: str
+    normalized: str
+    source: Source
+    product: str | None
+    tokens: tuple[tuple[str, int, int], ...]
+    candidates: tuple[Candidate, ...]
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    kind: int
+    rule: Rule
+
+
+@dataclass
+class _Automaton:
+    keys: list[str] = field(default_factory=list)
+    entries: list[tuple[_Entry, ...]] = field(default_factory=list)
+    matcher: Matcher | None = None
+
+
+def _variants(key: str) -> set[str]:
+    """The key plus every form with one character doubled or tripled (微微信, 最最最好)."""
+    out = {key}
+    for i, ch in enumerate(key):
+        if ch.isdigit():
+            continue
+        out.add(key[: i + 1] + ch + key[i + 1 :])
+        out.add(key[: i + 1] + ch + ch + key[i + 1 :])
+    return out
+
+
+class Checker:
+    """Checks text against a :class:`RuleSet`.
+
+    ``segmenter`` verifies word boundaries of candidate hits for rules that ask for it
+    (pass a :class:`~livestream_compliance.verify.JiebaSegmenter`; the default disables the
+    check). ``normalizer`` holds the translate table. ``backend`` picks the automaton.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        *,
+        normalizer: Normalizer | None = None,
+        segmenter: Segmenter | None = None,
+        backend: str = "ahocorasick-rs",
+    ) -> None:
+        self.rules = rules
+        self.version = rules.version
+        self.backend = backend
+        self.normalizer = normalizer or Normalizer.build()
+        self._table = self.normalizer.table
+        self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
+        self._automata: dict[Source, _Automaton] = {}
+        self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
+        self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
+        self._compile()
+
+    # ------------------------------------------------------------------ build
+    def normalize(self, text: str) -> str:
+        return text.translate(self._table)
+
+    def _compile(self) -> None:
+        issues: list[RuleIssue] = []
+        for source in Source:
+            by_key: dict[str, list[_Entry]] = {}
+            pats: list[tuple[Rule, re.Pattern[str]]] = []
+            for rule in self.rules.rules:
+                if source not in rule.sources:
+                    continue
+                norm_terms = []
+                for term in rule.terms:
+                    key = self.normalize(term)
+                    if len(key) < 2:
+                        issues.append(
+                            RuleIssue(rule.file, rule.id, "terms", f"term {term!r} normalises to {key!r}: too short to match")
+                        )
+                        continue
+                    norm_terms.append(key)
+                    for v in _variants(key):
+                        by_key.setdefault(v, []).append(_Entry(_TERM, rule))
+                for exc in rule.exceptions:
+                    key = self.normalize(exc)
+                    if not key:
+                        issues.append(RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} is empty once normalised"))
+                        continue
+                    if not rule.patterns and not any(t in key for t in norm_terms):
+                        issues.append(
+                            RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} contains none of the rule's terms, so it can never apply")
+                        )
+                        continue
+                    by_key.setdefault(key, []).append(_Entry(_EXCEPTION, rule))
+                for p in rule.patterns:
+                    pats.append((rule, re.compile(p)))
+            auto = _Automaton()
+            for key, entries in by_key.items():
+                auto.keys.append(key)
+                # deduplicate (a term listed twice, or a variant equal to another term)
+                uniq: dict[tuple[int, str], _Entry] = {}
+                for e in entries:
+                    uniq.setdefault((e.kind, e.rule.id), e)
+                auto.entries.append(tuple(uniq.values()))
+            auto.matcher = build_matcher(auto.keys, self.backend)
+            self._automata[source] = auto
+            prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
+            self._patterns[source] = (prefilter, tuple(pats))
+        if issues:
+            raise RuleError(issues)
+
+    # ------------------------------------------------------------------ check
+    def check(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> tuple[Finding, ...]:
+        """Findings for one utterance, ordered by position. Raises InputError/UsageError on bad input."""
+        if not isinstance(text, str):
+            raise InputError(f"text must be a str, not {type(text).__name__}")
+        if len(text) > MAX_TEXT_LENGTH:
+            raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
+        if type(source) is not Source:
+            source = Source.parse(source)
+        if product is not None and product not in PRODUCT_CATEGORIES:
+            raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
+        norm = text.translate(self._table)
+        auto = self._automata[source]
+        hits = auto.matcher.find(norm)  # type: ignore[union-attr]
+        prefilter, pats = self._patterns[source]
+        if not hits and (prefilter is None or prefilter.search(norm) is None):
+            return ()
+        return self._verify(text, norm, source, product, hits, None)
+
+    def check_batch(
+        self,
+        texts: Sequence[str],
+        source: Source | str = Source.HOST,
+        product: str | None = None,
+    ) -> list[tuple[Finding, ...]]:
+        """Findings for many utterances at once: one translate and one automaton pass over the batch.
+
+        Equivalent to ``[check(t, source, product) for t in texts]`` but several times faster on
+        mostly clean text: offsets are mapped back only for lines with candidate hits.
+        """
+        if type(source) is not Source:
+            source = Source.parse(source)
+        if product is not None and product not in PRODUCT_CATEGORIES:
+            raise UsageError(f"unknown product category {product!r}")
+        n = len(texts)
+        if n == 0:
+            return []
+        joined = "\n".join(texts)
+        if joined.count("\n") != n - 1 or len(joined) > MAX_TEXT_LENGTH * 50:
+            # a text with its own newline (or a huge batch): fall back to per-line checks
+            return [self.check(t, source, product) for t in texts]
+        norm_joined = joined.translate(self._batch_table)
+        norm_lines = norm_joined.split("\n")
+        ends = list(accumulate(len(x) + 1 for x in norm_lines))  # end (exclusive, incl. separator) per line
+        auto = self._automata[source]
+        hits = auto.matcher.find(norm_joined)  # type: ignore[union-attr]
+        prefilter, _pats = self._patterns[source]
+        flagged: dict[int, list[tuple[int, int, int]]] = {}
+        if hits:
+            from bisect import bisect_right
+
+            for key_index, s, e in hits:
+                li = bisect_right(ends, s)
+                base = ends[li - 1] if li else 0
+                flagged.setdefault(li, []).append((key_index, s - base, e - base))
+        if prefilter is not None:
+            from bisect import bisect_right
+
+            for m in prefilter.finditer(norm_joined):
+                flagged.setdefault(bisect_right(ends, m.start()), [])
+        out: list[tuple[Finding, ...]] = [()] * n
+        for li, line_hits in flagged.items():
+            text = texts[li]
+            if len(text) > MAX_TEXT_LENGTH:
+                raise InputError(f"text {li} is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
+            out[li] = self._verify(text, norm_lines[li], source, product, line_hits, None)
+        return out
+
+    @property
+    def _batch_table(self) -> dict[int, int | None]:
+        t = getattr(self, "_batch_table_cache", None)
+        if t is None:
+            t = dict(self._table)
+            t[ord("\n")] = ord("\n")
+            self._batch_table_cache = t
+        return t
+
+    def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
+        """Every step of a check: normalised text, tokens, each candidate and why it was kept or dropped."""
+        if type(source) is not Source:
+            source = Source.parse(source)
+        norm = text.translate(self._table)
+        trace: list[Candidate] = []
+        # speaker: show hits of rules that do not apply to this source, too
+        for other in Source:
+            if other is source:
+                continue
+            for key_index, s, e in self._automata[other].matcher.find(norm):  # type: ignore[union-attr]
+                for entry in self._automata[other].entries[key_index]:
+                    if entry.kind == _TERM and source not in entry.rule.sources:
+                        os_, oe = to_original_span(s, e, offset_map(text, self._table))
+                        trace.append(
+                            Candidate(entry.rule.id, self._automata[other].keys[key_index], s, e, os_, oe, "speaker",
+                                      f"rule applies to {'/'.join(sorted(x.value for x in entry.rule.sources))} only")
+                        )
+        hits = self._automata[source].matcher.find(norm)  # type: ignore[union-attr]
+        findings = self._verify(text, norm, source, product, hits, trace)
+        tokens: tuple[tuple[str, int, int], ...] = ()
+        tok = getattr(self.segmenter, "tokens", None)
+        if tok is not None and norm:
+            tokens = tuple(tok(norm))
+        return Explanation(text, norm, source, product, tokens, tuple(trace), findings)
+
+    # ------------------------------------------------------------------ verify
+    def _verify(
+        self,
+        text: str,
+        norm: str,
+        source: Source,
+        product: str | None,
+        hits: list[tuple[int, int, int]],
+        trace: list[Candidate] | None,
+    ) -> tuple[Finding, ...]:
+        auto = self._automata[source]
+        positions = None if len(norm) == len(text) else offset_map(text, self._table)
+        term_hits: list[tuple[Rule, str, int, int, bool]] = []
+        exc_spans: dict[str, list[tuple[int, int]]] = {}
+        for key_index, s, e in hits:
+            for entry in auto.entries[key_index]:
+                if entry.kind == _EXCEPTION:
+                    exc_spans.setdefault(entry.rule.id, []).append((s, e))
+                else:
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
+        prefilter, pats = self._patterns[source]
+        if prefilter is not None and prefilter.search(norm) is not None:
+            for rule, rx in pats:
+                for m in rx.finditer(norm):
+                    if "hit" in rx.groupindex and m.group("hit") is not None:
+                        s, e = m.span("hit")
+                    else:
+                        s, e = m.span()
+                    if e > s:
+                        term_hits.append((rule, rx.pattern, s, e, True))
+        boundaries: frozenset[int] | None = None
+        kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
+        for rule, key, s, e, is_pattern in term_hits:
+            os_, oe = to_original_span(s, e, positions)
+            verdict: Verdict = "kept"
+            detail = ""
+            if not rule.applies(source, product):
+                verdict, detail = "product", f"rule does not apply to product category {product!r}"
+            elif any(xs <= s and e <= xe for xs, xe in exc_spans.get(rule.id, ())):
+                xs, xe = next((xs, xe) for xs, xe in exc_spans[rule.id] if xs <= s and e <= xe)
+                verdict, detail = "exception", f"inside exception {norm[xs:xe]!r}"
+            elif not is_pattern and (
+                (key[0] in _ASCII_ALNUM and s > 0 and norm[s - 1] in _ASCII_ALNUM)
+                or (key[-1] in _ASCII_ALNUM and e < len(norm) and norm[e] in _ASCII_ALNUM)
+            ):
+                verdict, detail = "boundary", "part of a longer Latin word or number"
+            elif rule.word_boundary and not is_pattern:
+                if boundaries is None:
+                    boundaries = self.segmenter.boundaries(norm)
+                if s not in boundaries or e not in boundaries:
+                    verdict, detail = "boundary", "not a whole word here (jieba)"
+            if verdict == "kept" and rule.negatable:
+                neg = negation_before(text, os_)
+                if neg:
+                    verdict, detail = "negation", f"negated or warned against by {neg!r}"
+            if trace is not None:
+                trace.append(Candidate(rule.id, key, s, e, os_, oe, verdict, detail))
+            if verdict == "kept":
+                kept.setdefault((rule.id, s, e), (rule, key, s, e))
+        if not kept:
+            return ()
+        # one finding per rule per region: drop hits strictly inside another kept hit
+        spans = list(kept.values())
+        result: list[Finding] = []
+        for rule, key, s, e in spans:
+            container = next(
+                ((r2, s2, e2) for r2, _k2, s2, e2 in spans if s2 <= s and e <= e2 and (e2 - s2) > (e - s)),
+                None,
+            )
+            if container is not None:
+                if trace is not None:
+                    os_, oe = to_original_span(s, e, positions)
+                    trace.append(Candidate(rule.id, key, s, e, os_, oe, "contained", f"inside a longer hit of {container[0].id}"))
+                continue
+            os_, oe = to_original_span(s, e, positions)
+            result.append(
+                Finding(
+                    rule_id=rule.id,
+                    category=rule.category,
+                    severity=rule.severity,
+                    source=source,
+                    start=os_,
+                    end=oe,
+                    text=text[os_:oe],
+                    matched=key,
+                    message=rule.message,
+                    suggestion=rule.suggestion,
+                    legal_basis=rule.legal_basis,
+                    rule_version=self._rule_version[rule.id],
+                )
+            )
+        result.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return tuple(result)
+
+
+def check_many(checker: Checker, items: Iterable[tuple[str, Source, str | None]]) -> list[tuple[Finding, ...]]:
+    """Check ``(text, source, product)`` triples, batching consecutive items with equal source/product."""
+    out: list[tuple[Finding, ...]] = []
+    batch: list[str] = []
+    key: tuple[Source, str | None] | None = None
+    for text, source, product in items:
+        if key is not None and key != (source, product):
+            out.extend(checker.check_batch(batch, *key))
+            batch = []
+        key = (source, product)
+        batch.append(text)
+    if batch and key is not None:
+        out.extend(checker.check_batch(batch, *key))
+    return out

@@ -1,0 +1,145 @@
+"""Text normalisation that defeats common evasions while keeping exact offsets.
+
+Everything here is one ``str.translate`` table in which every character maps to exactly one
+character or is deleted. That single C-level call does:
+
+* full-width forms -> ASCII, ASCII case folding, look-alike letters (``ν``, ``Ⅴ`` -> ``v``);
+* traditional -> simplified Chinese, character by character (the table is passed in, see
+  :mod:`livestream_compliance.tables`);
+* deletion of noise: whitespace, zero-width and format characters, punctuation, symbols and
+  emoji that evaders put between characters (``国 家 级``, ``最#佳``, ``加❤V``);
+* numerals used to hide contact numbers: ``①``, ``⑴``, ``❶``, ``壹``, ``〇`` -> ASCII digits
+  (Chinese ``一二三`` stay as they are, so ``第一`` keeps its meaning; contact patterns accept them).
+
+Because no character expands, the offset map is simply "which original positions survived":
+:func:`offset_map` computes it only when a line has a hit, and a line in which nothing was deleted
+needs no map at all. Repeated characters (``微微信``) are handled by the matcher, which also
+indexes each term with one character doubled or tripled, so they cost nothing here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Characters kept although they are punctuation: they carry meaning in claims and contacts.
+KEPT_PUNCTUATION = frozenset("%+")
+
+_DIGIT_FORMS = {
+    # enclosed and parenthesised digits
+    **{chr(0x2460 + i): str(i + 1) for i in range(9)},  # ①..⑨
+    **{chr(0x2474 + i): str(i + 1) for i in range(9)},  # ⑴..⑼
+    **{chr(0x2488 + i): str(i + 1) for i in range(9)},  # ⒈..⒐
+    **{chr(0x2776 + i): str(i + 1) for i in range(9)},  # ❶..❾
+    **{chr(0x2780 + i): str(i + 1) for i in range(9)},  # ➀..➈
+    **{chr(0x278A + i): str(i + 1) for i in range(9)},  # ➊..➒
+    **{chr(0x24F5 + i): str(i + 1) for i in range(9)},  # ⓵..⓽
+    "⓪": "0",
+    "⓿": "0",
+    "〇": "0",
+    "零": "零",
+    # financial (capital) numerals
+    **dict(zip("壹贰叁肆伍陆柒捌玖", "123456789")),
+    **dict(zip("貳參陸", "236")),
+}
+
+_LOOKALIKES = {
+    "ν": "v",  # Greek nu
+    "Ⅴ": "v",
+    "ⅴ": "v",
+    "ｖ": "v",
+    "Ｖ": "v",
+    "ѵ": "v",
+    "ⓥ": "v",
+    "Ⓥ": "v",
+    "ⓧ": "x",
+    "Ⓧ": "x",
+    "ⓠ": "q",
+    "Ⓠ": "q",
+    "ⓦ": "w",
+    "Ⓦ": "w",
+    "×": "x",
+    "➕": "+",
+    "＋": "+",
+    "﹢": "+",
+    "ℚ": "q",
+    "о": "o",  # Cyrillic o
+    "а": "a",
+    "е": "e",
+    "х": "x",
+    "Ｘ": "x",
+    "ｘ": "x",
+    "％": "%",
+}
+
+
+def _is_noise(ch: str) -> bool:
+    """True for characters evaders insert between the characters of a term."""
+    if ch in KEPT_PUNCTUATION:
+        return False
+    cat = unicodedata.category(ch)
+    # Z*: separators; Cc/Cf: control and format (zero-width space/joiner, BOM, soft hyphen...);
+    # P*: punctuation; S*: symbols (emoji, dingbats, arrows, currency, modifiers); Mn/Me: marks
+    # (variation selectors, keycap combining mark, enclosing circles) that ride on other characters.
+    if cat[0] in "ZPS" or cat in ("Cc", "Cf", "Mn", "Me", "Co", "Cs"):
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Holds the translate table; ``normalize(text)`` is ``text.translate(table)``."""
+
+    table: Mapping[int, int | None]
+
+    @classmethod
+    def build(cls, traditional_to_simplified: Mapping[str, str] | None = None) -> Normalizer:
+        table: dict[int, int | None] = {}
+        # 1. noise deletion over the BMP and the emoji planes
+        for cp in list(range(0x0000, 0x3400)) + list(range(0xA000, 0x10000)) + list(range(0x1F000, 0x1FB00)):
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            ch = chr(cp)
+            if _is_noise(ch):
+                table[cp] = None
+        for cp in range(0xE0000, 0xE0080):  # tag characters (emoji flags)
+            table[cp] = None
+        # 2. width and case folding: NFKC for the compatibility forms, then lower()
+        for cp in list(range(0xFF01, 0xFF5F)) + list(range(0x41, 0x5B)):
+            ch = chr(cp)
+            folded = unicodedata.normalize("NFKC", ch).lower()
+            if len(folded) == 1:
+                table[cp] = None if _is_noise(folded) else ord(folded)
+        table[0x3000] = None  # ideographic space
+        # 3. digits and look-alikes
+        for src, dst in {**_DIGIT_FORMS, **_LOOKALIKES}.items():
+            table[ord(src)] = ord(dst)
+        # 4. traditional -> simplified, one character to one character
+        if traditional_to_simplified:
+            for src, dst in traditional_to_simplified.items():
+                if len(src) == 1 and len(dst) == 1 and src != dst:
+                    # a converted character may itself need folding (e.g. full-width)
+                    table[ord(src)] = table.get(ord(dst), ord(dst))
+        return cls(table=table)
+
+    def normalize(self, text: str) -> str:
+        return text.translate(self.table)
+
+
+def offset_map(original: str, table: Mapping[int, int | None]) -> list[int]:
+    """For each character of ``original.translate(table)``, its index in ``original``.
+
+    The list has one extra trailing element, ``len(original)``, so that a normalised end offset
+    ``e`` maps to ``positions[e - 1] + 1`` and an empty tail maps cleanly.
+    """
+    positions = [i for i, ch in enumerate(original) if table.get(ord(ch), 0) is not None]
+    positions.append(len(original))
+    return positions
+
+
+def to_original_span(start: int, end: int, positions: list[int] | None) -> tuple[int, int]:
+    """Map a normalised span ``[start, end)`` back to the original text (``positions=None``: identity)."""
+    if positions is None:
+        return start, end
+    return positions[start], positions[end - 1] + 1

@@ -1,0 +1,324 @@
+"""Rule models (pydantic) and the pure parts of loading: TOML text -> validated rules -> RuleSet.
+
+Reading files from disk lives in :mod:`livestream_compliance.loader`; this module only parses
+text it is given, so it can be used and tested without touching the file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RuleError, RuleIssue
+from .findings import LegalBasis, Severity, Source
+
+#: Product categories a stream may declare and a rule may be scoped to.
+PRODUCT_CATEGORIES: tuple[str, ...] = (
+    "general",
+    "food",
+    "health_food",
+    "cosmetics",
+    "drug",
+    "medical_device",
+    "finance",
+    "education",
+    "apparel",
+    "electronics",
+    "household",
+    "jewelry",
+    "collectibles",
+)
+
+ProductName = Literal[
+    "general",
+    "food",
+    "health_food",
+    "cosmetics",
+    "drug",
+    "medical_device",
+    "finance",
+    "education",
+    "apparel",
+    "electronics",
+    "household",
+    "jewelry",
+    "collectibles",
+]
+
+_ID_RE = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
+_CATEGORY_RE = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class LegalRef(_Strict):
+    law: Annotated[str, Field(min_length=2)]
+    article: Annotated[str, Field(min_length=1)]
+    note: str = ""
+
+
+class MatchExample(_Strict):
+    """A text the rule must flag, with the exact substring (``hit``) it must flag."""
+
+    text: Annotated[str, Field(min_length=1)]
+    hit: Annotated[str, Field(min_length=1)]
+    #: which occurrence of ``hit`` in ``text`` (0-based) is the expected span
+    occurrence: Annotated[int, Field(ge=0)] = 0
+    source: Source | None = None
+    product: ProductName | None = None
+
+    @model_validator(mode="after")
+    def _hit_in_text(self) -> MatchExample:
+        if self.span() is None:
+            raise ValueError(f"hit {self.hit!r} does not occur {self.occurrence + 1}x in text {self.text!r}")
+        return self
+
+    def span(self) -> tuple[int, int] | None:
+        pos = -1
+        for _ in range(self.occurrence + 1):
+            pos = self.text.find(self.hit, pos + 1)
+            if pos < 0:
+                return None
+        return pos, pos + len(self.hit)
+
+
+class NoMatchExample(_Strict):
+    """A text the rule must not flag."""
+
+    text: Annotated[str, Field(min_length=1)]
+    source: Source | None = None
+    product: ProductName | None = None
+
+
+class RuleModel(_Strict):
+    """One rule as written in a rule file. See docs/rules.md for every field."""
+
+    id: Annotated[str, Field(pattern=_ID_RE, max_length=64)]
+    category: Annotated[str, Field(pattern=_CATEGORY_RE, max_length=48)]
+    severity: Literal["info", "warning", "high", "critical"]
+    sources: Annotated[tuple[Source, ...], Field(min_length=1)] = (Source.HOST, Source.CHAT)
+    products: tuple[ProductName, ...] = ()
+    exempt_products: tuple[ProductName, ...] = ()
+    terms: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    patterns: tuple[Annotated[str, Field(min_length=1, max_length=512)], ...] = ()
+    exceptions: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    word_boundary: bool = False
+    negatable: bool = True
+    legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
+    message: Annotated[str, Field(min_length=2)]
+    suggestion: Annotated[str, Field(min_length=1)]
+    must_match: Annotated[tuple[MatchExample, ...], Field(min_length=2)]
+    must_not_match: Annotated[tuple[NoMatchExample | str, ...], Field(min_length=2)]
+    description: str = ""
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for p in value:
+            try:
+                rx = re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
+            if rx.groups and "hit" not in rx.groupindex:
+                raise ValueError(f"pattern {p!r}: use non-capturing groups (?:...) or name the span (?P<hit>...)")
+            if rx.match(""):
+                raise ValueError(f"pattern {p!r} matches the empty string")
+        return value
+
+    @model_validator(mode="after")
+    def _has_matchers(self) -> RuleModel:
+        if not self.terms and not self.patterns:
+            raise ValueError("a rule needs at least one of terms or patterns")
+        overlap = set(self.products) & set(self.exempt_products)
+        if overlap:
+            raise ValueError(f"products and exempt_products overlap: {sorted(overlap)}")
+        return self
+
+
+class PackModel(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    version: Annotated[str, Field(min_length=1, max_length=32)]
+    description: str = ""
+
+
+class RuleFileModel(_Strict):
+    pack: PackModel
+    rules: Annotated[tuple[RuleModel, ...], Field(min_length=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A validated rule as the engine uses it (plain, hashable, no pydantic on the hot path)."""
+
+    id: str
+    category: str
+    severity: Severity
+    sources: frozenset[Source]
+    products: frozenset[str]
+    exempt_products: frozenset[str]
+    terms: tuple[str, ...]
+    patterns: tuple[str, ...]
+    exceptions: tuple[str, ...]
+    word_boundary: bool
+    negatable: bool
+    legal_basis: tuple[LegalBasis, ...]
+    message: str
+    suggestion: str
+    must_match: tuple[MatchExample, ...]
+    must_not_match: tuple[NoMatchExample, ...]
+    pack: str
+    version: str
+    file: str
+    description: str = ""
+
+    def applies(self, source: Source, product: str | None) -> bool:
+        if source not in self.sources:
+            return False
+        if product is None:
+            return True
+        if product in self.exempt_products:
+            return False
+        return not self.products or product in self.products
+
+    @classmethod
+    def from_model(cls, m: RuleModel, pack: PackModel, file: str) -> Rule:
+        return cls(
+            id=m.id,
+            category=m.category,
+            severity=Severity.parse(m.severity),
+            sources=frozenset(m.sources),
+            products=frozenset(m.products),
+            exempt_products=frozenset(m.exempt_products),
+            terms=m.terms,
+            patterns=m.patterns,
+            exceptions=m.exceptions,
+            word_boundary=m.word_boundary,
+            negatable=m.negatable,
+            legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
+            message=m.message,
+            suggestion=m.suggestion,
+            must_match=m.must_match,
+            must_not_match=tuple(
+                NoMatchExample(text=e) if isinstance(e, str) else e for e in m.must_not_match
+            ),
+            pack=pack.id,
+            version=pack.version,
+            file=file,
+            description=m.description,
+        )
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An immutable, validated collection of rules with a content-derived version."""
+
+    rules: tuple[Rule, ...]
+    version: str
+    files: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    def term_count(self) -> int:
+        return sum(len(r.terms) + len(r.patterns) for r in self.rules)
+
+
+def _loc_to_field(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc) if loc else ""
+
+
+def parse_rule_file(text: str, name: str) -> tuple[PackModel, tuple[RuleModel, ...]]:
+    """Parse and validate one rule file's text. Raises RuleError naming file, rule and field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(RuleIssue(name, None, None, f"invalid TOML: {exc}")) from None
+    try:
+        model = RuleFileModel.model_validate(data)
+    except ValidationError as exc:
+        raise RuleError(_issues_from_validation(exc, data, name)) from None
+    return model.pack, model.rules
+
+
+def _issues_from_validation(exc: ValidationError, data: Mapping[str, Any], name: str) -> list[RuleIssue]:
+    issues: list[RuleIssue] = []
+    rules = data.get("rules") if isinstance(data, Mapping) else None
+    for err in exc.errors():
+        loc = list(err["loc"])
+        rule_id = None
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            idx = loc[1]
+            rule_id = f"#{idx + 1}"
+            if isinstance(rules, list) and idx < len(rules) and isinstance(rules[idx], Mapping):
+                rid = rules[idx].get("id")
+                if isinstance(rid, str):
+                    rule_id = rid
+            loc = loc[2:]
+        # drop pydantic's union-branch markers such as 'NoMatchExample' / 'str'
+        loc = [p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p in ("str",)))]
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        issues.append(RuleIssue(name, rule_id, _loc_to_field(loc) or None, msg))
+    # de-duplicate while keeping order (union branches repeat the same location)
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for i in issues:
+        key = (i.rule_id, i.field, i.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(i)
+    return unique
+
+
+def build_rule_set(layers: Iterable[Iterable[tuple[str, str]]]) -> RuleSet:
+    """Build a RuleSet from layers of ``(file name, TOML text)``.
+
+    Inside one layer every rule id must be unique; a later layer overrides an earlier one's
+    rule with the same id (a user's directory over the defaults). All problems are collected
+    and raised together as one RuleError.
+    """
+    issues: list[RuleIssue] = []
+    merged: dict[str, Rule] = {}
+    files: list[str] = []
+    digest = hashlib.sha256()
+    for layer in layers:
+        seen_in_layer: dict[str, str] = {}
+        for name, text in layer:
+            files.append(name)
+            digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+            try:
+                pack, models = parse_rule_file(text, name)
+            except RuleError as exc:
+                issues.extend(exc.issues)
+                continue
+            for m in models:
+                if m.id in seen_in_layer:
+                    issues.append(
+                        RuleIssue(name, m.id, "id", f"duplicate rule id (also defined in {seen_in_layer[m.id]})")
+                    )
+                    continue
+                seen_in_layer[m.id] = name
+                merged[m.id] = Rule.from_model(m, pack, name)
+    if issues:
+        raise RuleError(issues)
+    if not merged:
+        raise RuleError(RuleIssue("<rules>", None, None, "no rules were loaded"))
+    return RuleSet(
+        rules=tuple(sorted(merged.values(), key=lambda r: r.id)),
+        version=digest.hexdigest()[:12],
+        files=tuple(files),
+    )

@@ -1,0 +1,105 @@
+"""Checks that decide whether a candidate hit is real: word boundaries and negation.
+
+These only ever run on lines that already have a candidate hit, so clean lines never reach
+jieba or the negation regexes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class Segmenter(Protocol):
+    """Splits text into words; returns the set of word-boundary offsets (0 and len included)."""
+
+    def boundaries(self, text: str) -> frozenset[int]: ...
+
+
+class JiebaSegmenter:
+    """A private ``jieba.Tokenizer`` (never jieba's global one), taught the rule vocabulary.
+
+    Initialising loads jieba's dictionary from inside its wheel (about 0.9 s); construct this
+    once at start-up so that no message ever pays for it. jieba keeps a cache of the parsed
+    dictionary; ``cache_dir`` says where (``None``: jieba's default temporary directory).
+    """
+
+    def __init__(
+        self,
+        terms: Iterable[str] = (),
+        protected: Iterable[str] = (),
+        *,
+        cache_dir: str | None = None,
+    ) -> None:
+        import jieba
+
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        jieba.setLogLevel(logging.WARNING)
+        self._tk = jieba.Tokenizer()
+        if cache_dir is not None:
+            self._tk.tmp_dir = cache_dir
+        self._tk.initialize()
+        # rule terms become words of their own ...
+        for t in terms:
+            if len(t) >= 2:
+                self._tk.add_word(t)
+        # ... and exception phrases (第一次, 大麻烦) outrank the terms they contain
+        for p in protected:
+            if len(p) >= 2:
+                self._tk.add_word(p, freq=max(self._tk.suggest_freq(p, False), 1) * 50)
+
+    def tokens(self, text: str) -> list[tuple[str, int, int]]:
+        return list(self._tk.tokenize(text, HMM=False))
+
+    def boundaries(self, text: str) -> frozenset[int]:
+        cuts = {0}
+        for _word, _start, end in self._tk.tokenize(text, HMM=False):
+            cuts.add(end)
+        return frozenset(cuts)
+
+
+class WholeTextSegmenter:
+    """A trivial segmenter (every position is a boundary): disables word-boundary checks."""
+
+    def boundaries(self, text: str) -> frozenset[int]:
+        return frozenset(range(len(text) + 1))
+
+
+#: Sentence breaks: a negation before one of these does not reach a hit after it.
+_SENTENCE_BREAK = re.compile(r"[。！？!?；;，,\n\r…~～]")
+
+#: Words that negate, forbid or warn against what follows them.
+_NEGATORS = re.compile(
+    r"不|没|沒|别|別|勿|莫|禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|无需|無需|无须|请勿|并非|绝非|未经"
+)
+
+#: Phrases that contain a negator character but do not negate (questions, idioms, intensifiers).
+_NOT_NEGATION = re.compile(
+    r"不要错过|不要太|不得不|不管|不论|不仅|不但|不光|不只|不止|不过|不错|不少|不断|不用说|"
+    r"忍不住|了不起|不一样|没想到|没错|没得说|没话说|没的说|差不多|别人|别家|别的|特别|区别|级别|类别|"
+    r"有没有|是不是|要不要|能不能|好不好|对不对|行不行|会不会|可不可以|用不用|买不买|信不信|"
+    r"不可思议|不得了|不然|要不|不愧|不负|不二|莫过于|"
+    r"[\u4e00-\u9fff]不[\u4e00-\u9fff]?了"  # 受不了 / 少不了: potential complements
+)
+
+NEGATION_WINDOW = 8
+
+
+def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) -> str | None:
+    """The negating word shortly before ``original[start]`` in the same clause, or None.
+
+    Looks back at most ``window`` characters, stops at the last sentence break, and ignores
+    look-alike phrases (有没有, 不要错过, 特别...).
+    """
+    lo = max(0, start - window)
+    ctx = original[lo:start]
+    breaks = list(_SENTENCE_BREAK.finditer(ctx))
+    if breaks:
+        ctx = ctx[breaks[-1].end() :]
+    if not ctx:
+        return None
+    ctx = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), ctx)
+    m = _NEGATORS.search(ctx)
+    return m.group() if m else None

@@ -1,0 +1,1 @@
+"""livestream-compliance server side: websocket sidecar, metrics, audit log, Redis workers."""
