@@ -20,7 +20,9 @@ Formats (:func:`detect_format`, :func:`parse_text`)
         text lines. Each text line is its own utterance with its own line number and the cue's
         ``start``/``end``. Missing index lines, extra blank lines, ``.`` or ``,`` before the
         milliseconds, a missing hours field and position settings after the end time are all
-        accepted. A timing line that cannot be parsed is an ``InputError``. Text that follows
+        accepted. A timing line (a line with ``-->`` where a cue starts, or any line that
+        follows an index line and starts like a timestamp) that cannot be parsed, or an index
+        line at the start not followed by a timing line, is an ``InputError``. Text that follows
         a blank line without a new timing line is kept and given the previous cue's times
         (a checker must not silently lose text).
     ``vtt``
@@ -195,6 +197,8 @@ _INDEX_RE = re.compile(r"[0-9]+")
 # fraction (optional). Range checks happen in _norm_timestamp.
 _TS = r"(?:([0-9]+):)?([0-9]{1,2}):([0-9]{1,2})(?:[,.]([0-9]{1,3}))?"
 _TIMING_RE = re.compile(rf"[ \t]*{_TS}[ \t]*-->[ \t]*{_TS}(?:[ \t]+.*)?[ \t]*", re.ASCII)
+# A line that starts like a timestamp: after a cue index it is taken as the timing line.
+_TIMING_HINT_RE = re.compile(r"[ \t]*[0-9]+:[0-9]", re.ASCII)
 _VTT_HEADER_RE = re.compile(r"WEBVTT(?:[ \t].*)?")
 _VTT_SKIP_BLOCK_RE = re.compile(r"(?:NOTE|STYLE|REGION)(?:[ \t].*)?")
 
@@ -313,9 +317,18 @@ def _parse_srt(lines: list[str], name: str) -> Iterator[Utterance]:
             j = i + 1
             while j < n and not lines[j].strip():
                 j += 1
-            if j < n and "-->" in lines[j]:
-                i = j  # the timing line is handled on the next pass
+            if j < n and ("-->" in lines[j] or _TIMING_HINT_RE.match(lines[j])):
+                # The timing line; parse it here so a malformed one is reported.
+                cue = _parse_timing(lines[j], name, j + 1, "srt")
+                in_cue = True
+                i = j + 1
                 continue
+            if cue is None:
+                raise InputError(
+                    "expected a timing line 'HH:MM:SS,mmm --> HH:MM:SS,mmm' after the cue index",
+                    file=name,
+                    line=j + 1 if j < n else i + 1,
+                )
         if cue is None:
             raise InputError(
                 "expected an SRT cue (an index line or a timing line "
@@ -435,7 +448,9 @@ def _parse_jsonl(lines: list[str], name: str) -> Iterator[Utterance]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", file=name, line=lineno) from None
+            raise InputError(
+                f"invalid JSON: {e.msg} (column {e.colno})", file=name, line=lineno
+            ) from None
         except RecursionError:
             raise InputError("invalid JSON: nested too deeply", file=name, line=lineno) from None
         if not isinstance(record, dict):

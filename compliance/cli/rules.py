@@ -1,0 +1,79 @@
+"""``compliance rules validate|list [PATH...]``: check rule files and list rules.
+
+``validate`` loads the default packs and then every PATH (a file or a directory of ``*.toml``),
+reports every problem as ``file: rule ID: field FIELD: message`` and runs every rule's
+``must_match`` / ``must_not_match`` examples. Exit 0 when all is well, 2 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import RuleError, RuleIssue
+from ..findings import Source
+from . import EXIT_ERROR, EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rules", help="validate or list rule packs", description=__doc__.split("\n\n")[0])
+    rsub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True, parser_class=type(p))
+    v = rsub.add_parser("validate", help="validate rule files and run their examples")
+    v.add_argument("paths", nargs="*", metavar="PATH", help="rule file or directory (default: only the shipped packs)")
+    v.add_argument("--no-default-rules", action="store_true", help="validate PATHs alone, not layered over the defaults")
+    v.add_argument("--no-examples", action="store_true", help="skip running the rules' examples")
+    v.set_defaults(run=run_validate)
+    lst = rsub.add_parser("list", help="list the rules in effect")
+    lst.add_argument("paths", nargs="*", metavar="PATH")
+    lst.add_argument("--no-default-rules", action="store_true")
+    lst.set_defaults(run=run_list)
+
+
+def example_failures(checker) -> list[RuleIssue]:
+    """Every rule example the checker gets wrong, as RuleIssues naming file, rule and example."""
+    issues: list[RuleIssue] = []
+    for rule in checker.rules.rules:
+        default_source = Source.HOST if Source.HOST in rule.sources else Source.CHAT
+        for i, ex in enumerate(rule.must_match):
+            found = checker.check(ex.text, ex.source or default_source, ex.product)
+            spans = [(f.start, f.end) for f in found if f.rule_id == rule.id]
+            if ex.span() not in spans:
+                got = ", ".join(f"{f.rule_id}[{f.start}:{f.end}]" for f in found) or "nothing"
+                issues.append(RuleIssue(rule.file, rule.id, f"must_match[{i}]", f"{ex.text!r} should flag {ex.hit!r} at {ex.span()}; got {got}"))
+        for i, ex in enumerate(rule.must_not_match):
+            found = checker.check(ex.text, ex.source or default_source, ex.product)
+            mine = [f for f in found if f.rule_id == rule.id]
+            if mine:
+                issues.append(RuleIssue(rule.file, rule.id, f"must_not_match[{i}]", f"{ex.text!r} must not be flagged; flagged {mine[0].text!r}"))
+    return issues
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from ..loader import build_checker, load_rule_set
+
+    try:
+        rule_set = load_rule_set(args.paths, defaults=not args.no_default_rules)
+        checker = build_checker(rule_set)
+    except RuleError as exc:
+        for issue in exc.issues:
+            sys.stderr.write(f"{issue}\n")
+        sys.stderr.write(f"{len(exc.issues)} error(s)\n")
+        return EXIT_ERROR
+    issues = [] if args.no_examples else example_failures(checker)
+    for issue in issues:
+        sys.stderr.write(f"{issue}\n")
+    n_terms = rule_set.term_count()
+    status = "OK" if not issues else f"{len(issues)} example failure(s)"
+    sys.stdout.write(f"{len(rule_set)} rules, {n_terms} terms and patterns in {len(rule_set.files)} file(s), version {rule_set.version}: {status}\n")
+    return EXIT_ERROR if issues else EXIT_OK
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..loader import load_rule_set
+
+    rule_set = load_rule_set(args.paths, defaults=not args.no_default_rules)
+    for r in rule_set.rules:
+        sources = "/".join(sorted(s.value for s in r.sources))
+        sys.stdout.write(f"{r.id:<24} {r.severity.label:<8} {r.category:<20} {sources:<9} {len(r.terms):>4} terms {len(r.patterns):>2} patterns  {r.file}\n")
+    sys.stdout.write(f"{len(rule_set)} rules, version {rule_set.version}\n")
+    return EXIT_OK
