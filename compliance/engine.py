@@ -18,7 +18,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .verify import Segmenter, WholeTextSegmenter, negation_before
+from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -290,7 +290,7 @@ class Checker:
                         s, e = m.span()
                     if e > s:
                         term_hits.append((rule, rx.pattern, s, e, True))
-        boundaries: frozenset[int] | None = None
+        words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
         for rule, key, s, e, is_pattern in term_hits:
             os_, oe = to_original_span(s, e, positions)
@@ -307,10 +307,11 @@ class Checker:
             ):
                 verdict, detail = "boundary", "part of a longer Latin word or number"
             elif rule.word_boundary and not is_pattern:
-                if boundaries is None:
-                    boundaries = self.segmenter.boundaries(norm)
-                if s not in boundaries or e not in boundaries:
-                    verdict, detail = "boundary", "not a whole word here (jieba)"
+                if words is None:
+                    words = self.segmenter.spans(norm)
+                why = splits_a_word(words, s, e)
+                if why:
+                    verdict, detail = "boundary", f"{why} (jieba)"
             if verdict == "kept" and rule.negatable:
                 neg = negation_before(text, os_)
                 if neg:

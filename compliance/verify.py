@@ -13,9 +13,30 @@ from typing import Protocol
 
 
 class Segmenter(Protocol):
-    """Splits text into words; returns the set of word-boundary offsets (0 and len included)."""
+    """Splits text into words: ``spans(text)`` gives each word's ``(start, end)`` in order."""
 
-    def boundaries(self, text: str) -> frozenset[int]: ...
+    def spans(self, text: str) -> tuple[tuple[int, int], ...]: ...
+
+
+def splits_a_word(spans: tuple[tuple[int, int], ...], start: int, end: int) -> str | None:
+    """Why the hit ``[start, end)`` is not a word of its own in this segmentation, or None.
+
+    A hit is rejected when one word strictly contains it (第一 in 第一次, 最好 in 最好看), or when
+    a word crossing its start or end shares only one character with it (大麻 in 大/麻烦). A
+    compound term that merely ends inside a longer word (全网最低 in 全网/最低价) stands.
+    """
+    for ts, te in spans:
+        if te <= start:
+            continue
+        if ts >= end:
+            break
+        if ts <= start and te >= end and te - ts > end - start:
+            return "part of a longer word"
+        if ts < start < te and min(te, end) - start == 1:
+            return "splits a word at its start"
+        if ts < end < te and end - max(ts, start) == 1:
+            return "splits a word at its end"
+    return None
 
 
 class JiebaSegmenter:
@@ -53,18 +74,15 @@ class JiebaSegmenter:
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         return list(self._tk.tokenize(text, HMM=False))
 
-    def boundaries(self, text: str) -> frozenset[int]:
-        cuts = {0}
-        for _word, _start, end in self._tk.tokenize(text, HMM=False):
-            cuts.add(end)
-        return frozenset(cuts)
+    def spans(self, text: str) -> tuple[tuple[int, int], ...]:
+        return tuple((s, e) for _w, s, e in self._tk.tokenize(text, HMM=False))
 
 
 class WholeTextSegmenter:
-    """A trivial segmenter (every position is a boundary): disables word-boundary checks."""
+    """A trivial segmenter (every character a word): disables word-boundary checks."""
 
-    def boundaries(self, text: str) -> frozenset[int]:
-        return frozenset(range(len(text) + 1))
+    def spans(self, text: str) -> tuple[tuple[int, int], ...]:
+        return tuple((i, i + 1) for i in range(len(text)))
 
 
 #: Sentence breaks: a negation before one of these does not reach a hit after it.

@@ -1,0 +1,181 @@
+"""Checker behaviour on a small fixture rule set, plus properties over the default rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livestream_compliance import (
+    Checker,
+    ComplianceError,
+    Finding,
+    InputError,
+    Severity,
+    Source,
+    UsageError,
+    build_checker,
+    check_many,
+    load_rule_set,
+)
+from livestream_compliance.engine import MAX_TEXT_LENGTH
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "engine"
+
+
+@pytest.fixture(scope="module")
+def small(checker: Checker) -> Checker:
+    rules = load_rule_set([FIXTURE], defaults=False)
+    return build_checker(rules, segmenter=checker.segmenter)
+
+
+def spans(findings) -> list[tuple[str, int, int, str]]:
+    return [(f.rule_id, f.start, f.end, f.text) for f in findings]
+
+
+def test_finding_fields_and_immutability(small: Checker) -> None:
+    (f,) = small.check("这款是全网最好的", "host")
+    assert (f.rule_id, f.category, f.severity, f.source, f.start, f.end, f.text) == (
+        "T-ABS", "absolute_terms", Severity.HIGH, Source.HOST, 5, 7, "最好")
+    assert f.rule_version.startswith("engine-fixture@1#")
+    assert f.legal_basis[0].law == "中华人民共和国广告法"
+    with pytest.raises(AttributeError):
+        f.start = 0  # type: ignore[misc]
+    d = f.to_dict()
+    assert d["severity"] == "high" and d["source"] == "host" and d["legal_basis"] == ["中华人民共和国广告法 第九条第（三）项"]
+
+
+def test_severity_is_ordered() -> None:
+    assert Severity.INFO < Severity.WARNING < Severity.HIGH < Severity.CRITICAL
+    assert Severity.parse("High") is Severity.HIGH
+    with pytest.raises(UsageError):
+        Severity.parse("fatal")
+
+
+def test_offsets_index_the_original_text_through_evasions(small: Checker) -> None:
+    text = "加 我 薇😀微 信"  # noise between every character
+    (f,) = small.check(text, "chat")
+    assert (f.rule_id, f.text) == ("T-DIV", "微 信") and text[f.start:f.end] == "微 信"
+    (f,) = small.check("ＶＸ号多少", "chat")
+    assert (f.start, f.end, f.text) == (0, 2, "ＶＸ")
+
+
+def test_repeated_characters_are_caught(small: Checker) -> None:
+    assert spans(small.check("加微微信", "chat")) == [("T-DIV", 1, 4, "微微信")]
+    assert spans(small.check("最最最好", "host")) == [("T-ABS", 0, 4, "最最最好")]
+
+
+def test_exceptions_and_boundaries(small: Checker) -> None:
+    assert small.check("大家最好先量尺码", "host") == ()
+    assert small.check("今天第一次来", "host") == ()
+    assert spans(small.check("第一次来的都说这是第一", "host")) == [("T-ABS", 9, 11, "第一")]
+    # Latin terms do not fire inside longer words
+    assert small.check("i love xbox", "chat") == ()
+    assert spans(small.check("加vx", "chat")) == [("T-DIV", 1, 3, "vx")]
+
+
+def test_speaker_scope(small: Checker) -> None:
+    assert small.check("这是最好的", "chat") == ()
+    assert spans(small.check("这是最好的", "host")) == [("T-ABS", 2, 4, "最好")]
+    assert spans(small.check("私聊我", "chat")) == [("T-DIV", 0, 2, "私聊")]
+
+
+def test_product_scope(small: Checker) -> None:
+    assert small.check("喝了能降血压", "host", "drug") == ()
+    assert spans(small.check("喝了能降血压", "host", "food")) == [("T-MED", 3, 6, "降血压")]
+    assert spans(small.check("喝了能降血压", "host")) == [("T-MED", 3, 6, "降血压")]  # undeclared: strictest
+    with pytest.raises(UsageError):
+        small.check("x", "host", "spaceships")
+
+
+def test_negation_and_warnings(small: Checker) -> None:
+    assert small.check("本品不能治愈疾病", "host") == ()
+    assert small.check("小心叫你加微信的人", "chat") == ()
+    assert small.check("直播间禁止私聊交易", "host") == ()
+    # a negation in an earlier clause does not reach the hit
+    assert spans(small.check("不用担心，加我微信", "chat")) == [("T-DIV", 7, 9, "微信")]
+    # questions are not negations
+    assert spans(small.check("主播有没有微信", "chat")) == [("T-DIV", 5, 7, "微信")]
+
+
+def test_longest_overlapping_hit_wins(small: Checker) -> None:
+    assert spans(small.check("全网最低价", "host")) == [("T-ABS", 0, 4, "全网最低")]
+
+
+def test_patterns(small: Checker) -> None:
+    assert spans(small.check("电话 138 1234 5678", "chat")) == [("T-DIV", 3, 16, "138 1234 5678")]
+    assert spans(small.check("①③⑧12345678", "chat")) == [("T-DIV", 0, 11, "①③⑧12345678")]
+    assert small.check("订单号 2138123456789", "chat") == ()
+
+
+def test_explain_shows_each_decision(small: Checker) -> None:
+    ex = small.explain("大家最好先量尺码，这是最好的", "host")
+    verdicts = [(c.rule_id, c.verdict, c.start) for c in ex.candidates]
+    assert ("T-ABS", "exception", 2) in verdicts and ("T-ABS", "kept", 11) in verdicts
+    assert ex.normalized == "大家最好先量尺码这是最好的"
+    assert spans(ex.findings) == [("T-ABS", 11, 13, "最好")]
+    ex = small.explain("这是最好的", "chat")
+    assert [c.verdict for c in ex.candidates] == ["speaker"]
+    ex = small.explain("喝了能降血压", "host", "drug")
+    assert [c.verdict for c in ex.candidates] == ["product"]
+    ex = small.explain("本品不能治愈疾病", "host")
+    assert [c.verdict for c in ex.candidates] == ["negation"]
+
+
+def test_bad_input_raises_documented_errors(small: Checker) -> None:
+    with pytest.raises(InputError):
+        small.check(b"bytes", "host")  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        small.check("好" * (MAX_TEXT_LENGTH + 1), "host")
+    with pytest.raises(UsageError):
+        small.check("最好", "audience")
+    assert issubclass(InputError, ComplianceError) and issubclass(UsageError, ComplianceError)
+
+
+def test_batch_equals_per_line(small: Checker) -> None:
+    lines = ["全网最好的", "", "加 微 信", "今天第一次来", "138 1234 5678", "最最好", "ＶＸ", "本品不能治愈疾病"]
+    for source in Source:
+        assert small.check_batch(lines, source) == [small.check(t, source) for t in lines]
+    assert small.check_batch([], "host") == []
+    # a text containing a newline falls back to per-line checks
+    assert small.check_batch(["最好\n的", "微信"], "chat") == [small.check("最好\n的", "chat"), small.check("微信", "chat")]
+
+
+def test_check_many_groups_by_source_and_product(small: Checker) -> None:
+    items = [("全网最好的", Source.HOST, None), ("全网最好的", Source.CHAT, None), ("能降血压", Source.HOST, "drug"), ("能降血压", Source.HOST, "food")]
+    got = check_many(small, items)
+    assert [len(x) for x in got] == [1, 0, 0, 1]
+
+
+_weird = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
+_evasive = st.text(alphabet=list("最好佳第一次全网低价微信薇vxVX加私聊 ＊#❤\u200b國家級降血压治愈本品不能代替药物138０１２①"), max_size=80)
+
+
+@given(_weird | _evasive, st.sampled_from(list(Source)), st.sampled_from([None, "food", "drug", "cosmetics"]))
+@settings(max_examples=300, deadline=None)
+def test_any_string_is_checked_or_raises_our_error(checker: Checker, text: str, source: Source, product) -> None:
+    try:
+        findings = checker.check(text, source, product)
+    except ComplianceError:
+        return
+    assert isinstance(findings, tuple)
+    for f in findings:
+        assert isinstance(f, Finding)
+        assert 0 <= f.start < f.end <= len(text)
+        assert f.text == text[f.start:f.end]
+    assert list(findings) == sorted(findings, key=lambda f: (f.start, f.end, f.rule_id))
+    assert checker.check_batch([text], source, product) == [findings]
+
+
+@given(st.lists(_evasive, max_size=20), st.sampled_from(list(Source)))
+@settings(max_examples=100, deadline=None)
+def test_batch_equals_per_line_on_default_rules(checker: Checker, lines: list[str], source: Source) -> None:
+    assert checker.check_batch(lines, source) == [checker.check(t, source) for t in lines]
+
+
+@given(st.one_of(st.integers(), st.none(), st.binary(), st.lists(st.text())))
+def test_non_text_is_an_input_error(checker: Checker, value) -> None:
+    with pytest.raises(InputError):
+        checker.check(value, "host")  # type: ignore[arg-type]

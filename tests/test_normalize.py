@@ -1,0 +1,92 @@
+"""The normaliser: evasions fold to the canonical form and offsets map back exactly."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livestream_compliance.normalize import Normalizer, offset_map, to_original_span
+from livestream_compliance.tables import traditional_to_simplified
+
+NORM = Normalizer.build(traditional_to_simplified())
+
+# text that looks like what evaders write: CJK, Latin, digits, noise, emoji, zero-width
+_alphabet = st.sampled_from(
+    list("最好佳国家级微信薇加私聊第一次全网低價國級發髮")
+    + list("abcVXvxQq019１３８ＶＸＡ")
+    + list(" \u3000\t#*❤️✨👉😀\u200b\u200d\ufeff，。！？、…—·【】()%+.@①②⑧壹贰〇")
+)
+evasive_text = st.text(alphabet=_alphabet, max_size=60)
+any_text = st.text(max_size=80)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("国 家 级", "国家级"),
+        ("最#佳", "最佳"),
+        ("加❤V", "加v"),
+        ("ＶＸ１３８", "vx138"),
+        ("國家級", "国家级"),
+        ("最\u200b好", "最好"),
+        ("加😀微😀信", "加微信"),
+        ("①③⑧", "138"),
+        ("壹叁捌", "138"),
+        ("wei xin", "weixin"),
+        ("100%纯棉", "100%纯棉"),
+        ("+V", "+v"),
+        ("最佳！！！", "最佳"),
+        ("【限时】", "限时"),
+        ("No.1", "no1"),
+        ("ⓥⓧ", "vx"),
+    ],
+)
+def test_evasions_fold(raw: str, expected: str) -> None:
+    assert NORM.normalize(raw) == expected
+
+
+def test_every_mapping_is_one_to_one_or_deletion() -> None:
+    for src, dst in NORM.table.items():
+        assert dst is None or isinstance(dst, int), (chr(src), dst)
+
+
+@given(evasive_text | any_text)
+@settings(max_examples=400)
+def test_offset_map_points_at_the_source_character(text: str) -> None:
+    norm = NORM.normalize(text)
+    positions = offset_map(text, NORM.table)
+    assert len(positions) == len(norm) + 1
+    assert positions[-1] == len(text)
+    assert positions[:-1] == sorted(set(positions[:-1]))  # strictly increasing
+    for i, ch in enumerate(norm):
+        assert NORM.normalize(text[positions[i]]) == ch
+
+
+@given(evasive_text | any_text, st.data())
+@settings(max_examples=400)
+def test_any_normalised_span_maps_back_to_an_original_span_with_the_same_content(text: str, data) -> None:
+    norm = NORM.normalize(text)
+    if not norm:
+        return
+    s = data.draw(st.integers(0, len(norm) - 1))
+    e = data.draw(st.integers(s + 1, len(norm)))
+    positions = offset_map(text, NORM.table)
+    os_, oe = to_original_span(s, e, positions)
+    assert 0 <= os_ < oe <= len(text)
+    assert NORM.normalize(text[os_:oe]) == norm[s:e]
+    # the original span starts and ends on characters that survive normalisation
+    assert NORM.normalize(text[os_]) == norm[s] and NORM.normalize(text[oe - 1]) == norm[e - 1]
+
+
+def test_identity_when_nothing_is_deleted() -> None:
+    text = "这款面膜是全网最好的"
+    assert to_original_span(7, 9, None) == (7, 9)
+    assert offset_map(text, NORM.table)[:-1] == list(range(len(text)))
+
+
+def test_traditional_table_is_single_characters() -> None:
+    table = traditional_to_simplified()
+    assert table["國"] == "国" and table["發"] == "发" and table["髮"] == "发"
+    assert all(len(k) == 1 and len(v) == 1 for k, v in table.items())
+    assert len(table) > 2000
