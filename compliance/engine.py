@@ -155,7 +155,7 @@ class Checker:
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
             self._patterns[source] = (prefilter, tuple(pats))
         if issues:
-            raise RuleError(issues)
+            raise RuleError(list(dict.fromkeys(issues)))  # each problem once, not once per speaker
 
     # ------------------------------------------------------------------ check
     def check(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> tuple[Finding, ...]:

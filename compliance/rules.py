@@ -149,11 +149,6 @@ class PackModel(_Strict):
     description: str = ""
 
 
-class RuleFileModel(_Strict):
-    pack: PackModel
-    rules: Annotated[tuple[RuleModel, ...], Field(min_length=1)]
-
-
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A validated rule as the engine uses it (plain, hashable, no pydantic on the hot path)."""
@@ -239,49 +234,65 @@ def _loc_to_field(loc: Sequence[Any]) -> str:
 
 
 def parse_rule_file(text: str, name: str) -> tuple[PackModel, tuple[RuleModel, ...]]:
-    """Parse and validate one rule file's text. Raises RuleError naming file, rule and field."""
+    """Parse and validate one rule file's text. Raises RuleError naming file, rule and field.
+
+    Each rule is validated on its own so that every broken rule of a file is reported at once.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(RuleIssue(name, None, None, f"invalid TOML: {exc}")) from None
-    try:
-        model = RuleFileModel.model_validate(data)
-    except ValidationError as exc:
-        raise RuleError(_issues_from_validation(exc, data, name)) from None
-    return model.pack, model.rules
-
-
-def _issues_from_validation(exc: ValidationError, data: Mapping[str, Any], name: str) -> list[RuleIssue]:
     issues: list[RuleIssue] = []
-    rules = data.get("rules") if isinstance(data, Mapping) else None
+    for key in data:
+        if key not in ("pack", "rules"):
+            issues.append(RuleIssue(name, None, key, "unknown key (a rule file has [pack] and [[rules]])"))
+    pack: PackModel | None = None
+    if "pack" not in data:
+        issues.append(RuleIssue(name, None, "pack", "required table [pack] is missing"))
+    else:
+        try:
+            pack = PackModel.model_validate(data["pack"])
+        except ValidationError as exc:
+            issues.extend(_issues_from_validation(exc, name, None, "pack"))
+    raw_rules = data.get("rules")
+    rules: list[RuleModel] = []
+    if not isinstance(raw_rules, list) or not raw_rules:
+        issues.append(RuleIssue(name, None, "rules", "a rule file needs at least one [[rules]] entry"))
+    else:
+        for i, raw in enumerate(raw_rules):
+            rid = raw.get("id") if isinstance(raw, dict) else None
+            rule_id = rid if isinstance(rid, str) else f"#{i + 1}"
+            try:
+                rules.append(RuleModel.model_validate(raw))
+            except ValidationError as exc:
+                issues.extend(_issues_from_validation(exc, name, rule_id, None))
+    if issues:
+        raise RuleError(issues)
+    assert pack is not None
+    return pack, tuple(rules)
+
+
+def _issues_from_validation(
+    exc: ValidationError, name: str, rule_id: str | None, prefix: str | None
+) -> list[RuleIssue]:
+    issues: list[RuleIssue] = []
+    seen: set[tuple[str | None, str]] = set()
     for err in exc.errors():
-        loc = list(err["loc"])
-        rule_id = None
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            idx = loc[1]
-            rule_id = f"#{idx + 1}"
-            if isinstance(rules, list) and idx < len(rules) and isinstance(rules[idx], Mapping):
-                rid = rules[idx].get("id")
-                if isinstance(rid, str):
-                    rule_id = rid
-            loc = loc[2:]
         # drop pydantic's union-branch markers such as 'NoMatchExample' / 'str'
-        loc = [p for p in loc if not (isinstance(p, str) and (p[:1].isupper() or p in ("str",)))]
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or p == "str"))]
+        if prefix:
+            loc = [prefix, *loc]
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        issues.append(RuleIssue(name, rule_id, _loc_to_field(loc) or None, msg))
-    # de-duplicate while keeping order (union branches repeat the same location)
-    seen: set[tuple[Any, ...]] = set()
-    unique = []
-    for i in issues:
-        key = (i.rule_id, i.field, i.message)
-        if key not in seen:
+        field_name = _loc_to_field(loc) or None
+        key = (field_name, msg)
+        if key not in seen:  # union branches repeat the same location
             seen.add(key)
-            unique.append(i)
-    return unique
+            issues.append(RuleIssue(name, rule_id, field_name, msg))
+    return issues
 
 
 def build_rule_set(layers: Iterable[Iterable[tuple[str, str]]]) -> RuleSet:

@@ -19,9 +19,10 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..engine import Checker, check_many
-from ..errors import ComplianceError
+from ..errors import ComplianceError, InputError
 from ..findings import Finding, Severity, Source
 from ..readers import Utterance, read_path
+from ..rules import PRODUCT_CATEGORIES
 from . import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 from ._common import (
     HIGHLIGHT,
@@ -115,7 +116,15 @@ def run(args: argparse.Namespace) -> int:
     errors = 0
     for name in args.files:
         try:
-            inputs.append((name, read_path(name, fmt=args.input_format)))
+            utterances = read_path(name, fmt=args.input_format)
+            for u in utterances:  # a jsonl record's product must be one the engine knows
+                if u.product is not None and u.product not in PRODUCT_CATEGORIES:
+                    raise InputError(
+                        f"unknown product category {u.product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}",
+                        file="<stdin>" if name == "-" else name,
+                        line=u.line,
+                    )
+            inputs.append((name, utterances))
         except ComplianceError as exc:
             sys.stderr.write(f"compliance check: error: {exc}\n")
             errors += 1

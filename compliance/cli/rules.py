@@ -55,9 +55,11 @@ def run_validate(args: argparse.Namespace) -> int:
         rule_set = load_rule_set(args.paths, defaults=not args.no_default_rules)
         checker = build_checker(rule_set)
     except RuleError as exc:
-        for issue in exc.issues:
+        # the checker compiles once per speaker and may report the same issue for each
+        issues = list(dict.fromkeys(exc.issues))
+        for issue in issues:
             sys.stderr.write(f"{issue}\n")
-        sys.stderr.write(f"{len(exc.issues)} error(s)\n")
+        sys.stderr.write(f"{len(issues)} error(s)\n")
         return EXIT_ERROR
     issues = [] if args.no_examples else example_failures(checker)
     for issue in issues:

@@ -1,0 +1,180 @@
+"""Quality of the default rules: precision/recall on labelled sets, flag rates on real text.
+
+    python benchmarks/quality.py                      # all measurements, markdown on stdout
+    python benchmarks/quality.py --samples 30         # also print 30 flagged lines per corpus for review
+    python benchmarks/quality.py --out benchmarks/QUALITY.md
+
+Labelled sets (written by the project, JSON Lines; see benchmarks/labelled/README.md):
+``dev.jsonl`` is the set rules may be tuned against; ``holdout.jsonl`` is written independently
+and never used for tuning, so its figures are the honest ones.
+
+Real text (third-party, read from ``../shared/corpora`` or ``--corpora``; never copied here):
+LiveChat Douyin viewer comments (``chat.txt``, checked as chat) and host replies (``host.txt``,
+checked as host speech); COLD label-0 (non-offensive) and label-1 lines, checked as chat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from livestream_compliance import Checker, Source, load_checker
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CORPORA = HERE.parent.parent / "shared" / "corpora"
+
+
+def load_labelled(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                row = json.loads(line)
+                row["_line"] = n
+                rows.append(row)
+    return rows
+
+
+def evaluate_labelled(checker: Checker, rows: list[dict]) -> dict:
+    tp = fp = fn = tn = 0
+    cat_tp = cat_fp = cat_fn = 0
+    per_cat: dict[str, Counter] = defaultdict(Counter)
+    per_kind: dict[str, Counter] = defaultdict(Counter)
+    errors = []
+    for row in rows:
+        findings = checker.check(row["text"], Source(row["source"]), row.get("product"))
+        expected = set(row["expect"])
+        got = {f.category for f in findings}
+        pos, pred = bool(expected), bool(findings)
+        if pos and pred:
+            tp += 1
+        elif pos:
+            fn += 1
+        elif pred:
+            fp += 1
+        else:
+            tn += 1
+        per_kind[row.get("kind", "?")]["ok" if pos == pred else "wrong"] += 1
+        for c in expected | got:
+            if c in expected and c in got:
+                cat_tp += 1
+                per_cat[c]["tp"] += 1
+            elif c in expected:
+                cat_fn += 1
+                per_cat[c]["fn"] += 1
+            else:
+                cat_fp += 1
+                per_cat[c]["fp"] += 1
+        if pos != pred or (pos and not (expected & got)):
+            errors.append((row, findings))
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else 1.0
+    return {
+        "n": len(rows),
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
+        "cat_precision": ratio(cat_tp, cat_tp + cat_fp),
+        "cat_recall": ratio(cat_tp, cat_tp + cat_fn),
+        "per_cat": per_cat,
+        "per_kind": per_kind,
+        "errors": errors,
+    }
+
+
+def flag_rate(checker: Checker, lines: list[str], source: Source) -> tuple[int, list[tuple[str, list]]]:
+    results = checker.check_batch(lines, source)
+    flagged = [(line, list(f)) for line, f in zip(lines, results) if f]
+    return len(flagged), flagged
+
+
+def read_cold(path: Path) -> list[tuple[int, str]]:
+    out = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            out.append((int(row["label"]), row["TEXT"]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
+    ap.add_argument("--samples", type=int, default=15, help="flagged lines to print per corpus for review")
+    ap.add_argument("--errors", type=int, default=40, help="misclassified labelled lines to print")
+    ap.add_argument("--sets", nargs="*", default=["dev", "holdout"])
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    checker = load_checker()
+    rnd = random.Random(args.seed)
+    out: list[str] = []
+    w = out.append
+    w(f"Rules version {checker.version}: {len(checker.rules)} rules, {checker.rules.term_count()} terms and patterns.\n")
+    w("## Labelled sets\n")
+    w("| set | lines | positives | precision | recall | category precision | category recall |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    details = []
+    for name in args.sets:
+        path = HERE / "labelled" / f"{name}.jsonl"
+        if not path.exists():
+            w(f"| {name} | (missing) | | | | | |")
+            continue
+        r = evaluate_labelled(checker, load_labelled(path))
+        w(f"| {name} | {r['n']} | {r['tp'] + r['fn']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['cat_precision']:.3f} | {r['cat_recall']:.3f} |")
+        details.append((name, r))
+    for name, r in details:
+        w(f"\n### {name}: per category (tp / fp / fn)\n")
+        w("| category | tp | fp | fn |")
+        w("| --- | ---: | ---: | ---: |")
+        for c in sorted(r["per_cat"]):
+            k = r["per_cat"][c]
+            w(f"| {c} | {k['tp']} | {k['fp']} | {k['fn']} |")
+        w(f"\n{name}: per kind (right / wrong at line level): " + ", ".join(
+            f"{k} {v['ok']}/{v['wrong']}" for k, v in sorted(r["per_kind"].items())))
+        if args.errors and r["errors"]:
+            w(f"\n<details><summary>{name}: {len(r['errors'])} misclassified lines (first {args.errors})</summary>\n")
+            for row, findings in r["errors"][: args.errors]:
+                got = ", ".join(f"{f.rule_id}:{f.text}" for f in findings) or "-"
+                w(f"- `{row['source']}` {row['text']!r} expect={row['expect']} product={row.get('product')} got={got}")
+            w("\n</details>")
+    w("\n## Real text (flag rates)\n")
+    w("| corpus | source | lines | flagged | share |")
+    w("| --- | --- | ---: | ---: | ---: |")
+    samples = []
+    corpora = []
+    chat = args.corpora / "livechat" / "chat.txt"
+    host = args.corpora / "livechat" / "host.txt"
+    if chat.exists():
+        corpora.append(("LiveChat chat", Source.CHAT, chat.read_text(encoding="utf-8").splitlines()))
+    if host.exists():
+        corpora.append(("LiveChat host", Source.HOST, host.read_text(encoding="utf-8").splitlines()))
+    cold = [p for p in (args.corpora / "cold" / "dev.csv", args.corpora / "cold" / "test.csv") if p.exists()]
+    if cold:
+        rows = [r for p in cold for r in read_cold(p)]
+        corpora.append(("COLD label 0 (non-offensive)", Source.CHAT, [t for lab, t in rows if lab == 0]))
+        corpora.append(("COLD label 1 (offensive)", Source.CHAT, [t for lab, t in rows if lab == 1]))
+    for name, source, lines in corpora:
+        n, flagged = flag_rate(checker, lines, source)
+        w(f"| {name} | {source.value} | {len(lines)} | {n} | {n / max(1, len(lines)):.2%} |")
+        samples.append((name, flagged))
+    if args.samples:
+        for name, flagged in samples:
+            pick = rnd.sample(flagged, min(args.samples, len(flagged)))
+            w(f"\n<details><summary>{name}: sample of {len(pick)} flagged lines</summary>\n")
+            for line, findings in pick:
+                w(f"- {line!r} → " + ", ".join(f"{f.rule_id}:{f.text}" for f in findings))
+            w("\n</details>")
+    text = "\n".join(out) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
