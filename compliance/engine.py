@@ -100,6 +100,8 @@ class Checker:
         self.backend = backend
         self.normalizer = normalizer or Normalizer.build()
         self._table = self.normalizer.table
+        self._mapping = self.normalizer.mapping
+        self._batch_table = self.normalizer.batch_table("\n")
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -225,15 +227,6 @@ class Checker:
             out[li] = self._verify(text, norm_lines[li], source, product, line_hits, None)
         return out
 
-    @property
-    def _batch_table(self) -> dict[int, int | None]:
-        t = getattr(self, "_batch_table_cache", None)
-        if t is None:
-            t = dict(self._table)
-            t[ord("\n")] = ord("\n")
-            self._batch_table_cache = t
-        return t
-
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
         """Every step of a check: normalised text, tokens, each candidate and why it was kept or dropped."""
         if type(source) is not Source:
@@ -247,7 +240,7 @@ class Checker:
             for key_index, s, e in self._automata[other].matcher.find(norm):  # type: ignore[union-attr]
                 for entry in self._automata[other].entries[key_index]:
                     if entry.kind == _TERM and source not in entry.rule.sources:
-                        os_, oe = to_original_span(s, e, offset_map(text, self._table))
+                        os_, oe = to_original_span(s, e, offset_map(text, self._mapping))
                         trace.append(
                             Candidate(entry.rule.id, self._automata[other].keys[key_index], s, e, os_, oe, "speaker",
                                       f"rule applies to {'/'.join(sorted(x.value for x in entry.rule.sources))} only")
@@ -271,7 +264,7 @@ class Checker:
         trace: list[Candidate] | None,
     ) -> tuple[Finding, ...]:
         auto = self._automata[source]
-        positions = None if len(norm) == len(text) else offset_map(text, self._table)
+        positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
         term_hits: list[tuple[Rule, str, int, int, bool]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
         for key_index, s, e in hits:

@@ -1,0 +1,262 @@
+"""Per-stream state across messages (sans-I/O): split terms, partial/final dedupe, bounded memory.
+
+A speech recogniser cuts ``全网 | 最低价`` into two segments; a viewer types ``加`` / ``微`` / ``信``
+in three chat lines. Checked one by one, neither is caught. A :class:`StreamSession` keeps, per
+speaker, a short **tail** of what that speaker said last (at most ``tail_chars`` characters of
+*final* text, younger than the source's window) and checks ``tail + new text``. Only findings that
+**end inside the new text** are reported: anything wholly inside the tail was reported when the
+tail was new.
+
+Offsets of a reported finding are offsets into the *new* message's text. A finding that began
+in an earlier message (it crosses the join) is reported with ``start = 0``, ``end`` in the new
+text, ``text`` = the whole matched text across messages, ``carry`` = how many of its characters
+came from earlier messages and ``from_seq`` = the ``seq`` of the message where it began. So
+``new_text[start:end] == finding.text[carry:]`` always holds.
+
+Partial speech-recognition results of one segment (same ``segment`` key, ``final=False``) are
+checked too (a warning is most useful while the host is still talking), and every finding reported
+for a segment is remembered as ``(rule_id, matched, occurrence)``: a later partial or the final
+revision of the same segment reports only what is new. Only final text enters the tail.
+
+Nothing here reads a clock: every call takes ``now`` (seconds, any monotonic origin). Memory is
+bounded: ``max_streams`` streams (least recently used evicted), ``max_speakers`` speakers per
+stream, ``max_open_segments`` remembered segments per speaker, ``tail_chars`` of text per speaker;
+:meth:`SessionStore.evict_idle` drops streams idle for longer than ``idle_timeout``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from .findings import Finding, Source
+
+__all__ = ["Reported", "SessionConfig", "SessionStore", "StreamSession"]
+
+
+class _Checks(Protocol):  # what the session needs of a Checker
+    def check(self, text: str, source: Source | str = ..., product: str | None = ...) -> tuple[Finding, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    #: characters of a speaker's previous final text joined to the next message; must be at
+    #: least the longest rule term minus one to catch every split term
+    tail_chars: int = 24
+    #: a tail older than this (seconds) is not joined: host speech / chat lines
+    host_window: float = 8.0
+    chat_window: float = 10.0
+    max_streams: int = 10_000
+    max_speakers: int = 512
+    max_open_segments: int = 8
+    #: a stream unused for this long (seconds) is dropped by ``evict_idle``
+    idle_timeout: float = 600.0
+
+    def window(self, source: Source) -> float:
+        return self.host_window if source is Source.HOST else self.chat_window
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A finding to report for one message, with offsets into that message's text."""
+
+    finding: Finding
+    #: characters of the match that came from earlier messages (0: wholly in this message)
+    carry: int = 0
+    #: ``seq`` of the message where a carried match began
+    from_seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.finding.to_dict()
+        d["carry"] = self.carry
+        d["from_seq"] = self.from_seq
+        return d
+
+
+@dataclass(slots=True)
+class _Segment:
+    reported: set[tuple[str, str, int]] = field(default_factory=set)
+    final: bool = False
+
+
+@dataclass(slots=True)
+class _Speaker:
+    tail: str = ""
+    tail_at: float = 0.0
+    #: (seq, start in tail) of each message whose text is (partly) in the tail, in order
+    pieces: list[tuple[int, int]] = field(default_factory=list)
+    #: (rule_id, start, end) in tail coordinates of findings already reported over the tail
+    spans: list[tuple[str, int, int]] = field(default_factory=list)
+    segments: OrderedDict[Hashable, _Segment] = field(default_factory=OrderedDict)
+
+    def clear_tail(self) -> None:
+        self.tail = ""
+        self.pieces.clear()
+        self.spans.clear()
+
+
+class StreamSession:
+    """The cross-message state of one stream. Use through :class:`SessionStore` or on its own."""
+
+    __slots__ = ("stream_id", "config", "last_seen", "_speakers")
+
+    def __init__(self, stream_id: str, config: SessionConfig | None = None, *, now: float = 0.0) -> None:
+        self.stream_id = stream_id
+        self.config = config or SessionConfig()
+        self.last_seen = now
+        self._speakers: OrderedDict[tuple[Source, str], _Speaker] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._speakers)
+
+    def _speaker(self, key: tuple[Source, str]) -> _Speaker:
+        sp = self._speakers.get(key)
+        if sp is None:
+            sp = self._speakers[key] = _Speaker()
+            if len(self._speakers) > self.config.max_speakers:
+                self._speakers.popitem(last=False)
+        else:
+            self._speakers.move_to_end(key)
+        return sp
+
+    def feed(
+        self,
+        checker: _Checks,
+        text: str,
+        *,
+        source: Source,
+        seq: int,
+        now: float,
+        speaker: str | None = None,
+        segment: Hashable | None = None,
+        final: bool = True,
+        product: str | None = None,
+    ) -> tuple[Reported, ...]:
+        """Check one message in the context of this stream; returns only what is new.
+
+        ``speaker`` keys the tail (a chat user id, or the host's name; ``None`` disables joining
+        and dedupe for this message). ``segment`` keys partial/final revisions of one recognised
+        utterance (default: ``seq``). Raises whatever ``checker.check`` raises, leaving the state
+        unchanged.
+        """
+        self.last_seen = now
+        if speaker is None:
+            return tuple(Reported(f) for f in checker.check(text, source, product))
+        sp = self._speaker((source, speaker))
+        tail = sp.tail
+        if tail and now - sp.tail_at > self.config.window(source):
+            sp.clear_tail()
+            tail = ""
+        n = len(tail)
+        findings = checker.check(tail + text if n else text, source, product)
+        seg_key = seq if segment is None else segment
+        seg = sp.segments.get(seg_key)
+        if seg is not None:
+            sp.segments.move_to_end(seg_key)
+        out: list[Reported] = []
+        keys: list[tuple[str, str, int]] = []
+        new_spans: list[tuple[str, int, int]] = []
+        occurrences: dict[tuple[str, str], int] = {}
+        for f in findings:
+            if f.end <= n:
+                continue  # wholly inside the tail: reported with the earlier message
+            if f.start < n and any(
+                rid == f.rule_id and s < f.end and f.start < e for rid, s, e in sp.spans
+            ):
+                continue  # the same rule was already reported over the earlier part of this span
+            occ_key = (f.rule_id, f.matched)
+            k = occurrences.get(occ_key, 0)
+            occurrences[occ_key] = k + 1
+            key = (f.rule_id, f.matched, k)
+            keys.append(key)
+            new_spans.append((f.rule_id, f.start, f.end))
+            if seg is not None and key in seg.reported:
+                continue  # reported for an earlier partial result of this segment
+            if f.start >= n:
+                out.append(Reported(replace(f, start=f.start - n, end=f.end - n) if n else f))
+            else:
+                from_seq = sp.pieces[0][0] if sp.pieces else None
+                for pseq, pstart in sp.pieces:
+                    if pstart <= f.start:
+                        from_seq = pseq
+                    else:
+                        break
+                out.append(Reported(replace(f, start=0, end=f.end - n), carry=n - f.start, from_seq=from_seq))
+        if seg is None:
+            seg = sp.segments[seg_key] = _Segment()
+            if len(sp.segments) > self.config.max_open_segments:
+                sp.segments.popitem(last=False)
+        seg.reported.update(keys)
+        if final and not seg.final:
+            seg.final = True
+            self._extend_tail(sp, text, seq, now, new_spans)
+        return tuple(out)
+
+    def _extend_tail(self, sp: _Speaker, text: str, seq: int, now: float, spans: list[tuple[str, int, int]]) -> None:
+        if not text:
+            return
+        limit = self.config.tail_chars
+        n = len(sp.tail)
+        joined = sp.tail + text
+        sp.pieces.append((seq, n))
+        sp.spans.extend(spans)
+        cut = max(0, len(joined) - limit)
+        sp.tail = joined[cut:]
+        sp.tail_at = now
+        if cut:
+            pieces = [(s, p - cut) for s, p in sp.pieces]
+            # keep the piece that contains the new position 0 and every later one
+            first = 0
+            for i, (_s, p) in enumerate(pieces):
+                if p <= 0:
+                    first = i
+            sp.pieces = [(s, max(p, 0)) for s, p in pieces[first:]]
+            sp.spans = [(r, s - cut, e - cut) for r, s, e in sp.spans if e - cut > 0]
+
+
+class SessionStore:
+    """Every stream's session, bounded: LRU beyond ``max_streams``, idle ones dropped by ``evict_idle``."""
+
+    def __init__(self, config: SessionConfig | None = None) -> None:
+        self.config = config or SessionConfig()
+        self._streams: OrderedDict[str, StreamSession] = OrderedDict()
+        #: streams dropped so far (idle or over the limit)
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def __contains__(self, stream_id: object) -> bool:
+        return stream_id in self._streams
+
+    def session(self, stream_id: str, now: float) -> StreamSession:
+        s = self._streams.get(stream_id)
+        if s is None:
+            s = self._streams[stream_id] = StreamSession(stream_id, self.config, now=now)
+            if len(self._streams) > self.config.max_streams:
+                self._streams.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._streams.move_to_end(stream_id)
+            s.last_seen = now
+        return s
+
+    def feed(self, stream_id: str, checker: _Checks, text: str, **kwargs: Any) -> tuple[Reported, ...]:
+        """``session(stream_id, now).feed(checker, text, ...)``."""
+        return self.session(stream_id, kwargs["now"]).feed(checker, text, **kwargs)
+
+    def evict_idle(self, now: float) -> list[str]:
+        """Drop every stream not used for ``idle_timeout`` seconds; returns their ids."""
+        limit = now - self.config.idle_timeout
+        gone: list[str] = []
+        # the dict is in order of last use, so the idle ones are at the front
+        while self._streams:
+            sid, s = next(iter(self._streams.items()))
+            if s.last_seen > limit:
+                break
+            del self._streams[sid]
+            gone.append(sid)
+        self.evicted += len(gone)
+        return gone

@@ -1,0 +1,1 @@
+"""CLI tests (a package so that test module names cannot clash with tests/ elsewhere)."""
