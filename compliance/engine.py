@@ -254,6 +254,16 @@ class Checker:
         return Explanation(text, norm, source, product, tokens, tuple(trace), findings)
 
     # ------------------------------------------------------------------ verify
+    def _alnum_at(self, text: str, i: int) -> bool:
+        """Is the original character at ``i`` a Latin letter or digit (after width/case folding)?
+
+        Judged on the original text, so a separator (``vx：abc``, ``vx abc``) is a boundary.
+        """
+        if i < 0 or i >= len(text):
+            return False
+        mapped = self._mapping.get(ord(text[i]), ord(text[i]))
+        return mapped is not None and chr(mapped) in _ASCII_ALNUM
+
     def _verify(
         self,
         text: str,
@@ -295,8 +305,8 @@ class Checker:
                 xs, xe = next((xs, xe) for xs, xe in exc_spans[rule.id] if xs <= s and e <= xe)
                 verdict, detail = "exception", f"inside exception {norm[xs:xe]!r}"
             elif not is_pattern and (
-                (key[0] in _ASCII_ALNUM and s > 0 and norm[s - 1] in _ASCII_ALNUM)
-                or (key[-1] in _ASCII_ALNUM and e < len(norm) and norm[e] in _ASCII_ALNUM)
+                (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1))
+                or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe))
             ):
                 verdict, detail = "boundary", "part of a longer Latin word or number"
             elif rule.word_boundary and not is_pattern:

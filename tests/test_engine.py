@@ -179,3 +179,11 @@ def test_batch_equals_per_line_on_default_rules(checker: Checker, lines: list[st
 def test_non_text_is_an_input_error(checker: Checker, value) -> None:
     with pytest.raises(InputError):
         checker.check(value, "host")  # type: ignore[arg-type]
+
+
+def test_latin_boundary_is_judged_on_the_original_text(small: Checker) -> None:
+    # a separator deleted by normalisation still separates words
+    assert spans(small.check("加我vx：abc123", "chat")) == [("T-DIV", 2, 4, "vx")]
+    assert spans(small.check("加我vx abc123", "chat")) == [("T-DIV", 2, 4, "vx")]
+    assert small.check("lovexbox", "chat") == ()
+    assert small.check("ＬＯＶＥＸＢＯＸ", "chat") == ()

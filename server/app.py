@@ -1,0 +1,700 @@
+"""The websocket sidecar: one asyncio server, websocket protocol on ``/``, HTTP routes on the same port.
+
+Per message: one ``orjson.loads``, a pydantic model validation, the session join and the checker
+call (microseconds, on the event loop), one ``orjson.dumps`` per answer. Rule loading runs in an
+executor and the new checker replaces the old one in a single assignment on the event loop, so
+every message is checked by exactly one rule set, and every warning names it.
+
+    app = App(load_config({"port": 0}))
+    await app.start()           # loads the rules (unless a checker was given) and listens
+    ...                         # app.url, app.port
+    await app.stop()            # drains: answers what clients already sent, flushes the audit log
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from importlib import resources
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from livestream_compliance import __version__
+from livestream_compliance.engine import Checker
+from livestream_compliance.errors import ComplianceError, RuleError
+from livestream_compliance.findings import Finding, Severity, Source
+from livestream_compliance.loader import build_checker, load_rule_set
+from livestream_compliance.rules import RuleSet
+from livestream_compliance.session import SessionStore
+
+from .config import ServerConfig
+from .http import Routes, respond, split_target, static_files
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import Metrics
+from .protocol import (
+    PROTOCOL_VERSION,
+    Batch,
+    BatchItem,
+    Chat,
+    Hello,
+    Ping,
+    ProtocolError,
+    Script,
+    Subscribe,
+    Transcript,
+    Unsubscribe,
+    parse_client,
+)
+from .pubsub import Hub, Outbox
+from .sinks import AuditRecord, AuditSink, AuditWriter, NullAuditSink
+
+log = logging.getLogger("livestream_compliance.server")
+
+CheckerFactory = Callable[[RuleSet], Checker]
+
+_HOST, _CHAT = Source.HOST, Source.CHAT
+_SOURCES = {"host": _HOST, "chat": _CHAT}
+
+
+# ------------------------------------------------------------------------------------ helpers
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; time is passed in."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, n: float, now: float) -> float:
+        """Take ``n`` tokens and return 0.0, or take nothing and return the seconds until there are enough."""
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= n:
+            self.tokens = tokens - n
+            return 0.0
+        self.tokens = tokens
+        return (n - tokens) / self.rate
+
+
+_TIDY_SPACE = re.compile(r"[ \t\u3000]{2,}")
+_TIDY_PUNCT = re.compile(r"([，,。.！!？?、；;：:~～…])[ \t\u3000]*(?:[，,、；;：:][ \t\u3000]*)+")
+_LEADING_PUNCT = re.compile(r"^[\s，,。.！!？?、；;：:]+")
+
+
+def rewrite_without(text: str, findings: Sequence[Finding]) -> str:
+    """``text`` with every flagged span removed and the punctuation left dangling tidied up."""
+    if not findings:
+        return text
+    spans = sorted((f.start, f.end) for f in findings)
+    out: list[str] = []
+    pos = 0
+    for s, e in spans:
+        if s > pos:
+            out.append(text[pos:s])
+        pos = max(pos, e)
+    out.append(text[pos:])
+    result = "".join(out)
+    result = _TIDY_SPACE.sub(" ", result)
+    result = _TIDY_PUNCT.sub(r"\1", result)
+    return _LEADING_PUNCT.sub("", result).strip()
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    rule_version: str
+    rules: int
+    error: str = ""
+    issues: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "rule_version": self.rule_version,
+            "rules": self.rules,
+            "error": self.error or None,
+            "issues": list(self.issues),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(eq=False)
+class Conn:
+    """One websocket client's state."""
+
+    ws: ServerConnection
+    bucket: TokenBucket
+    acks: bool
+    stream_id: str | None = None
+    source: Source = _HOST
+    product: str | None = None
+    last_rx: float = 0.0
+    outbox: Outbox | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def send(self, data: bytes) -> None:
+        await self.ws.send(data, text=True)
+
+
+def _bearer(request: Request) -> str | None:
+    auth = request.headers.get("Authorization")
+    if auth and auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+# ------------------------------------------------------------------------------------ the app
+class App:
+    """The sidecar. Hooks for the rest of the server:
+
+    * ``routes``: the HTTP route table (``/metrics``, ``/healthz``, ``/readyz``, ``/admin/reload``;
+      ``/overlay`` serves ``server/overlay/`` when that package data exists);
+    * ``audit_sink``: an :class:`~.sinks.AuditSink` called off the event loop for every warning;
+    * ``hub``: stream subscriptions (``subscribe`` frames) receiving every warning frame.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        audit_sink: AuditSink | None = None,
+        checker: Checker | None = None,
+        checker_factory: CheckerFactory = build_checker,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics(registry)
+        self.routes = Routes()
+        self.sessions = SessionStore(config.session_config())
+        self.hub = Hub()
+        self.checker: Checker | None = checker
+        self.checker_factory = checker_factory
+        self.audit = AuditWriter(audit_sink or NullAuditSink(), self.metrics, maxsize=config.audit_queue)
+        self.draining = False
+        self._block_level = config.block_level()
+        self._conns: set[Conn] = set()
+        self._server: Server | None = None
+        self._reload_lock = asyncio.Lock()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self._signals: list[int] = []
+        self._evicted_seen = 0
+        self._last_reload_error: Exception | None = None
+        #: called on the event loop after every reload attempt (ok or not) with its ReloadResult
+        self.reload_listeners: list[Callable[[ReloadResult], None]] = []
+        self._dispatch: dict[type, Callable[[Conn, Any, float], Any]] = {
+            Hello: self._on_hello,
+            Transcript: self._on_transcript,
+            Chat: self._on_chat,
+            Batch: self._on_batch,
+            Script: self._on_script,
+            Subscribe: self._on_subscribe,
+            Unsubscribe: self._on_unsubscribe,
+            Ping: self._on_ping,
+        }
+        self.metrics.connections.set_function(lambda: len(self._conns))
+        self.metrics.subscriptions.set_function(lambda: self.hub.count)
+        self.metrics.streams.set_function(lambda: len(self.sessions))
+        if checker is not None:
+            self.metrics.set_rules(checker.version, len(checker.rules))
+        self._default_routes()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def host(self) -> str:
+        return self.config.host
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}/"
+
+    @property
+    def http_url(self) -> str:
+        return "http" + self.url[2:].rstrip("/")
+
+    @property
+    def rule_version(self) -> str:
+        return self.checker.version if self.checker is not None else ""
+
+    async def start(self) -> None:
+        """Load the rules (unless a checker was given) and start listening. Raises RuleError on bad rules."""
+        if self.checker is None:
+            result = await self.reload(trigger="startup")
+            if not result.ok:
+                assert self._last_reload_error is not None
+                raise self._last_reload_error
+        c = self.config
+        self._server = await serve(
+            self._handler,
+            c.host,
+            c.port,
+            process_request=self._process_request,
+            max_size=c.hard_max_frame_bytes,
+            max_queue=32,
+            compression=None,
+            server_header=f"livestream-compliance/{__version__}",
+            logger=logging.getLogger("livestream_compliance.server.ws"),
+        )
+        self.audit.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="session-sweeper")
+        log.info("listening on %s (rules %s)", self.url, self.rule_version)
+
+    async def serve_forever(self) -> None:
+        """Run until :meth:`stop` is called (e.g. by SIGTERM with ``install_signal_handlers``)."""
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting, answer what clients already sent, flush, close."""
+        if self._stopping:
+            await self._stopped.wait()
+            return
+        self._stopping = True
+        self.draining = True
+        self.metrics.draining.set(1)
+        loop = asyncio.get_running_loop()
+        try:
+            if self._server is not None:
+                self._server.server.close()  # stop accepting; open connections keep working
+                notice = orjson.dumps({"type": "shutdown", "detail": "server shutting down: stop sending; frames already sent are answered"})
+                deadline = loop.time() + self.config.drain_timeout
+                drains = [asyncio.create_task(self._drain(conn, notice, deadline)) for conn in list(self._conns)]
+                if drains:
+                    await asyncio.wait(drains)
+                self._server.close()
+                await self._server.wait_closed()
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sweeper
+            await self.audit.close()
+        finally:
+            self.remove_signal_handlers()
+            self._stopped.set()
+
+    async def _drain(self, conn: Conn, notice: bytes, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(ConnectionClosed):
+            await conn.send(notice)
+        idle = self.config.drain_idle
+        while True:
+            now = loop.time()
+            quiet_at = max(conn.last_rx, now - idle) + idle
+            if now >= deadline or now >= quiet_at or conn.ws.state is not State.OPEN:
+                break
+            await asyncio.sleep(min(quiet_at, deadline) - now)
+        if conn.outbox is not None:
+            await conn.outbox.close(timeout=max(0.0, deadline - loop.time()))
+        await conn.ws.close(1001, "server shutting down")
+
+    def install_signal_handlers(self, *, stop_on_term: bool = True) -> None:
+        """SIGHUP reloads the rules; SIGTERM/SIGINT stop the server (main thread only)."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload(trigger="signal")))
+        self._signals.append(signal.SIGHUP)
+        if stop_on_term:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, lambda: loop.create_task(self.stop()))
+                self._signals.append(sig)
+
+    def remove_signal_handlers(self) -> None:
+        if not self._signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            self.sessions.evict_idle(loop.time())
+            self._count_evictions()
+
+    def _count_evictions(self) -> None:
+        n = self.sessions.evicted
+        if n > self._evicted_seen:
+            self.metrics.streams_evicted.inc(n - self._evicted_seen)
+            self._evicted_seen = n
+
+    # ------------------------------------------------------------------ reload
+    def _build(self) -> Checker:
+        rule_set = load_rule_set(self.config.rules, defaults=self.config.default_rules)
+        return self.checker_factory(rule_set)
+
+    async def reload(self, trigger: str = "api") -> ReloadResult:
+        """Rebuild the rules in an executor and swap the checker; on error keep the old one."""
+        loop = asyncio.get_running_loop()
+        async with self._reload_lock:
+            t0 = time.perf_counter()
+            old = self.checker
+            try:
+                checker = await loop.run_in_executor(None, self._build)
+            except Exception as exc:
+                dt = time.perf_counter() - t0
+                issues = tuple(str(i) for i in exc.issues) if isinstance(exc, RuleError) else ()
+                self._last_reload_error = exc
+                self.metrics.reloads.labels("error", trigger).inc()
+                self.metrics.reload_seconds.observe(dt)
+                if not isinstance(exc, ComplianceError):
+                    log.exception("rule reload (%s) failed", trigger)
+                log.error(
+                    "rule reload (%s) rejected: %s; %s",
+                    trigger,
+                    exc,
+                    f"still serving rules {old.version}" if old is not None else "no rules loaded",
+                )
+                for issue in issues[1:]:
+                    log.error("  %s", issue)
+                return self._notify(ReloadResult(False, self.rule_version, len(old.rules) if old else 0, str(exc), issues, dt))
+            # the swap: one assignment on the event loop thread, between two messages
+            self.checker = checker
+            dt = time.perf_counter() - t0
+            self.metrics.reloads.labels("ok", trigger).inc()
+            self.metrics.reload_seconds.observe(dt)
+            self.metrics.set_rules(checker.version, len(checker.rules))
+            log.info(
+                "rules %s: %d rules, version %s (was %s) in %.2fs",
+                "loaded" if old is None else "reloaded", len(checker.rules), checker.version,
+                old.version if old is not None else "-", dt,
+            )
+            return self._notify(ReloadResult(True, checker.version, len(checker.rules), seconds=dt))
+
+    def _notify(self, result: ReloadResult) -> ReloadResult:
+        for listener in list(self.reload_listeners):
+            try:
+                listener(result)
+            except Exception:
+                log.exception("reload listener failed")
+        return result
+
+    # ------------------------------------------------------------------ HTTP
+    def _default_routes(self) -> None:
+        r = self.routes
+        r.add("GET", "/metrics", self._http_metrics)
+        r.add("GET", "/healthz", lambda conn, req: respond(200, "ok\n"))
+        r.add("GET", "/readyz", self._http_ready)
+        r.add("POST", "/admin/reload", self._http_reload)
+        try:
+            has_overlay = resources.files("livestream_compliance_server").joinpath("overlay", "index.html").is_file()
+        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+            has_overlay = False
+        if has_overlay:
+            r.add("GET", "/overlay", static_files("livestream_compliance_server", "overlay"), prefix=True)
+
+    def _token_ok(self, request: Request, *, allow_query: bool = False) -> bool:
+        token = self.config.token
+        if not token:
+            return True
+        given = _bearer(request)
+        if given is None and allow_query:
+            _path, query = split_target(request.path)
+            given = (query.get("token") or [None])[0]
+        return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+    def _http_metrics(self, conn: ServerConnection, request: Request) -> Response:
+        if self.config.metrics_auth and not self._token_ok(request):
+            return respond(401, "unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
+        self._count_evictions()
+        return respond(200, self.metrics.exposition(), METRICS_CONTENT_TYPE)
+
+    def _http_ready(self, conn: ServerConnection, request: Request) -> Response:
+        ready = self.checker is not None and not self.draining
+        body = orjson.dumps({"ready": ready, "rule_version": self.rule_version, "draining": self.draining})
+        return respond(200 if ready else 503, body, "application/json")
+
+    async def _http_reload(self, conn: ServerConnection, request: Request) -> Response:
+        if not self.config.token:
+            return respond(403, "admin endpoints are disabled: configure a token\n")
+        if not self._token_ok(request):
+            return respond(401, "unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
+        result = await self.reload(trigger="http")
+        return respond(200 if result.ok else 422, orjson.dumps(result.to_dict()), "application/json")
+
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path, _query = split_target(request.path)
+        if path == "/" and request.method == "GET" and "Upgrade" in request.headers:
+            if not self._token_ok(request, allow_query=True):
+                self.metrics.error("unauthorized")
+                return respond(401, "unauthorized: pass the token as 'Authorization: Bearer ...' or ?token=\n",
+                               headers={"WWW-Authenticate": "Bearer"})
+            if self.draining:
+                return respond(503, "server shutting down\n")
+            if len(self._conns) >= self.config.max_connections:
+                self.metrics.error("too_many_connections")
+                return respond(503, "too many connections\n")
+            return None  # go on with the websocket handshake
+        handler = self.routes.match(request.method, path)
+        if isinstance(handler, HTTPStatus):
+            if path == "/" and request.method == "GET":
+                return None  # let websockets explain what a websocket handshake needs (426)
+            return respond(handler.value, f"{handler.phrase.lower()}\n")
+        result = handler(conn, request)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        return result  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ websocket
+    async def _handler(self, ws: ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        c = self.config
+        conn = Conn(ws, TokenBucket(c.rate, c.burst, loop.time()), acks=c.acks)
+        self._conns.add(conn)
+        max_frame = c.max_frame_bytes
+        dispatch = self._dispatch
+        try:
+            while True:
+                try:
+                    raw = await ws.recv(decode=False)
+                except ConnectionClosed:
+                    break
+                t_rx = loop.time()
+                conn.last_rx = t_rx
+                try:
+                    if len(raw) > max_frame:
+                        raise ProtocolError("too_large", f"frame of {len(raw)} bytes; the limit is {max_frame}")
+                    try:
+                        data = orjson.loads(raw)
+                    except orjson.JSONDecodeError as exc:
+                        if "UTF-8" in exc.msg:
+                            raise ProtocolError("invalid_utf8", "the frame is not valid UTF-8") from None
+                        raise ProtocolError("bad_json", f"not JSON: {exc.msg} at byte {exc.pos}") from None
+                    wait = conn.bucket.take(1, t_rx)
+                    if wait:
+                        seq = data.get("seq") if type(data) is dict else None
+                        await self._send_error(conn, "rate_limited", "too many messages", seq if type(seq) is int else None, wait)
+                        continue
+                    msg = parse_client(data)
+                    await dispatch[type(msg)](conn, msg, t_rx)
+                except ProtocolError as exc:
+                    await self._send_error(conn, exc.code, exc.detail, exc.seq)
+                except ConnectionClosed:
+                    break
+                except Exception:
+                    log.exception("internal error handling a frame")
+                    await self._send_error(conn, "internal", "internal error; the server logged it")
+        except ConnectionClosed:
+            pass
+        finally:
+            self._conns.discard(conn)
+            if conn.outbox is not None:
+                self.hub.remove(conn.outbox)
+                await conn.outbox.close(timeout=0)
+
+    async def _send_error(self, conn: Conn, code: str, detail: str, seq: int | None = None, retry_after: float | None = None) -> None:
+        self.metrics.error(code)
+        frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail, "seq": seq}
+        if retry_after is not None:
+            frame["retry_after"] = round(retry_after, 4)
+        await conn.send(orjson.dumps(frame))
+
+    # ------------------------------------------------------------------ messages
+    async def _on_hello(self, conn: Conn, msg: Hello, t_rx: float) -> None:
+        if msg.stream_id is not None:
+            conn.stream_id = msg.stream_id
+        conn.source = _SOURCES[msg.source]
+        conn.product = msg.product
+        if msg.acks is not None:
+            conn.acks = msg.acks
+        c = self.config
+        await conn.send(orjson.dumps({
+            "type": "welcome",
+            "protocol": PROTOCOL_VERSION,
+            "server_version": __version__,
+            "rule_version": self.rule_version,
+            "stream_id": conn.stream_id,
+            "source": conn.source.value,
+            "product": conn.product,
+            "acks": conn.acks,
+            "limits": {
+                "max_frame_bytes": c.max_frame_bytes,
+                "max_text_chars": c.max_text_chars,
+                "max_batch_items": c.max_batch_items,
+                "rate": c.rate,
+                "burst": c.burst,
+            },
+        }))
+
+    def _stream(self, conn: Conn, stream_id: str | None, seq: int | None) -> str:
+        sid = stream_id or conn.stream_id
+        if sid is None:
+            raise ProtocolError("missing_stream_id", "no stream_id: send it in the message or in a hello first", seq)
+        return sid
+
+    async def _on_transcript(self, conn: Conn, msg: Transcript, t_rx: float) -> None:
+        await self._check_one(
+            conn, self._stream(conn, msg.stream_id, msg.seq), _HOST, msg.text, msg.seq, msg.final,
+            msg.segment, msg.speaker or "host", msg.product or conn.product, msg.sent_at, t_rx,
+        )
+
+    async def _on_chat(self, conn: Conn, msg: Chat, t_rx: float) -> None:
+        await self._check_one(
+            conn, self._stream(conn, msg.stream_id, msg.seq), _CHAT, msg.text, msg.seq, True,
+            None, msg.user, msg.product or conn.product, msg.sent_at, t_rx,
+        )
+
+    async def _on_batch(self, conn: Conn, msg: Batch, t_rx: float) -> None:
+        n = len(msg.items)
+        if n > self.config.max_batch_items:
+            raise ProtocolError("bad_message", f"batch of {n} items; the limit is {self.config.max_batch_items}", msg.seq)
+        if n > 1:
+            wait = conn.bucket.take(n - 1, t_rx)
+            if wait:
+                await self._send_error(conn, "rate_limited", f"batch of {n} items is over the rate limit", msg.seq, wait)
+                return
+        sid = self._stream(conn, msg.stream_id, msg.seq)
+        product = msg.product or conn.product
+        default = _SOURCES[msg.source] if msg.source else conn.source
+        item: BatchItem
+        for item in msg.items:
+            src = _SOURCES[item.source] if item.source else default
+            if src is _HOST:
+                speaker: str | None = item.speaker or "host"
+                final, segment = item.final, item.segment
+            else:
+                speaker, final, segment = item.user, True, None
+            try:
+                await self._check_one(conn, sid, src, item.text, item.seq, final, segment, speaker, product, item.sent_at, t_rx)
+            except ProtocolError as exc:
+                await self._send_error(conn, exc.code, exc.detail, exc.seq)
+
+    async def _check_one(
+        self,
+        conn: Conn,
+        stream_id: str,
+        source: Source,
+        text: str,
+        seq: int,
+        final: bool,
+        segment: int | str | None,
+        speaker: str | None,
+        product: str | None,
+        sent_at: float | None,
+        t_rx: float,
+    ) -> None:
+        if len(text) > self.config.max_text_chars:
+            raise ProtocolError("bad_message", f"text of {len(text)} characters; the limit is {self.config.max_text_chars}", seq)
+        checker = self.checker
+        assert checker is not None
+        m = self.metrics
+        t0 = time.perf_counter()
+        try:
+            reported = self.sessions.session(stream_id, t_rx).feed(
+                checker, text, source=source, seq=seq, now=t_rx, speaker=speaker, segment=segment,
+                final=final, product=product,
+            )
+        except ComplianceError as exc:
+            raise ProtocolError("bad_input", str(exc), seq) from None
+        m.check_by_source[source.value].observe(time.perf_counter() - t0)
+        m.messages_by_source[source.value].inc()
+        if not reported:
+            if conn.acks:
+                await conn.send(b'{"type":"ack","seq":%d,"rule_version":"%s"}' % (seq, checker.version.encode()))
+            return
+        findings = [r.to_dict() for r in reported]
+        frame = orjson.dumps({
+            "type": "warning",
+            "stream_id": stream_id,
+            "seq": seq,
+            "source": source.value,
+            "final": final,
+            "segment": segment,
+            "speaker": speaker,
+            "rule_version": checker.version,
+            "findings": findings,
+        })
+        self.hub.publish(stream_id, frame)
+        await conn.send(frame)
+        m.warnings_by_source[source.value].inc()
+        m.count_findings([r.finding for r in reported])
+        m.warning_latency.observe(asyncio.get_running_loop().time() - t_rx)
+        now_wall = time.time()
+        if sent_at is not None and 0 <= now_wall - sent_at < 3600:
+            m.send_to_warning.observe(now_wall - sent_at)
+        self.audit.submit(AuditRecord(
+            kind="warning", received_at=now_wall, stream_id=stream_id, source=source.value, seq=seq,
+            speaker=speaker, text=text, findings=tuple(findings), rule_version=checker.version, final=final,
+        ))
+
+    async def _on_script(self, conn: Conn, msg: Script, t_rx: float) -> None:
+        if len(msg.text) > self.config.max_text_chars:
+            raise ProtocolError("bad_message", f"text of {len(msg.text)} characters; the limit is {self.config.max_text_chars}", msg.seq)
+        checker = self.checker
+        assert checker is not None
+        product = msg.product or conn.product
+        t0 = time.perf_counter()
+        try:
+            found = checker.check(msg.text, _HOST, product)
+        except ComplianceError as exc:
+            raise ProtocolError("bad_input", str(exc), msg.seq) from None
+        m = self.metrics
+        m.check_by_source["script"].observe(time.perf_counter() - t0)
+        m.messages_by_source["script"].inc()
+        level: Severity = self._block_level
+        blocked = any(f.severity >= level for f in found)
+        suggestions: list[str] = []
+        for f in found:
+            if f.suggestion not in suggestions:
+                suggestions.append(f.suggestion)
+        findings = [f.to_dict() | {"carry": 0, "from_seq": None} for f in found]
+        verdict = "block" if blocked else "pass"
+        await conn.send(orjson.dumps({
+            "type": "verdict",
+            "seq": msg.seq,
+            "verdict": verdict,
+            "findings": findings,
+            "rewrite": rewrite_without(msg.text, found),
+            "suggestions": suggestions,
+            "rule_version": checker.version,
+        }))
+        m.verdicts.labels(verdict).inc()
+        if found:
+            m.count_findings(found)
+        if blocked:
+            self.audit.submit(AuditRecord(
+                kind="script", received_at=time.time(), stream_id=msg.stream_id or conn.stream_id, source="host",
+                seq=msg.seq, speaker=None, text=msg.text, findings=tuple(findings), rule_version=checker.version,
+            ))
+
+    async def _on_subscribe(self, conn: Conn, msg: Subscribe, t_rx: float) -> None:
+        if conn.outbox is None:
+            conn.outbox = Outbox(conn.ws, self.config.subscriber_queue, self.metrics.slow_subscriber_drops.inc)
+        if msg.stream_id not in conn.outbox.streams and len(conn.outbox.streams) >= self.config.max_subscriptions:
+            raise ProtocolError("too_many_subscriptions", f"at most {self.config.max_subscriptions} subscriptions per connection")
+        self.hub.subscribe(msg.stream_id, conn.outbox)
+        await conn.send(orjson.dumps({"type": "subscribed", "stream_id": msg.stream_id}))
+
+    async def _on_unsubscribe(self, conn: Conn, msg: Unsubscribe, t_rx: float) -> None:
+        if conn.outbox is not None:
+            self.hub.unsubscribe(msg.stream_id, conn.outbox)
+        await conn.send(orjson.dumps({"type": "unsubscribed", "stream_id": msg.stream_id}))
+
+    async def _on_ping(self, conn: Conn, msg: Ping, t_rx: float) -> None:
+        await conn.send(orjson.dumps({"type": "pong", "seq": msg.seq, "rule_version": self.rule_version}))
