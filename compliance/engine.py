@@ -105,6 +105,7 @@ class Checker:
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
+        self._term_keys: set[str] = set()
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         self._compile()
 
@@ -145,6 +146,7 @@ class Checker:
                 for p in rule.patterns:
                     pats.append((rule, re.compile(p)))
             auto = _Automaton()
+            self._term_keys.update(k for k, es in by_key.items() if any(x.kind == _TERM for x in es))
             for key, entries in by_key.items():
                 auto.keys.append(key)
                 # deduplicate (a term listed twice, or a variant equal to another term)
@@ -312,7 +314,7 @@ class Checker:
             elif rule.word_boundary and not is_pattern:
                 if words is None:
                     words = self.segmenter.spans(norm)
-                why = splits_a_word(words, s, e)
+                why = splits_a_word(words, s, e, norm, self._term_keys)
                 if why:
                     verdict, detail = "boundary", f"{why} (jieba)"
             if verdict == "kept" and rule.negatable:

@@ -18,18 +18,27 @@ class Segmenter(Protocol):
     def spans(self, text: str) -> tuple[tuple[int, int], ...]: ...
 
 
-def splits_a_word(spans: tuple[tuple[int, int], ...], start: int, end: int) -> str | None:
+def splits_a_word(
+    spans: tuple[tuple[int, int], ...],
+    start: int,
+    end: int,
+    text: str = "",
+    terms: frozenset[str] | set[str] = frozenset(),
+) -> str | None:
     """Why the hit ``[start, end)`` is not a word of its own in this segmentation, or None.
 
     A hit is rejected when one word strictly contains it (第一 in 第一次, 最好 in 最好看), or when
     a word crossing its start or end shares only one character with it (大麻 in 大/麻烦). A
-    compound term that merely ends inside a longer word (全网最低 in 全网/最低价) stands.
+    compound term that merely ends inside a longer word (全网最低 in 全网/最低价) stands, and so
+    does a hit inside a word that is itself a rule term (``terms``: 全网最低 in 全网最低价).
     """
     for ts, te in spans:
         if te <= start:
             continue
         if ts >= end:
             break
+        if terms and text[ts:te] in terms:
+            continue
         if ts <= start and te >= end and te - ts > end - start:
             return "part of a longer word"
         if ts < start < te and min(te, end) - start == 1:

@@ -26,9 +26,9 @@ FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "engine"
 
 
 @pytest.fixture(scope="module")
-def small(checker: Checker) -> Checker:
-    rules = load_rule_set([FIXTURE], defaults=False)
-    return build_checker(rules, segmenter=checker.segmenter)
+def small() -> Checker:
+    """The fixture rules with their own taught jieba (a segmenter belongs to one rule set)."""
+    return build_checker(load_rule_set([FIXTURE], defaults=False))
 
 
 def spans(findings) -> list[tuple[str, int, int, str]]:

@@ -144,7 +144,8 @@ def test_json_format(cli):
         assert doc["text"][c["start"] : c["end"]] == c["text"]
         assert set(c) == {"rule_id", "key", "start", "end", "text", "verdict", "detail"}
     assert [(f["rule_id"], f["start"], f["end"], f["text"], f["severity"]) for f in doc["findings"]] == [
-        ("DIV-CONTACT", 3, 16, "138-1234-5678", "warning")
+        ("DIV-CONTACT", 0, 2, "ＶＸ", "warning"),
+        ("DIV-CONTACT", 3, 16, "138-1234-5678", "warning"),
     ]
 
 
