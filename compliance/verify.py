@@ -128,5 +128,10 @@ def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) ->
     if not ctx:
         return None
     ctx = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), ctx)
-    m = _NEGATORS.search(ctx)
-    return m.group() if m else None
+    for m in reversed(list(_NEGATORS.finditer(ctx))):
+        # 全网没有的电子烟 / 别家买不到的高仿包: the negation sits in a relative clause that
+        # modifies the hit (a 的 between them), it does not negate the hit
+        if "的" in ctx[m.end() :]:
+            return None
+        return m.group()
+    return None

@@ -192,6 +192,7 @@ class App:
         self._block_level = config.block_level()
         self._conns: set[Conn] = set()
         self._server: Server | None = None
+        self._port: int | None = None
         self._reload_lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -221,8 +222,8 @@ class App:
     # ------------------------------------------------------------------ lifecycle
     @property
     def port(self) -> int:
-        assert self._server is not None, "not started"
-        return self._server.sockets[0].getsockname()[1]
+        assert self._port is not None, "not started"
+        return self._port
 
     @property
     def host(self) -> str:
@@ -262,6 +263,7 @@ class App:
             server_header=f"livestream-compliance/{__version__}",
             logger=logging.getLogger("livestream_compliance.server.ws"),
         )
+        self._port = self._server.sockets[0].getsockname()[1]
         self.audit.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="session-sweeper")
         log.info("listening on %s (rules %s)", self.url, self.rule_version)
@@ -311,7 +313,12 @@ class App:
             await asyncio.sleep(min(quiet_at, deadline) - now)
         if conn.outbox is not None:
             await conn.outbox.close(timeout=max(0.0, deadline - loop.time()))
-        await conn.ws.close(1001, "server shutting down")
+        try:
+            # a client that does not read cannot take its close frame: give up at the deadline
+            async with asyncio.timeout(max(0.1, deadline - loop.time())):
+                await conn.ws.close(1001, "server shutting down")
+        except TimeoutError:
+            conn.ws.transport.abort()
 
     def install_signal_handlers(self, *, stop_on_term: bool = True) -> None:
         """SIGHUP reloads the rules; SIGTERM/SIGINT stop the server (main thread only)."""

@@ -187,3 +187,8 @@ def test_latin_boundary_is_judged_on_the_original_text(small: Checker) -> None:
     assert spans(small.check("加我vx abc123", "chat")) == [("T-DIV", 2, 4, "vx")]
     assert small.check("lovexbox", "chat") == ()
     assert small.check("ＬＯＶＥＸＢＯＸ", "chat") == ()
+
+
+def test_negation_inside_a_relative_clause_does_not_cancel(small: Checker) -> None:
+    assert spans(small.check("全网没有的降血压好茶", "host")) == [("T-MED", 5, 8, "降血压")]
+    assert small.check("不能降血压", "host") == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -77,6 +78,10 @@ async def connect() -> AsyncIterator[Connect]:
 
     yield factory
     for c in clients:
-        await c.close()
+        try:
+            async with asyncio.timeout(2):
+                await c.close()
+        except TimeoutError:
+            c.ws.transport.abort()
 
 
