@@ -25,7 +25,7 @@ MAX_TEXT_LENGTH = 100_000
 
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
-_TERM, _EXCEPTION = 0, 1
+_TERM, _EXCEPTION, _VARIANT = 0, 1, 2
 
 Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained"]
 
@@ -79,6 +79,19 @@ def _variants(key: str) -> set[str]:
     return out
 
 
+def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tuple[tuple[int, int], ...]:
+    """Split word spans wherever characters were deleted between two normalised characters."""
+    out: list[tuple[int, int]] = []
+    for ws, we in words:
+        start = ws
+        for i in range(ws + 1, we):
+            if positions[i] - positions[i - 1] > 1:
+                out.append((start, i))
+                start = i
+        out.append((start, we))
+    return tuple(out)
+
+
 class Checker:
     """Checks text against a :class:`RuleSet`.
 
@@ -130,8 +143,9 @@ class Checker:
                         )
                         continue
                     norm_terms.append(key)
-                    for v in _variants(key):
-                        by_key.setdefault(v, []).append(_Entry(_TERM, rule))
+                    by_key.setdefault(key, []).append(_Entry(_TERM, rule))
+                    for v in _variants(key) - {key}:
+                        by_key.setdefault(v, []).append(_Entry(_VARIANT, rule))
                 for exc in rule.exceptions:
                     key = self.normalize(exc)
                     if not key:
@@ -146,12 +160,14 @@ class Checker:
                 for p in rule.patterns:
                     pats.append((rule, re.compile(p)))
             auto = _Automaton()
-            self._term_keys.update(k for k, es in by_key.items() if any(x.kind == _TERM for x in es))
+            self._term_keys.update(k for k, es in by_key.items() if any(x.kind != _EXCEPTION for x in es))
             for key, entries in by_key.items():
                 auto.keys.append(key)
                 # deduplicate (a term listed twice, or a variant equal to another term)
                 uniq: dict[tuple[int, str], _Entry] = {}
                 for e in entries:
+                    if e.kind == _VARIANT and (_TERM, e.rule.id) in uniq:
+                        continue  # the doubled form is also a real term of this rule
                     uniq.setdefault((e.kind, e.rule.id), e)
                 auto.entries.append(tuple(uniq.values()))
             auto.matcher = build_matcher(auto.keys, self.backend)
@@ -241,7 +257,7 @@ class Checker:
                 continue
             for key_index, s, e in self._automata[other].matcher.find(norm):  # type: ignore[union-attr]
                 for entry in self._automata[other].entries[key_index]:
-                    if entry.kind == _TERM and source not in entry.rule.sources:
+                    if entry.kind != _EXCEPTION and source not in entry.rule.sources:
                         os_, oe = to_original_span(s, e, offset_map(text, self._mapping))
                         trace.append(
                             Candidate(entry.rule.id, self._automata[other].keys[key_index], s, e, os_, oe, "speaker",
@@ -283,7 +299,9 @@ class Checker:
             for entry in auto.entries[key_index]:
                 if entry.kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
-                else:
+                elif entry.kind == _TERM or positions is None or positions[e - 1] - positions[s] == e - s - 1:
+                    # a doubled-character form only counts when written without separators:
+                    # 扫码进群 群里 is 进群 + 群里, not 进群群
                     term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
         prefilter, pats = self._patterns[source]
         if prefilter is not None and prefilter.search(norm) is not None:
@@ -314,6 +332,10 @@ class Checker:
             elif rule.word_boundary and not is_pattern:
                 if words is None:
                     words = self.segmenter.spans(norm)
+                    if positions is not None:
+                        # where the original had a space or symbol, jieba's words are cut:
+                        # 刷单 一单五块 is 刷单 + 一单五块 even though the space is gone
+                        words = _cut_at_gaps(words, positions)
                 why = splits_a_word(words, s, e, norm, self._term_keys)
                 if why:
                     verdict, detail = "boundary", f"{why} (jieba)"

@@ -26,6 +26,12 @@ from dataclasses import dataclass
 #: Characters kept although they are punctuation: they carry meaning in claims and contacts.
 KEPT_PUNCTUATION = frozenset("%+")
 
+#: Clause-ending punctuation is not deleted but becomes this separator, so that a term cannot
+#: run across a sentence (好嘞私聊。我跟你说 is not 私聊我). Evaders separate characters with
+#: spaces and symbols, rarely with a full stop, so evasions are still folded.
+CLAUSE_BREAK = "\u2029"
+CLAUSE_PUNCTUATION = "。！？；，、!?;\u2029"
+
 _DIGIT_FORMS = {
     # enclosed and parenthesised digits
     **{chr(0x2460 + i): str(i + 1) for i in range(9)},  # ①..⑨
@@ -122,6 +128,8 @@ class Normalizer:
             if len(folded) == 1:
                 table[cp] = None if _is_noise(folded) else ord(folded)
         table[0x3000] = None  # ideographic space
+        for ch in CLAUSE_PUNCTUATION:
+            table[ord(ch)] = ord(CLAUSE_BREAK)
         # 3. digits and look-alikes
         for src, dst in {**_DIGIT_FORMS, **_LOOKALIKES}.items():
             table[ord(src)] = ord(dst)

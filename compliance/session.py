@@ -26,7 +26,7 @@ stream, ``max_open_segments`` remembered segments per speaker, ``tail_chars`` of
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -44,7 +44,7 @@ class _Checks(Protocol):  # what the session needs of a Checker
 class SessionConfig:
     #: characters of a speaker's previous final text joined to the next message; must be at
     #: least the longest rule term minus one to catch every split term
-    tail_chars: int = 24
+    tail_chars: int = 16
     #: a tail older than this (seconds) is not joined: host speech / chat lines
     host_window: float = 8.0
     chat_window: float = 10.0
@@ -85,13 +85,17 @@ class _Segment:
 class _Speaker:
     tail: str = ""
     tail_at: float = 0.0
-    #: (seq, start in tail) of each message whose text is (partly) in the tail, in order
-    pieces: list[tuple[int, int]] = field(default_factory=list)
-    #: (rule_id, start, end) in tail coordinates of findings already reported over the tail
+    #: position of tail[0] in everything this speaker said (positions below are absolute, so
+    #: trimming the tail does not rewrite them)
+    origin: int = 0
+    #: (seq, start) of each message whose text is (partly) in the tail, in order
+    pieces: deque[tuple[int, int]] = field(default_factory=deque)
+    #: (rule_id, start, end) of findings already reported that overlap the tail
     spans: list[tuple[str, int, int]] = field(default_factory=list)
     segments: OrderedDict[Hashable, _Segment] = field(default_factory=OrderedDict)
 
     def clear_tail(self) -> None:
+        self.origin += len(self.tail)
         self.tail = ""
         self.pieces.clear()
         self.spans.clear()
@@ -150,6 +154,7 @@ class StreamSession:
             sp.clear_tail()
             tail = ""
         n = len(tail)
+        base = sp.origin  # absolute position of combined[0]
         findings = checker.check(tail + text if n else text, source, product)
         seg_key = seq if segment is None else segment
         seg = sp.segments.get(seg_key)
@@ -162,16 +167,15 @@ class StreamSession:
         for f in findings:
             if f.end <= n:
                 continue  # wholly inside the tail: reported with the earlier message
-            if f.start < n and any(
-                rid == f.rule_id and s < f.end and f.start < e for rid, s, e in sp.spans
-            ):
+            fs, fe = base + f.start, base + f.end
+            if f.start < n and any(rid == f.rule_id and s < fe and fs < e for rid, s, e in sp.spans):
                 continue  # the same rule was already reported over the earlier part of this span
             occ_key = (f.rule_id, f.matched)
             k = occurrences.get(occ_key, 0)
             occurrences[occ_key] = k + 1
             key = (f.rule_id, f.matched, k)
             keys.append(key)
-            new_spans.append((f.rule_id, f.start, f.end))
+            new_spans.append((f.rule_id, fs, fe))
             if seg is not None and key in seg.reported:
                 continue  # reported for an earlier partial result of this segment
             if f.start >= n:
@@ -179,7 +183,7 @@ class StreamSession:
             else:
                 from_seq = sp.pieces[0][0] if sp.pieces else None
                 for pseq, pstart in sp.pieces:
-                    if pstart <= f.start:
+                    if pstart <= fs:
                         from_seq = pseq
                     else:
                         break
@@ -197,23 +201,24 @@ class StreamSession:
     def _extend_tail(self, sp: _Speaker, text: str, seq: int, now: float, spans: list[tuple[str, int, int]]) -> None:
         if not text:
             return
-        limit = self.config.tail_chars
-        n = len(sp.tail)
+        sp.pieces.append((seq, sp.origin + len(sp.tail)))
+        if spans:
+            sp.spans.extend(spans)
         joined = sp.tail + text
-        sp.pieces.append((seq, n))
-        sp.spans.extend(spans)
-        cut = max(0, len(joined) - limit)
-        sp.tail = joined[cut:]
+        cut = len(joined) - self.config.tail_chars
+        if cut > 0:
+            sp.tail = joined[cut:]
+            sp.origin += cut
+            origin = sp.origin
+            pieces = sp.pieces
+            # keep the piece that holds tail[0] and every later one
+            while len(pieces) > 1 and pieces[1][1] <= origin:
+                pieces.popleft()
+            if sp.spans:
+                sp.spans = [x for x in sp.spans if x[2] > origin]
+        else:
+            sp.tail = joined
         sp.tail_at = now
-        if cut:
-            pieces = [(s, p - cut) for s, p in sp.pieces]
-            # keep the piece that contains the new position 0 and every later one
-            first = 0
-            for i, (_s, p) in enumerate(pieces):
-                if p <= 0:
-                    first = i
-            sp.pieces = [(s, max(p, 0)) for s, p in pieces[first:]]
-            sp.spans = [(r, s - cut, e - cut) for r, s, e in sp.spans if e - cut > 0]
 
 
 class SessionStore:

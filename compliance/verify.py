@@ -94,12 +94,15 @@ class WholeTextSegmenter:
         return tuple((i, i + 1) for i in range(len(text)))
 
 
-#: Sentence breaks: a negation before one of these does not reach a hit after it.
-_SENTENCE_BREAK = re.compile(r"[。！？!?；;，,\n\r…~～]")
+#: Clause breaks: a negation before one of these does not reach a hit after it. Spaces count:
+#: chat and speech-recognition text separate clauses with them (这个价格不便宜 加我微信).
+_SENTENCE_BREAK = re.compile(r"[。！？!?；;，,、\s…~～:：（）()【】\[\]\u2029]")
 
-#: Words that negate, forbid or warn against what follows them.
-_NEGATORS = re.compile(
-    r"不|没|沒|别|別|勿|莫|禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|无需|無需|无须|请勿|并非|绝非|未经"
+#: Plain negators reach a few characters (不能代替药物, 没有副作用); warnings reach further
+#: (小心那些叫你加微信私下交易的人).
+_NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非|绝非|未经")
+_WARNERS = re.compile(
+    r"禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|请勿|切勿|不要|千万别|千万不能|别信|举报|骗子|诈骗"
 )
 
 #: Phrases that contain a negator character but do not negate (questions, idioms, intensifiers).
@@ -111,15 +114,27 @@ _NOT_NEGATION = re.compile(
     r"[\u4e00-\u9fff]不[\u4e00-\u9fff]?了"  # 受不了 / 少不了: potential complements
 )
 
-NEGATION_WINDOW = 8
+NEGATION_WINDOW = 6
+WARNING_WINDOW = 16
 
 
 def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) -> str | None:
-    """The negating word shortly before ``original[start]`` in the same clause, or None.
+    """The negating or warning word shortly before ``original[start]`` in the same clause, or None.
 
-    Looks back at most ``window`` characters, stops at the last sentence break, and ignores
-    look-alike phrases (有没有, 不要错过, 特别...).
+    A warning (小心, 谨防, 禁止…) reaches back ``WARNING_WINDOW`` characters, a plain negator
+    (不, 没, 别…) ``window`` characters; neither crosses a clause break (punctuation or a space).
+    Look-alike phrases (有没有, 不要错过, 特别…) are ignored, and so is a negation inside a
+    relative clause that modifies the hit (全网没有的电子烟).
     """
+    lo = max(0, start - WARNING_WINDOW)
+    wide = original[lo:start]
+    breaks = list(_SENTENCE_BREAK.finditer(wide))
+    if breaks:
+        wide = wide[breaks[-1].end() :]
+    wide = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), wide)
+    m = _WARNERS.search(wide)
+    if m:
+        return m.group()
     lo = max(0, start - window)
     ctx = original[lo:start]
     breaks = list(_SENTENCE_BREAK.finditer(ctx))
@@ -131,7 +146,7 @@ def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) ->
     for m in reversed(list(_NEGATORS.finditer(ctx))):
         # 全网没有的电子烟 / 别家买不到的高仿包: the negation sits in a relative clause that
         # modifies the hit (a 的 between them), it does not negate the hit
-        if "的" in ctx[m.end() :]:
+        if (m.group() in ("没", "沒") or ctx[m.start() : m.start() + 2] in ("不到", "不了", "不起", "不上")) and "的" in ctx[m.end() :]:
             return None
         return m.group()
     return None

@@ -21,18 +21,12 @@ import re
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.protocol import State
-
 from livestream_compliance import __version__
 from livestream_compliance.engine import Checker
 from livestream_compliance.errors import ComplianceError, RuleError
@@ -40,6 +34,11 @@ from livestream_compliance.findings import Finding, Severity, Source
 from livestream_compliance.loader import build_checker, load_rule_set
 from livestream_compliance.rules import RuleSet
 from livestream_compliance.session import SessionStore
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from .config import ServerConfig
 from .http import Routes, respond, split_target, static_files
@@ -148,10 +147,21 @@ class Conn:
     product: str | None = None
     last_rx: float = 0.0
     outbox: Outbox | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def send(self, data: bytes) -> None:
         await self.ws.send(data, text=True)
+
+
+def _peek_seq(raw: bytes, limit: int) -> int | None:
+    """The frame's seq for an error answer, if it is cheap to read (no validation)."""
+    if len(raw) > limit:
+        return None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    seq = data.get("seq") if type(data) is dict else None
+    return seq if type(seq) is int else None
 
 
 def _bearer(request: Request) -> str | None:
@@ -198,6 +208,7 @@ class App:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._signals: list[int] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._evicted_seen = 0
         self._last_reload_error: Exception | None = None
         #: called on the event loop after every reload attempt (ok or not) with its ReloadResult
@@ -284,7 +295,12 @@ class App:
         try:
             if self._server is not None:
                 self._server.server.close()  # stop accepting; open connections keep working
-                notice = orjson.dumps({"type": "shutdown", "detail": "server shutting down: stop sending; frames already sent are answered"})
+                notice = orjson.dumps(
+                    {
+                        "type": "shutdown",
+                        "detail": "server shutting down: stop sending; frames already sent are answered",
+                    }
+                )
                 deadline = loop.time() + self.config.drain_timeout
                 drains = [asyncio.create_task(self._drain(conn, notice, deadline)) for conn in list(self._conns)]
                 if drains:
@@ -302,8 +318,11 @@ class App:
 
     async def _drain(self, conn: Conn, notice: bytes, deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(ConnectionClosed):
-            await conn.send(notice)
+        try:
+            async with asyncio.timeout_at(deadline):  # a client that does not read must not hold us up
+                await conn.send(notice)
+        except (ConnectionClosed, TimeoutError):
+            pass
         idle = self.config.drain_idle
         while True:
             now = loop.time()
@@ -323,12 +342,17 @@ class App:
     def install_signal_handlers(self, *, stop_on_term: bool = True) -> None:
         """SIGHUP reloads the rules; SIGTERM/SIGINT stop the server (main thread only)."""
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload(trigger="signal")))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(trigger="signal")))
         self._signals.append(signal.SIGHUP)
         if stop_on_term:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: loop.create_task(self.stop()))
+                loop.add_signal_handler(sig, lambda: self._spawn(self.stop()))
                 self._signals.append(sig)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._tasks.discard)
 
     def remove_signal_handlers(self) -> None:
         if not self._signals:
@@ -380,7 +404,9 @@ class App:
                 )
                 for issue in issues[1:]:
                     log.error("  %s", issue)
-                return self._notify(ReloadResult(False, self.rule_version, len(old.rules) if old else 0, str(exc), issues, dt))
+                return self._notify(
+                    ReloadResult(False, self.rule_version, len(old.rules) if old else 0, str(exc), issues, dt)
+                )
             # the swap: one assignment on the event loop thread, between two messages
             self.checker = checker
             dt = time.perf_counter() - t0
@@ -389,8 +415,11 @@ class App:
             self.metrics.set_rules(checker.version, len(checker.rules))
             log.info(
                 "rules %s: %d rules, version %s (was %s) in %.2fs",
-                "loaded" if old is None else "reloaded", len(checker.rules), checker.version,
-                old.version if old is not None else "-", dt,
+                "loaded" if old is None else "reloaded",
+                len(checker.rules),
+                checker.version,
+                old.version if old is not None else "-",
+                dt,
             )
             return self._notify(ReloadResult(True, checker.version, len(checker.rules), seconds=dt))
 
@@ -450,8 +479,11 @@ class App:
         if path == "/" and request.method == "GET" and "Upgrade" in request.headers:
             if not self._token_ok(request, allow_query=True):
                 self.metrics.error("unauthorized")
-                return respond(401, "unauthorized: pass the token as 'Authorization: Bearer ...' or ?token=\n",
-                               headers={"WWW-Authenticate": "Bearer"})
+                return respond(
+                    401,
+                    "unauthorized: pass the token as 'Authorization: Bearer ...' or ?token=\n",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             if self.draining:
                 return respond(503, "server shutting down\n")
             if len(self._conns) >= self.config.max_connections:
@@ -485,6 +517,13 @@ class App:
                 t_rx = loop.time()
                 conn.last_rx = t_rx
                 try:
+                    # every frame takes a token, garbage included
+                    wait = conn.bucket.take(1, t_rx)
+                    if wait:
+                        await self._send_error(
+                            conn, "rate_limited", "too many messages", _peek_seq(raw, max_frame), wait
+                        )
+                        continue
                     if len(raw) > max_frame:
                         raise ProtocolError("too_large", f"frame of {len(raw)} bytes; the limit is {max_frame}")
                     try:
@@ -493,11 +532,6 @@ class App:
                         if "UTF-8" in exc.msg:
                             raise ProtocolError("invalid_utf8", "the frame is not valid UTF-8") from None
                         raise ProtocolError("bad_json", f"not JSON: {exc.msg} at byte {exc.pos}") from None
-                    wait = conn.bucket.take(1, t_rx)
-                    if wait:
-                        seq = data.get("seq") if type(data) is dict else None
-                        await self._send_error(conn, "rate_limited", "too many messages", seq if type(seq) is int else None, wait)
-                        continue
                     msg = parse_client(data)
                     await dispatch[type(msg)](conn, msg, t_rx)
                 except ProtocolError as exc:
@@ -515,7 +549,9 @@ class App:
                 self.hub.remove(conn.outbox)
                 await conn.outbox.close(timeout=0)
 
-    async def _send_error(self, conn: Conn, code: str, detail: str, seq: int | None = None, retry_after: float | None = None) -> None:
+    async def _send_error(
+        self, conn: Conn, code: str, detail: str, seq: int | None = None, retry_after: float | None = None
+    ) -> None:
         self.metrics.error(code)
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail, "seq": seq}
         if retry_after is not None:
@@ -531,23 +567,27 @@ class App:
         if msg.acks is not None:
             conn.acks = msg.acks
         c = self.config
-        await conn.send(orjson.dumps({
-            "type": "welcome",
-            "protocol": PROTOCOL_VERSION,
-            "server_version": __version__,
-            "rule_version": self.rule_version,
-            "stream_id": conn.stream_id,
-            "source": conn.source.value,
-            "product": conn.product,
-            "acks": conn.acks,
-            "limits": {
-                "max_frame_bytes": c.max_frame_bytes,
-                "max_text_chars": c.max_text_chars,
-                "max_batch_items": c.max_batch_items,
-                "rate": c.rate,
-                "burst": c.burst,
-            },
-        }))
+        await conn.send(
+            orjson.dumps(
+                {
+                    "type": "welcome",
+                    "protocol": PROTOCOL_VERSION,
+                    "server_version": __version__,
+                    "rule_version": self.rule_version,
+                    "stream_id": conn.stream_id,
+                    "source": conn.source.value,
+                    "product": conn.product,
+                    "acks": conn.acks,
+                    "limits": {
+                        "max_frame_bytes": c.max_frame_bytes,
+                        "max_text_chars": c.max_text_chars,
+                        "max_batch_items": c.max_batch_items,
+                        "rate": c.rate,
+                        "burst": c.burst,
+                    },
+                }
+            )
+        )
 
     def _stream(self, conn: Conn, stream_id: str | None, seq: int | None) -> str:
         sid = stream_id or conn.stream_id
@@ -557,24 +597,46 @@ class App:
 
     async def _on_transcript(self, conn: Conn, msg: Transcript, t_rx: float) -> None:
         await self._check_one(
-            conn, self._stream(conn, msg.stream_id, msg.seq), _HOST, msg.text, msg.seq, msg.final,
-            msg.segment, msg.speaker or "host", msg.product or conn.product, msg.sent_at, t_rx,
+            conn,
+            self._stream(conn, msg.stream_id, msg.seq),
+            _HOST,
+            msg.text,
+            msg.seq,
+            msg.final,
+            msg.segment,
+            msg.speaker or "host",
+            msg.product or conn.product,
+            msg.sent_at,
+            t_rx,
         )
 
     async def _on_chat(self, conn: Conn, msg: Chat, t_rx: float) -> None:
         await self._check_one(
-            conn, self._stream(conn, msg.stream_id, msg.seq), _CHAT, msg.text, msg.seq, True,
-            None, msg.user, msg.product or conn.product, msg.sent_at, t_rx,
+            conn,
+            self._stream(conn, msg.stream_id, msg.seq),
+            _CHAT,
+            msg.text,
+            msg.seq,
+            True,
+            None,
+            msg.user,
+            msg.product or conn.product,
+            msg.sent_at,
+            t_rx,
         )
 
     async def _on_batch(self, conn: Conn, msg: Batch, t_rx: float) -> None:
         n = len(msg.items)
         if n > self.config.max_batch_items:
-            raise ProtocolError("bad_message", f"batch of {n} items; the limit is {self.config.max_batch_items}", msg.seq)
+            raise ProtocolError(
+                "bad_message", f"batch of {n} items; the limit is {self.config.max_batch_items}", msg.seq
+            )
         if n > 1:
             wait = conn.bucket.take(n - 1, t_rx)
             if wait:
-                await self._send_error(conn, "rate_limited", f"batch of {n} items is over the rate limit", msg.seq, wait)
+                await self._send_error(
+                    conn, "rate_limited", f"batch of {n} items is over the rate limit", msg.seq, wait
+                )
                 return
         sid = self._stream(conn, msg.stream_id, msg.seq)
         product = msg.product or conn.product
@@ -588,7 +650,9 @@ class App:
             else:
                 speaker, final, segment = item.user, True, None
             try:
-                await self._check_one(conn, sid, src, item.text, item.seq, final, segment, speaker, product, item.sent_at, t_rx)
+                await self._check_one(
+                    conn, sid, src, item.text, item.seq, final, segment, speaker, product, item.sent_at, t_rx
+                )
             except ProtocolError as exc:
                 await self._send_error(conn, exc.code, exc.detail, exc.seq)
 
@@ -607,15 +671,24 @@ class App:
         t_rx: float,
     ) -> None:
         if len(text) > self.config.max_text_chars:
-            raise ProtocolError("bad_message", f"text of {len(text)} characters; the limit is {self.config.max_text_chars}", seq)
+            raise ProtocolError(
+                "bad_message", f"text of {len(text)} characters; the limit is {self.config.max_text_chars}", seq
+            )
         checker = self.checker
         assert checker is not None
         m = self.metrics
         t0 = time.perf_counter()
         try:
             reported = self.sessions.session(stream_id, t_rx).feed(
-                checker, text, source=source, seq=seq, now=t_rx, speaker=speaker, segment=segment,
-                final=final, product=product,
+                checker,
+                text,
+                source=source,
+                seq=seq,
+                now=t_rx,
+                speaker=speaker,
+                segment=segment,
+                final=final,
+                product=product,
             )
         except ComplianceError as exc:
             raise ProtocolError("bad_input", str(exc), seq) from None
@@ -626,17 +699,19 @@ class App:
                 await conn.send(b'{"type":"ack","seq":%d,"rule_version":"%s"}' % (seq, checker.version.encode()))
             return
         findings = [r.to_dict() for r in reported]
-        frame = orjson.dumps({
-            "type": "warning",
-            "stream_id": stream_id,
-            "seq": seq,
-            "source": source.value,
-            "final": final,
-            "segment": segment,
-            "speaker": speaker,
-            "rule_version": checker.version,
-            "findings": findings,
-        })
+        frame = orjson.dumps(
+            {
+                "type": "warning",
+                "stream_id": stream_id,
+                "seq": seq,
+                "source": source.value,
+                "final": final,
+                "segment": segment,
+                "speaker": speaker,
+                "rule_version": checker.version,
+                "findings": findings,
+            }
+        )
         self.hub.publish(stream_id, frame)
         await conn.send(frame)
         m.warnings_by_source[source.value].inc()
@@ -645,14 +720,26 @@ class App:
         now_wall = time.time()
         if sent_at is not None and 0 <= now_wall - sent_at < 3600:
             m.send_to_warning.observe(now_wall - sent_at)
-        self.audit.submit(AuditRecord(
-            kind="warning", received_at=now_wall, stream_id=stream_id, source=source.value, seq=seq,
-            speaker=speaker, text=text, findings=tuple(findings), rule_version=checker.version, final=final,
-        ))
+        self.audit.submit(
+            AuditRecord(
+                kind="warning",
+                received_at=now_wall,
+                stream_id=stream_id,
+                source=source.value,
+                seq=seq,
+                speaker=speaker,
+                text=text,
+                findings=tuple(findings),
+                rule_version=checker.version,
+                final=final,
+            )
+        )
 
     async def _on_script(self, conn: Conn, msg: Script, t_rx: float) -> None:
         if len(msg.text) > self.config.max_text_chars:
-            raise ProtocolError("bad_message", f"text of {len(msg.text)} characters; the limit is {self.config.max_text_chars}", msg.seq)
+            raise ProtocolError(
+                "bad_message", f"text of {len(msg.text)} characters; the limit is {self.config.max_text_chars}", msg.seq
+            )
         checker = self.checker
         assert checker is not None
         product = msg.product or conn.product
@@ -672,29 +759,44 @@ class App:
                 suggestions.append(f.suggestion)
         findings = [f.to_dict() | {"carry": 0, "from_seq": None} for f in found]
         verdict = "block" if blocked else "pass"
-        await conn.send(orjson.dumps({
-            "type": "verdict",
-            "seq": msg.seq,
-            "verdict": verdict,
-            "findings": findings,
-            "rewrite": rewrite_without(msg.text, found),
-            "suggestions": suggestions,
-            "rule_version": checker.version,
-        }))
+        await conn.send(
+            orjson.dumps(
+                {
+                    "type": "verdict",
+                    "seq": msg.seq,
+                    "verdict": verdict,
+                    "findings": findings,
+                    "rewrite": rewrite_without(msg.text, found),
+                    "suggestions": suggestions,
+                    "rule_version": checker.version,
+                }
+            )
+        )
         m.verdicts.labels(verdict).inc()
         if found:
             m.count_findings(found)
         if blocked:
-            self.audit.submit(AuditRecord(
-                kind="script", received_at=time.time(), stream_id=msg.stream_id or conn.stream_id, source="host",
-                seq=msg.seq, speaker=None, text=msg.text, findings=tuple(findings), rule_version=checker.version,
-            ))
+            self.audit.submit(
+                AuditRecord(
+                    kind="script",
+                    received_at=time.time(),
+                    stream_id=msg.stream_id or conn.stream_id,
+                    source="host",
+                    seq=msg.seq,
+                    speaker=None,
+                    text=msg.text,
+                    findings=tuple(findings),
+                    rule_version=checker.version,
+                )
+            )
 
     async def _on_subscribe(self, conn: Conn, msg: Subscribe, t_rx: float) -> None:
         if conn.outbox is None:
             conn.outbox = Outbox(conn.ws, self.config.subscriber_queue, self.metrics.slow_subscriber_drops.inc)
         if msg.stream_id not in conn.outbox.streams and len(conn.outbox.streams) >= self.config.max_subscriptions:
-            raise ProtocolError("too_many_subscriptions", f"at most {self.config.max_subscriptions} subscriptions per connection")
+            raise ProtocolError(
+                "too_many_subscriptions", f"at most {self.config.max_subscriptions} subscriptions per connection"
+            )
         self.hub.subscribe(msg.stream_id, conn.outbox)
         await conn.send(orjson.dumps({"type": "subscribed", "stream_id": msg.stream_id}))
 

@@ -80,7 +80,7 @@ class ServerConfig:
     acks: bool = False
 
     # sessions (see livestream_compliance.session)
-    tail_chars: int = 24
+    tail_chars: int = 16
     host_window: float = 8.0
     chat_window: float = 10.0
     max_streams: int = 10_000
@@ -132,8 +132,18 @@ class ServerConfig:
                 "or token in the config file (or bind to 127.0.0.1)"
             )
         self.block_level()
-        for name in ("max_frame_bytes", "max_text_chars", "max_batch_items", "burst", "subscriber_queue",
-                     "tail_chars", "max_streams", "max_speakers", "max_connections", "audit_queue"):
+        for name in (
+            "max_frame_bytes",
+            "max_text_chars",
+            "max_batch_items",
+            "burst",
+            "subscriber_queue",
+            "tail_chars",
+            "max_streams",
+            "max_speakers",
+            "max_connections",
+            "audit_queue",
+        ):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive")
         if self.rate <= 0:

@@ -86,7 +86,7 @@ def static_files(package: str, directory: str, *, mount: str | None = None, inde
 
     def handler(connection: ServerConnection, request: Request) -> Response:
         path, _q = split_target(request.path)
-        name = path[len(base):].lstrip("/") or index
+        name = path[len(base) :].lstrip("/") or index
         if "/" in name or name.startswith("."):
             return respond(404, "not found\n")
         f = root.joinpath(name)

@@ -9,19 +9,45 @@ from __future__ import annotations
 
 import time
 
+from livestream_compliance import __version__
+from livestream_compliance.findings import Finding
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from livestream_compliance import __version__
-from livestream_compliance.findings import Finding
-
 #: check latency: a clean chat line costs a few microseconds, a hit with jieba tens
 CHECK_BUCKETS = (
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
 )
 #: from a message's arrival (or the client's sent_at) to its warning frame being written
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 RELOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -38,47 +64,63 @@ class Metrics:
             "compliance_messages_checked", "Texts checked, by source (host, chat, script).", ["source"], registry=r
         )
         self.findings = Counter(
-            "compliance_findings", "Findings reported, by rule category and severity.", ["category", "severity"], registry=r
+            "compliance_findings",
+            "Findings reported, by rule category and severity.",
+            ["category", "severity"],
+            registry=r,
         )
-        self.warnings = Counter(
-            "compliance_warnings_sent", "Warning frames sent, by source.", ["source"], registry=r
-        )
+        self.warnings = Counter("compliance_warnings_sent", "Warning frames sent, by source.", ["source"], registry=r)
         self.verdicts = Counter("compliance_script_verdicts", "Script verdicts, by verdict.", ["verdict"], registry=r)
         self.check_seconds = Histogram(
-            "compliance_check_seconds", "Time to check one text (session join and checker).", ["source"],
-            buckets=CHECK_BUCKETS, registry=r,
+            "compliance_check_seconds",
+            "Time to check one text (session join and checker).",
+            ["source"],
+            buckets=CHECK_BUCKETS,
+            registry=r,
         )
         self.warning_latency = Histogram(
             "compliance_warning_latency_seconds",
             "From a message's arrival at the server to its warning frame being written.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.send_to_warning = Histogram(
             "compliance_send_to_warning_seconds",
             "From the client's sent_at to the warning frame being written (only messages that carry sent_at).",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.connections = Gauge("compliance_open_connections", "Open websocket connections.", registry=r)
         self.subscriptions = Gauge("compliance_subscriptions", "Open overlay subscriptions.", registry=r)
         self.streams = Gauge("compliance_active_streams", "Streams with session state in memory.", registry=r)
-        self.streams_evicted = Counter("compliance_streams_evicted", "Stream sessions dropped (idle or over the limit).", registry=r)
+        self.streams_evicted = Counter(
+            "compliance_streams_evicted", "Stream sessions dropped (idle or over the limit).", registry=r
+        )
         self.rule_info = Gauge(
             "compliance_rules_info", "The rule set being served (value 1), by version.", ["version"], registry=r
         )
         self.rules_loaded = Gauge("compliance_rules_loaded", "Rules in the rule set being served.", registry=r)
         self.rules_loaded_at = Gauge(
-            "compliance_rules_loaded_timestamp_seconds", "Unix time the rule set being served was swapped in.", registry=r
+            "compliance_rules_loaded_timestamp_seconds",
+            "Unix time the rule set being served was swapped in.",
+            registry=r,
         )
         self.reloads = Counter(
-            "compliance_reloads", "Rule reloads, by result (ok, error) and trigger (signal, http, api).",
-            ["result", "trigger"], registry=r,
+            "compliance_reloads",
+            "Rule reloads, by result (ok, error) and trigger (signal, http, api).",
+            ["result", "trigger"],
+            registry=r,
         )
         self.reload_seconds = Histogram(
             "compliance_reload_seconds", "Time to load and build a rule set.", buckets=RELOAD_BUCKETS, registry=r
         )
-        self.errors = Counter("compliance_errors", "Error frames sent and internal errors, by kind.", ["kind"], registry=r)
+        self.errors = Counter(
+            "compliance_errors", "Error frames sent and internal errors, by kind.", ["kind"], registry=r
+        )
         self.dropped = Counter(
-            "compliance_dropped_frames", "Frames dropped for a slow subscriber (oldest first), by reason.", ["reason"],
+            "compliance_dropped_frames",
+            "Frames dropped for a slow subscriber (oldest first), by reason.",
+            ["reason"],
             registry=r,
         )
         self.audit_dropped = Counter(

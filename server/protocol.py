@@ -21,29 +21,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-
 from livestream_compliance.rules import ProductName
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 
 #: every ``code`` an error frame can carry (also the values of the ``kind`` label of the errors metric)
 ERROR_CODES: tuple[str, ...] = (
-    "bad_json",          # the frame is not JSON
-    "invalid_utf8",      # the frame's bytes are not UTF-8
-    "bad_message",       # not an object, a missing or wrongly typed field, a value out of range
-    "unknown_type",      # a "type" this server does not know
-    "missing_stream_id", # a text message on a connection whose hello set no stream_id
-    "too_large",         # the frame exceeds max_frame_bytes (the connection keeps working)
-    "rate_limited",      # over the per-connection token bucket; retry_after says when to retry
-    "bad_input",         # the checker refused the text (e.g. too long)
+    "bad_json",  # the frame is not JSON
+    "invalid_utf8",  # the frame's bytes are not UTF-8
+    "bad_message",  # not an object, a missing or wrongly typed field, a value out of range
+    "unknown_type",  # a "type" this server does not know
+    "missing_stream_id",  # a text message on a connection whose hello set no stream_id
+    "too_large",  # the frame exceeds max_frame_bytes (the connection keeps working)
+    "rate_limited",  # over the per-connection token bucket; retry_after says when to retry
+    "bad_input",  # the checker refused the text (e.g. too long)
     "too_many_subscriptions",
-    "shutting_down",     # the server is draining; this message was not processed
-    "internal",          # a bug: logged with a traceback on the server
+    "internal",  # a bug: logged with a traceback on the server
 )
 ErrorCode = Literal[
-    "bad_json", "invalid_utf8", "bad_message", "unknown_type", "missing_stream_id", "too_large",
-    "rate_limited", "bad_input", "too_many_subscriptions", "shutting_down", "internal",
+    "bad_json",
+    "invalid_utf8",
+    "bad_message",
+    "unknown_type",
+    "missing_stream_id",
+    "too_large",
+    "rate_limited",
+    "bad_input",
+    "too_many_subscriptions",
+    "internal",
 ]
 
 MAX_ID_CHARS = 128
@@ -92,12 +98,20 @@ class Transcript(_In):
     text: Text
     final: bool = Field(True, description="false for a partial result that may still be revised.")
     segment: Annotated[int, Field(ge=0, le=MAX_SEQ)] | Name | None = Field(
-        None, description="Recognised utterance this result belongs to: partial and final results of one utterance share it (default: seq)."
+        None,
+        description=(
+            "Recognised utterance this result belongs to: partial and final results of one utterance share it "
+            "(default: seq)."
+        ),
     )
-    speaker: Name | None = Field(None, description="Who is speaking (default: 'host'); split terms are joined per speaker.")
+    speaker: Name | None = Field(
+        None, description="Who is speaking (default: 'host'); split terms are joined per speaker."
+    )
     start_ms: Millis | None = Field(None, description="Start of the utterance in the stream, milliseconds.")
     end_ms: Millis | None = None
-    sent_at: float | None = Field(None, description="Unix time (seconds) the client sent this frame; feeds the send-to-warning latency metric.")
+    sent_at: float | None = Field(
+        None, description="Unix time (seconds) the client sent this frame; feeds the send-to-warning latency metric."
+    )
     product: ProductName | None = None
 
 
@@ -108,13 +122,21 @@ class Chat(_In):
     stream_id: StreamId | None = None
     seq: Seq
     text: Text
-    user: Name | None = Field(None, description="The viewer's id; lines of one user within chat_window seconds are joined. Without it, lines are checked alone.")
+    user: Name | None = Field(
+        None,
+        description=(
+            "The viewer's id; lines of one user within chat_window seconds are joined. "
+            "Without it, lines are checked alone."
+        ),
+    )
     sent_at: float | None = None
     product: ProductName | None = None
 
 
 class BatchItem(_In):
-    source: SourceName | None = Field(None, description="host (a transcript) or chat; default: the batch's, then the hello's source.")
+    source: SourceName | None = Field(
+        None, description="host (a transcript) or chat; default: the batch's, then the hello's source."
+    )
     seq: Seq
     text: Text
     final: bool = True
@@ -233,7 +255,9 @@ class WireFinding(_Out):
     suggestion: str
     legal_basis: list[str]
     rule_version: str = Field(description="'<pack>@<pack version>#<rule set digest>' of the rules that produced it.")
-    carry: Annotated[int, Field(ge=0, description="Characters of the match that were in earlier messages (0: none).")] = 0
+    carry: Annotated[
+        int, Field(ge=0, description="Characters of the match that were in earlier messages (0: none).")
+    ] = 0
     from_seq: int | None = Field(None, description="seq of the message where a carried match began.")
 
 
@@ -266,7 +290,9 @@ class Verdict(_Out):
     seq: int
     verdict: Literal["pass", "block"]
     findings: list[WireFinding]
-    rewrite: str = Field(description="The text with every flagged span removed (equal to the text when there is nothing to remove).")
+    rewrite: str = Field(
+        description="The text with every flagged span removed (equal to the text when there is nothing to remove)."
+    )
     suggestions: list[str] = Field(description="The distinct suggestions of the findings' rules, in order.")
     rule_version: str
 
@@ -343,7 +369,10 @@ def schemas() -> dict[str, dict[str, Any]]:
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": title,
-            "description": f"Protocol version {PROTOCOL_VERSION}. Generated from livestream_compliance_server.protocol; do not edit.",
+            "description": (
+                f"Protocol version {PROTOCOL_VERSION}. "
+                "Generated from livestream_compliance_server.protocol; do not edit."
+            ),
             **schema,
         }
         out[name] = schema

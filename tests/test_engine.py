@@ -114,7 +114,7 @@ def test_explain_shows_each_decision(small: Checker) -> None:
     ex = small.explain("大家最好先量尺码，这是最好的", "host")
     verdicts = [(c.rule_id, c.verdict, c.start) for c in ex.candidates]
     assert ("T-ABS", "exception", 2) in verdicts and ("T-ABS", "kept", 11) in verdicts
-    assert ex.normalized == "大家最好先量尺码这是最好的"
+    assert ex.normalized == "大家最好先量尺码\u2029这是最好的"
     assert spans(ex.findings) == [("T-ABS", 11, 13, "最好")]
     ex = small.explain("这是最好的", "chat")
     assert [c.verdict for c in ex.candidates] == ["speaker"]
@@ -192,3 +192,25 @@ def test_latin_boundary_is_judged_on_the_original_text(small: Checker) -> None:
 def test_negation_inside_a_relative_clause_does_not_cancel(small: Checker) -> None:
     assert spans(small.check("全网没有的降血压好茶", "host")) == [("T-MED", 5, 8, "降血压")]
     assert small.check("不能降血压", "host") == ()
+
+
+def test_terms_do_not_run_across_sentences(small: Checker) -> None:
+    assert spans(small.check("好嘞私聊。我跟你说", "chat")) == [("T-DIV", 2, 4, "私聊")]
+
+
+def test_doubled_character_forms_need_adjacent_characters(small: Checker) -> None:
+    assert spans(small.check("加微微信", "chat")) == [("T-DIV", 1, 4, "微微信")]
+    # 私聊 followed by a new word starting with 聊 after a space is not 私聊聊
+    assert spans(small.check("私聊 聊天", "chat")) == [("T-DIV", 0, 2, "私聊")]
+
+
+def test_negation_does_not_cross_spaces_but_warnings_reach_further(small: Checker) -> None:
+    assert spans(small.check("这个价格不便宜 加我微信", "chat")) == [("T-DIV", 10, 12, "微信")]
+    assert small.check("小心那些叫你加微信私下交易的人", "chat") == ()
+    assert small.check("谨防有人冒充客服让你加vx", "chat") == ()
+
+
+def test_deleted_separators_cut_jieba_words(small: Checker) -> None:
+    # jieba reads 最好看 as one word; a space the normaliser deleted still separates words
+    assert small.check("这个最好看", "host") == ()
+    assert spans(small.check("这个最好 看", "host")) == [("T-ABS", 2, 4, "最好")]

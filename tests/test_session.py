@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from livestream_compliance import Checker, Source, load_rule_set
 from livestream_compliance.session import SessionConfig, SessionStore, StreamSession
 

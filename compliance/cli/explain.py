@@ -12,6 +12,7 @@ import json
 import sys
 
 from ..findings import Source
+from ..normalize import CLAUSE_BREAK
 from . import EXIT_FINDINGS, EXIT_OK
 from ._common import add_rule_options, add_speaker_options, load_from_args
 
@@ -67,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS if ex.findings else EXIT_OK
     out.write(f"1. 原文 text        : {ex.text}\n")
     out.write(f"   说话人 source     : {ex.source.value}    商品类目 product: {ex.product or '(未声明，按最严格处理)'}\n")
-    out.write(f"2. 归一化 normalised: {ex.normalized}\n")
+    out.write(f"2. 归一化 normalised: {ex.normalized.replace(CLAUSE_BREAK, ' | ')}\n")
     out.write("   (全角转半角、大小写、繁转简、删除空格/符号/表情/零宽字符、数字变体转数字)\n")
     if ex.tokens:
-        out.write("3. 分词 jieba words : " + " / ".join(t[0] for t in ex.tokens) + "\n")
+        words = (t[0] for t in ex.tokens if t[0] != CLAUSE_BREAK)
+        out.write("3. 分词 jieba words : " + " / ".join(words) + "\n")
     out.write(f"4. 候选命中 candidates: {len(ex.candidates)}\n")
     for c in ex.candidates:
         rule = rules.get(c.rule_id)

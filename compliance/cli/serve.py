@@ -31,22 +31,37 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML config file (default: $COMPLIANCE_CONFIG)")
     p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else needs a token)")
     p.add_argument("--port", type=int, help="port to bind (default 8765; 0 picks a free one)")
-    p.add_argument("--rules", action="append", metavar="PATH",
-                   help="rule file or directory loaded over the defaults (repeatable)")
-    p.add_argument("--no-default-rules", dest="default_rules", action="store_const", const=False,
-                   help="do not load the default rule packs")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="file holding the shared secret (or set COMPLIANCE_TOKEN)")
-    p.add_argument("--data-dir", metavar="DIR", help="where the audit log lives (default ~/.local/share/livestream-compliance)")
+    p.add_argument(
+        "--rules", action="append", metavar="PATH", help="rule file or directory loaded over the defaults (repeatable)"
+    )
+    p.add_argument(
+        "--no-default-rules",
+        dest="default_rules",
+        action="store_const",
+        const=False,
+        help="do not load the default rule packs",
+    )
+    p.add_argument("--token-file", metavar="FILE", help="file holding the shared secret (or set COMPLIANCE_TOKEN)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="where the audit log lives (default ~/.local/share/livestream-compliance)"
+    )
     p.add_argument("--audit-path", metavar="FILE", help="SQLite audit log (default DATA_DIR/audit.sqlite3)")
     p.add_argument("--no-audit", dest="audit", action="store_const", const=False, help="keep no audit log")
-    p.add_argument("--acks", action="store_const", const=True, default=None,
-                   help="answer messages without findings with ack frames (clients can also ask in hello)")
+    p.add_argument(
+        "--acks",
+        action="store_const",
+        const=True,
+        default=None,
+        help="answer messages without findings with ack frames (clients can also ask in hello)",
+    )
     p.add_argument("--rate", type=float, help="messages per second per connection (token bucket)")
     p.add_argument("--burst", type=int, help="token bucket size")
     p.add_argument("--max-frame-bytes", type=int, help="larger frames get an error frame (default 65536)")
-    p.add_argument("--block-severity", choices=["info", "warning", "high", "critical"],
-                   help="script lines with a finding at or above this are blocked (default warning)")
+    p.add_argument(
+        "--block-severity",
+        choices=["info", "warning", "high", "critical"],
+        help="script lines with a finding at or above this are blocked (default warning)",
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument("--print-config", action="store_true", help="print the effective settings and exit")
     p.add_argument("--write-schema", metavar="DIR", help="write the protocol's JSON Schema files to DIR and exit")
@@ -54,8 +69,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 _OVERRIDES = (
-    "host", "port", "rules", "default_rules", "token_file", "data_dir", "audit_path", "audit", "acks",
-    "rate", "burst", "max_frame_bytes", "block_severity", "log_level",
+    "host",
+    "port",
+    "rules",
+    "default_rules",
+    "token_file",
+    "data_dir",
+    "audit_path",
+    "audit",
+    "acks",
+    "rate",
+    "burst",
+    "max_frame_bytes",
+    "block_severity",
+    "log_level",
 )
 
 
@@ -92,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
         for k, v in dataclasses.asdict(config).items():
             print(f"{k} = {'***' if k == 'token' and v else v!r}")
         return 0
-    logging.basicConfig(
-        level=getattr(logging, config.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    level = getattr(logging, config.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # websockets logs every connection and HTTP request (each scrape) at INFO: only with debug
+    logging.getLogger("livestream_compliance.server.ws").setLevel(
+        max(level, logging.WARNING) if level > logging.DEBUG else level
     )
     return asyncio.run(_serve(config))
 

@@ -58,7 +58,7 @@ def test_normalised_text_and_original_spans(cli):
     assert res.code == 1
     lines = res.out.splitlines()
     assert lines[0] == "1. 原文 text        : 加 微 信，ＶＸ同號"
-    assert lines[2] == "2. 归一化 normalised: 加微信vx同号"
+    assert lines[2] == "2. 归一化 normalised: 加微信 | vx同号"
     # spans index the ORIGINAL text; the key is the normalised term
     assert [parse_candidate(c) for c in candidate_lines(res.out)] == [
         ("KEPT", "DIV-CONTACT", "diversion", 2, 5, "微 信", "微信", ""),
@@ -134,7 +134,7 @@ def test_json_format(cli):
     assert res.code == 1
     assert set(doc) == {"text", "normalized", "source", "product", "tokens", "candidates", "findings"}
     assert doc["text"] == "ＶＸ：138-1234-5678，大家最好先看看"
-    assert doc["normalized"] == "vx13812345678大家最好先看看"
+    assert doc["normalized"] == "vx13812345678\u2029大家最好先看看"
     assert (doc["source"], doc["product"]) == ("host", None)
     assert "".join(doc["tokens"]) == doc["normalized"]
     by_verdict = {(c["rule_id"], c["verdict"], c["text"]) for c in doc["candidates"]}

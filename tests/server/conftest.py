@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
-from websockets.asyncio.client import connect as ws_connect
-from wsutil import RULES_DIR, TOKEN, Client, Connect
-
 from livestream_compliance import Checker, build_checker, load_rule_set
 from livestream_compliance_server.app import App
 from livestream_compliance_server.config import ServerConfig
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import connect as ws_connect
+from wsutil import RULES_DIR, TOKEN, Client, Connect
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +25,9 @@ def live_checker() -> Checker:
 async def make_app(live_checker: Checker) -> AsyncIterator[Callable[..., Awaitable[App]]]:
     apps: list[App] = []
 
-    async def factory(*, sink: Any = None, checker: Checker | None = None, checker_factory: Any = None, **settings: Any) -> App:
+    async def factory(
+        *, sink: Any = None, checker: Checker | None = None, checker_factory: Any = None, **settings: Any
+    ) -> App:
         values: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
@@ -66,7 +67,9 @@ async def app(make_app: Callable[..., Awaitable[App]]) -> App:
 async def connect() -> AsyncIterator[Connect]:
     clients: list[Client] = []
 
-    async def factory(app: App, *, token: str | None = TOKEN, hello: dict[str, Any] | None = None, **kwargs: Any) -> Client:
+    async def factory(
+        app: App, *, token: str | None = TOKEN, hello: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Client:
         headers = {"Authorization": f"Bearer {token}"} if token else None
         ws = await ws_connect(app.url, additional_headers=headers, compression=None, **kwargs)
         client = Client(ws)
@@ -83,5 +86,3 @@ async def connect() -> AsyncIterator[Connect]:
                 await c.close()
         except TimeoutError:
             c.ws.transport.abort()
-
-

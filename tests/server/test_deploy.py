@@ -6,9 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
 from livestream_compliance_server.metrics import Metrics
+from prometheus_client import CollectorRegistry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

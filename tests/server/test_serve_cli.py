@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
-from wsutil import RULES_DIR, TOKEN
-
 from livestream_compliance.cli import main
 from livestream_compliance.errors import UsageError
-from livestream_compliance_server.config import ServerConfig, load_config
+from livestream_compliance_server.config import load_config
+from websockets.asyncio.client import connect as ws_connect
+from wsutil import RULES_DIR, TOKEN
 
 
 def test_defaults() -> None:
@@ -29,8 +28,12 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
     cfg.write_text('[serve]\nport = 9001\nrate = 50\nrules = ["/a", "/b"]\nacks = true\n', encoding="utf-8")
     c = load_config(config_file=str(cfg), environ={})
     assert (c.port, c.rate, c.rules, c.acks) == (9001, 50.0, ["/a", "/b"], True)
-    env = {"COMPLIANCE_PORT": "9002", "COMPLIANCE_ACKS": "false", "COMPLIANCE_RULES": f"/x{os.pathsep}/y",
-           "COMPLIANCE_CONFIG": str(cfg)}
+    env = {
+        "COMPLIANCE_PORT": "9002",
+        "COMPLIANCE_ACKS": "false",
+        "COMPLIANCE_RULES": f"/x{os.pathsep}/y",
+        "COMPLIANCE_CONFIG": str(cfg),
+    }
     c = load_config(environ=env)
     assert (c.port, c.rate, c.rules, c.acks) == (9002, 50.0, ["/x", "/y"], False)
     c = load_config({"port": 9003, "rules": None}, environ=env)
@@ -48,8 +51,12 @@ def test_data_dir_and_token_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("port = 'x'\n", "port"), ("nonsense = 1\n", "unknown setting"), ("port = [\n", "invalid TOML"),
-     ("block_severity = 'extreme'\n", "severity")],
+    [
+        ("port = 'x'\n", "port"),
+        ("nonsense = 1\n", "unknown setting"),
+        ("port = [\n", "invalid TOML"),
+        ("block_severity = 'extreme'\n", "severity"),
+    ],
 )
 def test_bad_config_files(tmp_path: Path, content: str, message: str) -> None:
     cfg = tmp_path / "bad.toml"
@@ -85,9 +92,21 @@ async def test_serve_process(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLIANCE_")}
     env.update({"COMPLIANCE_DATA_DIR": str(tmp_path), "COMPLIANCE_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "livestream_compliance", "serve", "--port", "0", "--rules", str(RULES_DIR),
-        "--no-default-rules", "--no-audit", "--log-level", "info",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "livestream_compliance",
+        "serve",
+        "--port",
+        "0",
+        "--rules",
+        str(RULES_DIR),
+        "--no-default-rules",
+        "--no-audit",
+        "--log-level",
+        "info",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out: list[str] = []
     err: list[str] = []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from prometheus_client.parser import text_string_to_metric_families
-from wsutil import TOKEN, Connect, http
-
 from livestream_compliance_server.app import App
 from livestream_compliance_server.http import respond
+from prometheus_client.parser import text_string_to_metric_families
+from wsutil import TOKEN, Connect, http
 
 
 async def test_health_and_ready(app: App) -> None:

@@ -7,13 +7,12 @@ import json
 import socket
 
 import pytest
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from wsutil import TOKEN, Client, Connect, RecordingSink, sample
-
 from livestream_compliance.errors import UsageError
 from livestream_compliance_server.app import App, TokenBucket
 from livestream_compliance_server.config import ServerConfig
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from wsutil import TOKEN, Client, Connect, RecordingSink, sample
 
 
 # ------------------------------------------------------------------------------------ auth
@@ -78,7 +77,9 @@ async def test_flood_gets_rate_limited_error_frames_not_a_disconnect(make_app, c
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     for seq in range(n):
-        await c.send({"type": "chat", "stream_id": "s", "text": "加微信" if seq % 2 else "哈哈", "seq": seq, "user": f"u{seq}"})
+        await c.send(
+            {"type": "chat", "stream_id": "s", "text": "加微信" if seq % 2 else "哈哈", "seq": seq, "user": f"u{seq}"}
+        )
     answers: dict[int, dict] = {}
     while len(answers) < n:
         frame = await c.recv()
@@ -100,7 +101,9 @@ async def test_flood_gets_rate_limited_error_frames_not_a_disconnect(make_app, c
 async def test_batch_counts_every_item_against_the_rate(make_app, connect: Connect) -> None:
     app = await make_app(rate=1, burst=5)
     c = await connect(app)
-    e = await c.request({"type": "batch", "stream_id": "s", "seq": 1, "items": [{"seq": i, "text": "x"} for i in range(6)]})
+    e = await c.request(
+        {"type": "batch", "stream_id": "s", "seq": 1, "items": [{"seq": i, "text": "x"} for i in range(6)]}
+    )
     assert e["code"] == "rate_limited" and e["seq"] == 1
 
 
@@ -136,11 +139,18 @@ async def test_slow_subscriber_never_stalls_ingestion(make_app, connect: Connect
     assert sample(app, "compliance_dropped_frames_total", {"reason": "slow_subscriber"}) > 0
     # and keeps going: many more messages, every one answered promptly while the slow one stays stuck
     for seq in range(sent, sent + 50):
-        assert (await producer.request({"type": "transcript", "text": text, "seq": seq, "speaker": f"h{seq}"}))["seq"] == seq
+        assert (await producer.request({"type": "transcript", "text": text, "seq": seq, "speaker": f"h{seq}"}))[
+            "seq"
+        ] == seq
         assert (await fast.recv())["seq"] == seq
     queued = [c.outbox for c in app._conns if c.outbox is not None]
     assert max(len(ob) for ob in queued) <= 8  # bounded
-    slow.ws.transport.abort()  # it will never read its close frame
+    # shutdown does not wait for the stuck subscriber beyond drain_timeout
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.wait_for(app.stop(), 10)
+    assert loop.time() - t0 < app.config.drain_timeout + 1
+    slow.ws.transport.abort()  # it never reads its close frame
 
 
 # ------------------------------------------------------------------------------------ shutdown
@@ -150,7 +160,9 @@ async def test_graceful_shutdown_answers_everything_already_sent(make_app, conne
     c = await connect(app, hello={"stream_id": "s", "acks": True})
     n = 200
     for seq in range(n):
-        await c.send({"type": "transcript", "text": "全网最低价" if seq % 4 == 0 else "你好", "seq": seq, "speaker": f"h{seq}"})
+        await c.send(
+            {"type": "transcript", "text": "全网最低价" if seq % 4 == 0 else "你好", "seq": seq, "speaker": f"h{seq}"}
+        )
     stop = asyncio.create_task(app.stop())
     answered: set[int] = set()
     notices = 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from wsutil import Connect
-
 from livestream_compliance import Checker, Source
 from livestream_compliance_server.app import App, rewrite_without
+from wsutil import Connect
 
 
 async def test_hello_is_answered_with_welcome(app: App, connect: Connect) -> None:
@@ -18,7 +17,9 @@ async def test_hello_is_answered_with_welcome(app: App, connect: Connect) -> Non
     assert w["limits"]["max_frame_bytes"] == app.config.max_frame_bytes
 
 
-async def test_transcript_with_findings_gets_exactly_one_warning(app: App, connect: Connect, live_checker: Checker) -> None:
+async def test_transcript_with_findings_gets_exactly_one_warning(
+    app: App, connect: Connect, live_checker: Checker
+) -> None:
     c = await connect(app)
     text = "今天全网最低价，加微信领券"
     w = await c.request({"type": "transcript", "stream_id": "s1", "text": text, "seq": 7})
@@ -69,16 +70,18 @@ async def test_missing_stream_id_is_an_error(app: App, connect: Connect) -> None
 
 async def test_batch_items_are_answered_like_single_messages(app: App, connect: Connect) -> None:
     c = await connect(app, hello={"stream_id": "s1", "source": "chat", "acks": True})
-    await c.send({
-        "type": "batch",
-        "seq": 100,
-        "items": [
-            {"seq": 1, "text": "你好"},                                  # chat (hello's source)
-            {"seq": 2, "text": "加微信", "user": "u1"},                  # chat warning
-            {"seq": 3, "text": "全网最低价", "source": "host"},           # host warning
-            {"seq": 4, "text": "全网最低价"},                             # chat: host-only rule -> ack
-        ],
-    })
+    await c.send(
+        {
+            "type": "batch",
+            "seq": 100,
+            "items": [
+                {"seq": 1, "text": "你好"},  # chat (hello's source)
+                {"seq": 2, "text": "加微信", "user": "u1"},  # chat warning
+                {"seq": 3, "text": "全网最低价", "source": "host"},  # host warning
+                {"seq": 4, "text": "全网最低价"},  # chat: host-only rule -> ack
+            ],
+        }
+    )
     frames = [await c.recv() for _ in range(4)]
     assert [(f["type"], f["seq"]) for f in frames] == [("ack", 1), ("warning", 2), ("warning", 3), ("ack", 4)]
     assert frames[1]["source"] == "chat" and frames[2]["source"] == "host"
@@ -133,7 +136,10 @@ async def test_subscribers_get_their_streams_warnings(app: App, connect: Connect
     w = await producer.request({"type": "transcript", "stream_id": "s1", "text": "史上最低价", "seq": 2})
     got = await overlay.recv()
     assert got == w  # the same frame, and nothing from s2 before it
-    assert await overlay.request({"type": "unsubscribe", "stream_id": "s1"}) == {"type": "unsubscribed", "stream_id": "s1"}
+    assert await overlay.request({"type": "unsubscribe", "stream_id": "s1"}) == {
+        "type": "unsubscribed",
+        "stream_id": "s1",
+    }
     await producer.request({"type": "transcript", "stream_id": "s1", "text": "全网最低价", "seq": 3})
     await overlay.ping()
 
@@ -162,7 +168,10 @@ async def test_audit_sink_is_called_off_the_loop_for_every_warning(make_app, con
     await app.stop()  # drains the audit queue and closes the sink
     assert sink.closed
     assert threading.get_ident() not in sink.threads
-    assert [(r.kind, r.seq, r.stream_id, r.speaker) for r in sink.records] == [("warning", 1, "s1", "u9"), ("script", 2, "s1", None)]
+    assert [(r.kind, r.seq, r.stream_id, r.speaker) for r in sink.records] == [
+        ("warning", 1, "s1", "u9"),
+        ("script", 2, "s1", None),
+    ]
     assert sink.records[0].findings[0]["rule_id"] == "T-WECHAT"
     assert sink.records[0].rule_version == app.rule_version
 

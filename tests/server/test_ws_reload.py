@@ -11,10 +11,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from wsutil import RULES_DIR, TOKEN, Connect, http, sample
-
 from livestream_compliance import Checker
 from livestream_compliance_server.app import App, ReloadResult
+from wsutil import RULES_DIR, TOKEN, Connect, http, sample
 
 
 def fast_checker(rule_set) -> Checker:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from livestream_compliance_server import protocol
 from livestream_compliance_server.protocol import client_adapter, server_adapter
 
@@ -45,7 +44,15 @@ def test_schema_lists_every_message_type() -> None:
     server = json.loads((SCHEMA_DIR / "server-message.json").read_text(encoding="utf-8"))
     assert set(client["discriminator"]["mapping"]) == set(protocol.CLIENT_MODELS)
     assert set(server["discriminator"]["mapping"]) == {
-        "welcome", "warning", "ack", "verdict", "error", "subscribed", "unsubscribed", "pong", "shutdown"
+        "welcome",
+        "warning",
+        "ack",
+        "verdict",
+        "error",
+        "subscribed",
+        "unsubscribed",
+        "pong",
+        "shutdown",
     }
     codes = server["$defs"]["Error"]["properties"]["code"]["enum"]
     assert codes == list(protocol.ERROR_CODES)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from wsutil import Connect
-
 from livestream_compliance_server.app import App
+from wsutil import Connect
 
 
 async def test_host_term_split_across_segments_is_caught_once(app: App, connect: Connect) -> None:

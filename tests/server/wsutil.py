@@ -9,11 +9,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-
 from livestream_compliance_server.app import App
 from livestream_compliance_server.protocol import server_adapter
 from livestream_compliance_server.sinks import AuditRecord
+from websockets.asyncio.client import ClientConnection
 
 RULES_DIR = Path(__file__).parent / "fixtures" / "rules"
 TOKEN = "test-token-0123456789abcdef"
@@ -67,7 +66,9 @@ class Client:
         await self.ws.close()
 
 
-async def http(app: App, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+async def http(
+    app: App, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """One plain HTTP/1.1 request to the app (no body); returns status, headers, body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{app.port}", "Content-Length: 0"]
