@@ -73,7 +73,7 @@ class Config:
     @classmethod
     def smoke_config(cls, **kw: Any) -> Config:
         base = dict(
-            smoke=True, reps=1, lines=2_000, chunk=500, latency_sample=200, cap_seconds=0.5, houbb_checks=300,
+            smoke=True, reps=1, lines=1_000, chunk=250, latency_sample=100, cap_seconds=0.5, houbb_checks=300,
             build_sizes=(300,), build_reps=1, build_reps_large=1, cold_reps=1, cold_reps_fresh=0, profile_seconds=0.3,
             py_spy=False, equivalence_lines=300,
         )
@@ -170,10 +170,13 @@ def build_corpora(cfg: Config, eng: Engines) -> tuple[list[Corpus], list[str]]:
     ]
     # synthetic mix: ~2% violating lines (rule must_match examples for host rules) among clean corpus lines
     check = eng.rs.check
-    clean = [s for s in dict.fromkeys(chat + host) if not check(s, Source.HOST)]
+    pool = list(dict.fromkeys(chat + host))
+    if cfg.smoke:
+        pool = pool[:1_500]
+    clean = [s for s in pool if not check(s, Source.HOST)]
     bad = [e.text for r in eng.rules.rules for e in r.must_match
            if _source_of(r, e) is Source.HOST and check(e.text, Source.HOST)]
-    unit_n = min(20_000, max(len(clean), 1)) if not cfg.smoke else min(2_000, len(clean))
+    unit_n = min(20_000 if not cfg.smoke else 1_000, max(len(clean), 1))
     n_bad = max(1, round(unit_n * 0.02))
     rng.shuffle(clean)
     unit = (clean * (unit_n // max(len(clean), 1) + 1))[:unit_n]

@@ -18,6 +18,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
+from .literals import required_literals
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
@@ -25,7 +26,7 @@ MAX_TEXT_LENGTH = 100_000
 
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
-_TERM, _EXCEPTION, _VARIANT = 0, 1, 2
+_TERM, _EXCEPTION, _VARIANT, _TRIGGER = 0, 1, 2, 3
 
 Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained"]
 
@@ -59,6 +60,7 @@ class Explanation:
 class _Entry:
     kind: int
     rule: Rule
+    pattern: re.Pattern[str] | None = None  # for triggers: the pattern to run
 
 
 @dataclass
@@ -69,7 +71,11 @@ class _Automaton:
 
 
 def _variants(key: str) -> set[str]:
-    """The key plus every form with one character doubled or tripled (微微信, 最最最好)."""
+    """The key plus every form with one character doubled or tripled (微微信, 全网网最低, 笑笑气).
+
+    Edge doublings matter too: with word-boundary checks, 笑气 inside 笑笑气 would be cut.
+    A doubled form only counts when its characters are adjacent in the original text.
+    """
     out = {key}
     for i, ch in enumerate(key):
         if ch.isdigit():
@@ -158,17 +164,24 @@ class Checker:
                         continue
                     by_key.setdefault(key, []).append(_Entry(_EXCEPTION, rule))
                 for p in rule.patterns:
-                    pats.append((rule, re.compile(p)))
+                    rx = re.compile(p)
+                    triggers = required_literals(p)
+                    if triggers:
+                        # the pattern runs only on lines where one of these occurs
+                        for t in triggers:
+                            by_key.setdefault(t, []).append(_Entry(_TRIGGER, rule, rx))
+                    else:
+                        pats.append((rule, rx))
             auto = _Automaton()
-            self._term_keys.update(k for k, es in by_key.items() if any(x.kind != _EXCEPTION for x in es))
+            self._term_keys.update(k for k, es in by_key.items() if any(x.kind in (_TERM, _VARIANT) for x in es))
             for key, entries in by_key.items():
                 auto.keys.append(key)
                 # deduplicate (a term listed twice, or a variant equal to another term)
-                uniq: dict[tuple[int, str], _Entry] = {}
+                uniq: dict[tuple[int, str, int], _Entry] = {}
                 for e in entries:
-                    if e.kind == _VARIANT and (_TERM, e.rule.id) in uniq:
+                    if e.kind == _VARIANT and (_TERM, e.rule.id, 0) in uniq:
                         continue  # the doubled form is also a real term of this rule
-                    uniq.setdefault((e.kind, e.rule.id), e)
+                    uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
                 auto.entries.append(tuple(uniq.values()))
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
@@ -295,24 +308,31 @@ class Checker:
         positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
         term_hits: list[tuple[Rule, str, int, int, bool]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
+        triggered: dict[re.Pattern[str], Rule] = {}
         for key_index, s, e in hits:
             for entry in auto.entries[key_index]:
-                if entry.kind == _EXCEPTION:
+                kind = entry.kind
+                if kind == _TERM:
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
+                elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
-                elif entry.kind == _TERM or positions is None or positions[e - 1] - positions[s] == e - s - 1:
-                    # a doubled-character form only counts when written without separators:
-                    # 扫码进群 群里 is 进群 + 群里, not 进群群
+                elif kind == _TRIGGER:
+                    triggered[entry.pattern] = entry.rule  # type: ignore[index]
+                # a doubled-character form only counts when written without separators
+                elif positions is None or positions[e - 1] - positions[s] == e - s - 1:
                     term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
         prefilter, pats = self._patterns[source]
+        to_run = list(triggered.items())
         if prefilter is not None and prefilter.search(norm) is not None:
-            for rule, rx in pats:
-                for m in rx.finditer(norm):
-                    if "hit" in rx.groupindex and m.group("hit") is not None:
-                        s, e = m.span("hit")
-                    else:
-                        s, e = m.span()
-                    if e > s:
-                        term_hits.append((rule, rx.pattern, s, e, True))
+            to_run.extend((rx, rule) for rule, rx in pats)
+        for rx, rule in to_run:
+            for m in rx.finditer(norm):
+                if "hit" in rx.groupindex and m.group("hit") is not None:
+                    s, e = m.span("hit")
+                else:
+                    s, e = m.span()
+                if e > s:
+                    term_hits.append((rule, rx.pattern, s, e, True))
         words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
         for rule, key, s, e, is_pattern in term_hits:
@@ -349,12 +369,17 @@ class Checker:
                 kept.setdefault((rule.id, s, e), (rule, key, s, e))
         if not kept:
             return ()
-        # one finding per rule per region: drop hits strictly inside another kept hit
+        # one finding per category per region: drop hits strictly inside a longer hit of the
+        # same category (全网最低价 is one price finding); other categories stand on their own
         spans = list(kept.values())
         result: list[Finding] = []
         for rule, key, s, e in spans:
             container = next(
-                ((r2, s2, e2) for r2, _k2, s2, e2 in spans if s2 <= s and e <= e2 and (e2 - s2) > (e - s)),
+                (
+                    (r2, s2, e2)
+                    for r2, _k2, s2, e2 in spans
+                    if s2 <= s and e <= e2 and (e2 - s2) > (e - s) and r2.category == rule.category
+                ),
                 None,
             )
             if container is not None:

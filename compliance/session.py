@@ -142,8 +142,8 @@ class StreamSession:
 
         ``speaker`` keys the tail (a chat user id, or the host's name; ``None`` disables joining
         and dedupe for this message). ``segment`` keys partial/final revisions of one recognised
-        utterance (default: ``seq``). Raises whatever ``checker.check`` raises, leaving the state
-        unchanged.
+        utterance (default: ``seq``). Raises whatever ``checker.check`` raises; then nothing of
+        this message is remembered.
         """
         self.last_seen = now
         if speaker is None:

@@ -471,7 +471,8 @@ class App:
             return respond(403, "admin endpoints are disabled: configure a token\n")
         if not self._token_ok(request):
             return respond(401, "unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
-        result = await self.reload(trigger="http")
+        # shielded: a client that hangs up (or the handshake timeout) does not cancel the reload
+        result = await asyncio.shield(self.reload(trigger="http"))
         return respond(200 if result.ok else 422, orjson.dumps(result.to_dict()), "application/json")
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
@@ -608,6 +609,8 @@ class App:
             msg.product or conn.product,
             msg.sent_at,
             t_rx,
+            msg.start_ms,
+            msg.end_ms,
         )
 
     async def _on_chat(self, conn: Conn, msg: Chat, t_rx: float) -> None:
@@ -651,7 +654,19 @@ class App:
                 speaker, final, segment = item.user, True, None
             try:
                 await self._check_one(
-                    conn, sid, src, item.text, item.seq, final, segment, speaker, product, item.sent_at, t_rx
+                    conn,
+                    sid,
+                    src,
+                    item.text,
+                    item.seq,
+                    final,
+                    segment,
+                    speaker,
+                    product,
+                    item.sent_at,
+                    t_rx,
+                    item.start_ms if src is _HOST else None,
+                    item.end_ms if src is _HOST else None,
                 )
             except ProtocolError as exc:
                 await self._send_error(conn, exc.code, exc.detail, exc.seq)
@@ -669,6 +684,8 @@ class App:
         product: str | None,
         sent_at: float | None,
         t_rx: float,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
     ) -> None:
         if len(text) > self.config.max_text_chars:
             raise ProtocolError(
@@ -732,6 +749,8 @@ class App:
                 findings=tuple(findings),
                 rule_version=checker.version,
                 final=final,
+                start_ms=start_ms,
+                end_ms=end_ms,
             )
         )
 

@@ -54,6 +54,10 @@ def sidecar_record(record: AuditRecord, finding: dict[str, Any]) -> dict[str, An
     d: dict[str, Any] = {"file": "websocket", "line": 1, "start": finding["start"], "end": finding["end"]}
     d.update(finding)
     d["column"] = finding["start"] + 1
+    start_ms = getattr(record, "start_ms", None)
+    if start_ms is not None:  # as the CLI's timestamp of a timed cue
+        d["timestamp"] = start_ms
+        d["timestamp_end"] = getattr(record, "end_ms", None)
     if record.source == "chat":
         if record.speaker is not None:
             d["user"] = record.speaker

@@ -45,6 +45,9 @@ class AuditRecord:
     #: version of the rule set that produced them
     rule_version: str
     final: bool = True
+    #: the transcript's position in the stream (milliseconds), when the client sent it
+    start_ms: int | None = None
+    end_ms: int | None = None
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ to another writes nothing. docs/deployment.md explains the choice and the sizing
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -260,36 +261,56 @@ def entry_time(entry_id: str) -> float:
 
 
 # ------------------------------------------------------------------------------------ windows in Redis
-_STATE_CLASSES = {
-    ("livestream_compliance.session", "SessionStore"),
-    ("livestream_compliance.session", "SessionConfig"),
-    ("livestream_compliance.session", "StreamSession"),
-    ("livestream_compliance.session", "_Speaker"),
-    ("livestream_compliance.session", "_Segment"),
-    ("livestream_compliance.findings", "Source"),
-    ("collections", "OrderedDict"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
+#: modules whose own classes a handed-over state may contain (besides plain containers)
+_STATE_MODULES = ("livestream_compliance.session", "livestream_compliance.findings")
+_STATE_CONTAINERS = {
+    ("collections", "OrderedDict"), ("collections", "deque"), ("collections", "defaultdict"),
+    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"),
 }
+_STATE_MAGIC = b"lcs1"
+
+
+@functools.cache
+def _state_version() -> bytes:
+    """Identifies the session code: a state is only handed between workers running the same one."""
+    import hashlib
+    import inspect
+
+    from livestream_compliance import __version__, session
+
+    try:
+        src = inspect.getsource(session)
+    except (OSError, TypeError):
+        src = __version__
+    return hashlib.blake2b(src.encode(), digest_size=8).digest()
 
 
 class _StateUnpickler(pickle.Unpickler):
-    """Loads a handed-over SessionStore and nothing else (no other class can be named in the data)."""
+    """Loads a handed-over SessionStore: only classes defined in the session and findings modules
+    and plain containers can be named in the data (nothing that can run code)."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _STATE_CLASSES:
-            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a session state")
-        return super().find_class(module, name)
+        if (module, name) in _STATE_CONTAINERS:
+            return super().find_class(module, name)
+        if module in _STATE_MODULES:
+            obj = super().find_class(module, name)
+            if isinstance(obj, type) and obj.__module__ == module:
+                return obj
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a session state")
 
 
 def dump_sessions(store: SessionStore) -> bytes:
-    return pickle.dumps(store, protocol=5)
+    return _STATE_MAGIC + _state_version() + pickle.dumps(store, protocol=5)
 
 
 def load_sessions(data: bytes, config: SessionConfig) -> SessionStore | None:
-    """The handed-over store with ``config`` applied, or None when it cannot be read (another version)."""
+    """The handed-over store with ``config`` applied, or None when it comes from other session code."""
+    head = _STATE_MAGIC + _state_version()
+    if not data.startswith(head):
+        log.info("ignoring a session state from another version of the session code")
+        return None
     try:
-        store = _StateUnpickler(io.BytesIO(data)).load()
+        store = _StateUnpickler(io.BytesIO(data[len(head):])).load()
     except Exception as exc:  # noqa: BLE001 - a state we cannot read is only a lost window
         log.warning("ignoring a handed-over session state: %s", exc)
         return None

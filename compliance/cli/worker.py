@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 
+from ..session import SessionConfig
 from . import EXIT_OK
 from ._common import add_rule_options, load_from_args
 
@@ -52,11 +53,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="longer texts are dead-lettered (default 10000)")
     t.add_argument("--no-join", dest="join", action="store_false",
                    help="check every message alone (no cross-message windows)")
-    t.add_argument("--tail-chars", type=int, default=24, metavar="N", help="window kept per speaker (default 24)")
-    t.add_argument("--host-window", type=float, default=8.0, metavar="SEC", help="host speech join window (default 8)")
-    t.add_argument("--chat-window", type=float, default=10.0, metavar="SEC", help="chat join window (default 10)")
-    t.add_argument("--max-streams", type=int, default=10_000, metavar="N",
-                   help="live streams with a window in memory per partition (default 10000)")
+    sc = SessionConfig()
+    t.add_argument("--tail-chars", type=int, default=sc.tail_chars, metavar="N",
+                   help="characters of a speaker's last words joined to the next message (default %(default)s)")
+    t.add_argument("--host-window", type=float, default=sc.host_window, metavar="SEC",
+                   help="host speech join window (default %(default)s)")
+    t.add_argument("--chat-window", type=float, default=sc.chat_window, metavar="SEC",
+                   help="chat join window (default %(default)s)")
+    t.add_argument("--max-streams", type=int, default=sc.max_streams, metavar="N",
+                   help="live streams with a window in memory per partition (default %(default)s)")
     o = p.add_argument_group("operations")
     o.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 picks a free port)")
@@ -73,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
     from livestream_compliance_server.worker_metrics import WorkerMetrics, serve_metrics
 
     from ..errors import UsageError
-    from ..session import SessionConfig
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),

@@ -162,15 +162,17 @@ async def test_audit_sink_is_called_off_the_loop_for_every_warning(make_app, con
     app = await make_app(sink=sink)
     c = await connect(app, hello={"stream_id": "s1"})
     await c.request({"type": "chat", "text": "加微信", "seq": 1, "user": "u9"})
+    await c.request({"type": "transcript", "text": "全网最低价", "seq": 4, "start_ms": 1000, "end_ms": 2500})
     await c.request({"type": "script", "seq": 2, "text": "全网最低价"})
     await c.send({"type": "chat", "text": "clean", "seq": 3})
     await c.ping()
     await app.stop()  # drains the audit queue and closes the sink
     assert sink.closed
     assert threading.get_ident() not in sink.threads
-    assert [(r.kind, r.seq, r.stream_id, r.speaker) for r in sink.records] == [
-        ("warning", 1, "s1", "u9"),
-        ("script", 2, "s1", None),
+    assert [(r.kind, r.seq, r.stream_id, r.speaker, r.start_ms) for r in sink.records] == [
+        ("warning", 1, "s1", "u9", None),
+        ("warning", 4, "s1", "host", 1000),
+        ("script", 2, "s1", None, None),
     ]
     assert sink.records[0].findings[0]["rule_id"] == "T-WECHAT"
     assert sink.records[0].rule_version == app.rule_version

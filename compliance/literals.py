@@ -1,0 +1,154 @@
+"""Required literals of a regular expression, so patterns run only on lines that can match.
+
+``required_literals(pattern)`` returns a set of strings such that every match of the pattern
+contains at least one of them, or ``None`` when no such set is found. The checker feeds these
+strings to the automaton as *triggers*: a pattern runs only on a line where one of its triggers
+occurs, instead of every pattern being tried on every line (which made a few hundred patterns
+cost more than the whole rest of the pipeline).
+"""
+
+from __future__ import annotations
+
+try:  # Python 3.11+
+    import re._constants as _c
+    import re._parser as _p
+except ImportError:  # pragma: no cover
+    import sre_constants as _c  # type: ignore[no-redef]
+    import sre_parse as _p  # type: ignore[no-redef]
+
+#: Largest set of strings tracked while expanding alternatives.
+LIMIT = 256
+
+_ZERO_WIDTH = {_c.AT, _c.ASSERT, _c.ASSERT_NOT}
+_REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT} | ({_c.POSSESSIVE_REPEAT} if hasattr(_c, "POSSESSIVE_REPEAT") else set())
+
+
+def _product(a: set[str], b: set[str]) -> set[str] | None:
+    if len(a) * len(b) > LIMIT:
+        return None
+    return {x + y for x in a for y in b}
+
+
+def _exact_seq(items) -> set[str] | None:
+    """Every string the sequence can match, if that is a small finite set."""
+    result: set[str] | None = {""}
+    for op, av in items:
+        s = _exact_item(op, av)
+        if s is None or result is None:
+            return None
+        result = _product(result, s)
+    return result
+
+
+def _exact_item(op, av) -> set[str] | None:
+    if op is _c.LITERAL:
+        return {chr(av)}
+    if op in _ZERO_WIDTH:
+        return {""}
+    if op is _c.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is _c.LITERAL:
+                chars.add(chr(iav))
+            elif iop is _c.RANGE and iav[1] - iav[0] < 16:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:
+                return None
+        return chars if len(chars) <= 32 else None
+    if op is _c.SUBPATTERN:
+        return _exact_seq(av[3])
+    if getattr(_c, "ATOMIC_GROUP", None) is op:
+        return _exact_seq(av)
+    if op is _c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            s = _exact_seq(branch)
+            if s is None:
+                return None
+            out |= s
+            if len(out) > LIMIT:
+                return None
+        return out
+    if op in _REPEATS:
+        lo, hi, sub = av
+        if hi > 3:
+            return None
+        base = _exact_seq(sub)
+        if base is None:
+            return None
+        out = set()
+        power: set[str] | None = {""}
+        for k in range(hi + 1):
+            if k >= lo:
+                out |= power  # type: ignore[arg-type]
+            if k < hi:
+                power = _product(power, base) if power is not None else None
+                if power is None:
+                    return None
+        return out if len(out) <= LIMIT else None
+    return None
+
+
+def _score(s: set[str]) -> tuple[int, int]:
+    return (min(len(x) for x in s), -len(s))
+
+
+def _required_seq(items) -> set[str] | None:
+    candidates: list[set[str]] = []
+    run: set[str] = {""}
+
+    def close() -> None:
+        if run and "" not in run:
+            candidates.append(run)
+
+    for op, av in items:
+        s = _exact_item(op, av)
+        if s is not None:
+            combined = _product(run, s)
+            if combined is not None:
+                run = combined
+                continue
+            close()
+            run = s
+            continue
+        close()
+        run = {""}
+        r = _required_item(op, av)
+        if r is not None:
+            candidates.append(r)
+    close()
+    if not candidates:
+        return None
+    return max(candidates, key=_score)
+
+
+def _required_item(op, av) -> set[str] | None:
+    if op is _c.SUBPATTERN:
+        return _required_seq(av[3])
+    if getattr(_c, "ATOMIC_GROUP", None) is op:
+        return _required_seq(av)
+    if op is _c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            r = _required_seq(branch)
+            if r is None:
+                return None
+            out |= r
+        return out
+    if op in _REPEATS and av[0] >= 1:
+        return _required_seq(av[2])
+    return None
+
+
+def required_literals(pattern: str) -> set[str] | None:
+    """Strings one of which occurs in every match of ``pattern`` (None: no such set found)."""
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:  # noqa: BLE001 - the rule validator reports bad patterns
+        return None
+    req = _required_seq(list(parsed))
+    if not req or "" in req:
+        return None
+    # a shorter literal that is a substring of a longer one covers it
+    minimal = {s for s in req if not any(o != s and o in s for o in req)}
+    return minimal
