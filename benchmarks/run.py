@@ -14,6 +14,8 @@ single-threaded); on a shared machine look at the spread, not only the median.
 from __future__ import annotations
 
 import argparse
+import gc
+import logging
 import statistics
 import sys
 import time
@@ -96,7 +98,6 @@ def run(cfg: be.Config) -> Report:
 
     log("building corpora ...")
     import jieba
-    import logging
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
@@ -109,11 +110,21 @@ def run(cfg: be.Config) -> Report:
 
     # Long-lived objects (jieba's dictionaries, automata, corpora) would make every gc.collect() before a
     # timed run take ~0.1 s; freeze them into the permanent generation once.
-    import gc
-
     gc.collect()
     gc.freeze()
+    try:
+        _measure(cfg, rep, eng, corpora, extra, mt, log)
+    finally:
+        gc.unfreeze()
+    rep.seconds = time.perf_counter() - t_start
+    mt.rows.append(["load average (1/5/15 min) at end", loadavg()])
+    mt.rows.append(["benchmark wall time", f"{rep.seconds:.0f} s ({'smoke' if cfg.smoke else 'full'} mode, "
+                                           f"{cfg.reps} repetitions)"])
+    return rep
 
+
+def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corpus], extra: dict[str, Any],
+             mt: Table, log: Any) -> None:
     # prototype equivalence first (also warms everything up)
     eq = rep.add(Table("prototype-equivalence", "Prototype findings vs the engine's (every distinct line, both APIs)",
                        ["prototype", "corpus", "lines", "check() identical", "check_batch() identical"]))
@@ -170,12 +181,6 @@ def run(cfg: be.Config) -> Report:
 
     rep.add(prototype_speedups(summaries, eng))
     rep.tables = {"targets": targets_table(summaries, hsum, csum), **rep.tables}
-    facts_end = loadavg()
-    mt.rows.append(["load average (1/5/15 min) at end", facts_end])
-    rep.seconds = time.perf_counter() - t_start
-    mt.rows.append(["benchmark wall time", f"{rep.seconds:.0f} s ({'smoke' if cfg.smoke else 'full'} mode, "
-                                           f"{cfg.reps} repetitions)"])
-    return rep
 
 
 def _row(summary: dict[str, Any], name: str, api: str) -> Any:
@@ -408,13 +413,15 @@ def config_from(a: argparse.Namespace) -> be.Config:
     return cfg
 
 
+def write(rep: Report, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown(rep, ANALYSIS), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    cfg = config_from(a)
-    rep = run(cfg)
-    text = markdown(rep, ANALYSIS)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(text, encoding="utf-8")
+    rep = run(config_from(a))
+    write(rep, a.out)
     print(rep.tables["targets"].markdown())
     print(f"wrote {a.out} in {rep.seconds:.0f} s", file=sys.stderr)
     return 0

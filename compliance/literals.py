@@ -89,6 +89,11 @@ def _exact_item(op, av) -> set[str] | None:
     return None
 
 
+def _minimal(s: set[str]) -> set[str]:
+    """Drop strings that contain another string of the set (原价是 is covered by 原价)."""
+    return {x for x in s if not any(o != x and o in x for o in s)}
+
+
 def _score(s: set[str]) -> tuple[int, int]:
     return (min(len(x) for x in s), -len(s))
 
@@ -99,7 +104,7 @@ def _required_seq(items) -> set[str] | None:
 
     def close() -> None:
         if run and "" not in run:
-            candidates.append(run)
+            candidates.append(_minimal(run))
 
     for op, av in items:
         s = _exact_item(op, av)
@@ -149,6 +154,4 @@ def required_literals(pattern: str) -> set[str] | None:
     req = _required_seq(list(parsed))
     if not req or "" in req:
         return None
-    # a shorter literal that is a substring of a longer one covers it
-    minimal = {s for s in req if not any(o != s and o in s for o in req)}
-    return minimal
+    return _minimal(req)

@@ -1,0 +1,244 @@
+"""Throughput of the Redis stream workers (``compliance worker``), 1 and 2 workers, on this machine.
+
+    python benchmarks/workers.py                 # ~2 minutes on 2 cores; markdown table on stdout
+    python benchmarks/workers.py --quick         # a few seconds per run (smaller inputs)
+    python benchmarks/workers.py --entries 200000 --workers 1 2 4
+
+Starts its own redis-server (127.0.0.1, a free port, a temp dir, no persistence; installed with
+scripts/ensure-packages.sh when missing), preloads the input partitions, starts the workers as
+real subprocesses (default rules, ``--partitions 4``) and samples the consumer group until every
+entry is acknowledged. Rates are measured in the steady state, between 20% and 90% of the entries
+acknowledged (so rule loading, the second worker's arrival and the last partial batches do not
+count); the CPU seconds each worker and redis-server used in that window come from /proc.
+
+Text: real Douyin livestream lines from ``../shared/corpora/livechat`` (chat.txt viewer comments,
+host.txt host speech) when present, else synthetic lines (the table says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests" / "server"))
+
+from redis_fixture import RedisServer  # noqa: E402
+
+from livestream_compliance_server.worker import input_key, input_keys  # noqa: E402
+
+CORPORA = ROOT.parent / "shared" / "corpora" / "livechat"
+GROUP = "bench"
+PARTITIONS = 4
+TICKS = os.sysconf("SC_CLK_TCK")
+
+SYNTHETIC_CHAT = ["主播好漂亮啊", "几号链接", "已经下单了", "什么时候发货", "有没有优惠券", "这件衣服显瘦吗", "加我微信私聊",
+                  "尺码偏大一码吗", "主播穿的什么颜色", "刚来的，讲到哪了"]
+SYNTHETIC_HOST = ["今天给大家带来的是我们家的新款连衣裙，面料是纯棉的", "这个价格真的是全网最低价了",
+                  "喜欢的宝宝们可以点点关注，我们每天晚上八点开播", "这款茶叶喝了能降血压，家里老人都在喝"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    source: str  # chat / host
+    per_entry: int  # lines per entry (1: a chat/transcript message; more: a batch message)
+    label: str
+
+
+SHAPES = {
+    "chat": Shape("chat", "chat", 1, "chat, 1 line/entry"),
+    "chat-batch": Shape("chat-batch", "chat", 20, "chat, batch of 20 lines/entry"),
+    "host": Shape("host", "host", 1, "host speech, 1 transcript/entry"),
+}
+
+
+def load_lines() -> tuple[list[str], list[str], str]:
+    chat, host = CORPORA / "chat.txt", CORPORA / "host.txt"
+    if chat.is_file() and host.is_file():
+        c = [x for x in chat.read_text(encoding="utf-8").splitlines() if x.strip()]
+        h = [x for x in host.read_text(encoding="utf-8").splitlines() if x.strip()]
+        return c, h, "LiveChat (Douyin) real lines"
+    return SYNTHETIC_CHAT, SYNTHETIC_HOST, "synthetic lines (../shared/corpora/livechat not found)"
+
+
+def messages(shape: Shape, entries: int, chat: list[str], host: list[str], rooms: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    seq = [0] * rooms
+    out = []
+    for _ in range(entries):
+        r = rng.randrange(rooms)
+        room = f"room-{r}"
+        seq[r] += 1
+        if shape.per_entry > 1:
+            items = [{"seq": seq[r] * 100 + j, "text": rng.choice(chat), "user": f"u{rng.randrange(300)}"}
+                     for j in range(shape.per_entry)]
+            out.append({"type": "batch", "stream_id": room, "source": "chat", "items": items})
+        elif shape.source == "chat":
+            out.append({"type": "chat", "stream_id": room, "seq": seq[r], "text": rng.choice(chat),
+                        "user": f"u{rng.randrange(300)}"})
+        else:
+            out.append({"type": "transcript", "stream_id": room, "seq": seq[r], "text": rng.choice(host)})
+    return out
+
+
+def produce(r: redis.Redis, base: str, msgs: list[dict[str, Any]]) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(msgs), 5000):
+        pipe = r.pipeline(transaction=False)
+        for m in msgs[i:i + 5000]:
+            pipe.xadd(input_key(base, m["stream_id"], PARTITIONS), {"data": orjson.dumps(m)})
+        pipe.execute()
+    return time.perf_counter() - t0
+
+
+def acked(r: redis.Redis, keys: list[str]) -> int:
+    n = 0
+    for k in keys:
+        for g in r.xinfo_groups(k):
+            if g["name"] == GROUP.encode():
+                n += (g["entries-read"] or 0) - g["pending"]
+    return n
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def run_one(server: RedisServer, shape: Shape, workers: int, entries: int, chat: list[str], host: list[str],
+            rooms: int, tmp: Path, timeout: float) -> dict[str, Any]:
+    r = redis.Redis.from_url(server.url, protocol=2)
+    base = f"b{uuid.uuid4().hex[:6]}"
+    keys = input_keys(f"{base}:in", PARTITIONS)
+    msgs = messages(shape, entries, chat, host, rooms, seed=workers)
+    for k in keys:
+        r.xgroup_create(k, GROUP, id="0", mkstream=True)
+    produce_s = produce(r, f"{base}:in", msgs)
+    del msgs
+    procs = []
+    for i in range(workers):
+        log = (tmp / f"{base}-w{i}.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "livestream_compliance", "worker", "--redis", server.url, "--input", f"{base}:in",
+             "--group", GROUP, "--output", f"{base}:out", "--partitions", str(PARTITIONS), "--consumer", f"w{i}",
+             "--lease-ttl", "3", "--batch", "500", "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT,
+        ))
+    lo, hi = int(entries * 0.2), int(entries * 0.9)
+    marks: dict[str, tuple[float, float, list[float]]] = {}
+    redis_pid = server.proc.pid  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            n = acked(r, keys)
+            now = time.perf_counter()
+            for name, level in (("lo", lo), ("hi", hi)):
+                if name not in marks and n >= level:
+                    marks[name] = (now, float(n), [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(redis_pid)])
+            if n >= entries:
+                break
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"a worker exited: {(tmp / f'{base}-w0.log').read_text()[-2000:]}")
+            time.sleep(0.02)
+        else:
+            raise RuntimeError(f"not done after {timeout}s ({acked(r, keys)}/{entries})")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    (t_lo, n_lo, c_lo), (t_hi, n_hi, c_hi) = marks["lo"], marks["hi"]
+    dt, dn = t_hi - t_lo, n_hi - n_lo
+    cpu = [b - a for a, b in zip(c_lo, c_hi)]
+    findings = r.xlen(f"{base}:out")
+    for k in [*keys, f"{base}:out"]:
+        r.delete(k)
+    r.close()
+    lines = dn * shape.per_entry
+    worker_cpu = sum(cpu[:-1])
+    return {
+        "shape": shape, "workers": workers, "entries": entries, "produce_rate": entries / produce_s,
+        "entries_s": dn / dt, "lines_s": lines / dt, "findings": findings,
+        "findings_per_1k_lines": 1000 * findings / (entries * shape.per_entry),
+        "worker_cpu_us_per_line": 1e6 * worker_cpu / lines if lines else float("nan"),
+        "worker_util": worker_cpu / dt / workers,
+        "redis_cpu_us_per_entry": 1e6 * cpu[-1] / dn if dn else float("nan"),
+        "redis_util": cpu[-1] / dt,
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = [
+        "| input | workers | entries/s | lines/s | lines/s per worker | worker CPU µs/line | worker CPU busy "
+        "| redis CPU µs/entry | redis CPU busy | findings/1k lines |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for x in rows:
+        out.append(
+            f"| {x['shape'].label} | {x['workers']} | {x['entries_s']:,.0f} | {x['lines_s']:,.0f} "
+            f"| {x['lines_s'] / x['workers']:,.0f} | {x['worker_cpu_us_per_line']:.0f} | {x['worker_util']:.0%} "
+            f"| {x['redis_cpu_us_per_entry']:.1f} | {x['redis_util']:.0%} | {x['findings_per_1k_lines']:.1f} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--entries", type=int, help="entries per run (default: 60000 per worker; batches: 1/10 of that)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES))
+    ap.add_argument("--rooms", type=int, default=2000, help="live streams the entries are spread over")
+    ap.add_argument("--quick", action="store_true", help="small inputs (a smoke test of the benchmark)")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run before giving up")
+    args = ap.parse_args(argv)
+    chat, host, text_kind = load_lines()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmpdir:
+        tmp = Path(tmpdir)
+        server = RedisServer(tmp / "redis").start()
+        try:
+            version = redis.Redis.from_url(server.url).info("server")["redis_version"]
+            for shape_name in args.shapes:
+                shape = SHAPES[shape_name]
+                for w in args.workers:
+                    per_worker = 6000 if args.quick else 60000
+                    n = args.entries or per_worker * w
+                    if shape.per_entry > 1 and not args.entries:
+                        n = max(200, n // 10)
+                    if shape.source == "host" and not args.entries:
+                        n = n // 2
+                    row = run_one(server, shape, w, n, chat, host, args.rooms, tmp, args.timeout)
+                    rows.append(row)
+                    sys.stderr.write(f"{shape.label}, {w} worker(s): {row['lines_s']:,.0f} lines/s\n")
+        finally:
+            server.stop()
+    print(f"Redis stream workers: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"Python {platform.python_version()}, redis-server {version}, {PARTITIONS} partitions, --batch 500, "
+          f"default rules, {text_kind}, {args.rooms} rooms; steady state (20%-90% acknowledged).\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

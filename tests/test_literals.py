@@ -1,0 +1,60 @@
+"""Required literals: every match of a pattern contains one of them (so triggers are safe)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livestream_compliance import load_rule_set
+from livestream_compliance.literals import required_literals
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])", {"13", "14", "15", "16", "17", "18", "19"}),
+        (r"(?:原价|专柜价)(?:是|要)?[0-9]+(?:元|块)", {"原价", "专柜价"}),
+        (r"(?:原价|专柜价)[0-9]+元(?:今天|现在)只要", {"元今天只要", "元现在只要"}),  # the most selective
+        (r"加(?:我)?(?:v|vx|微信)", {"加v", "加我v", "加微信", "加我微信"}),
+        (r"abc|de", {"abc", "de"}),
+        (r"a*", None),
+        (r".+", None),
+        (r"(?P<hit>最低)价", {"最低价"}),
+    ],
+)
+def test_examples(pattern: str, expected) -> None:
+    assert required_literals(pattern) == expected
+
+
+_RULES = [r for r in load_rule_set().rules if r.patterns]
+_PATTERNS = [p for r in _RULES for p in r.patterns] + [
+    r"(?:\d+|[一二三]+)天(?:就能)?(?:瘦|见效)",
+    r"加(?:我)?(?:v|vx|微信)(?:号)?[:：]?[a-z0-9_-]{6,20}",
+]
+
+
+@pytest.mark.parametrize("rule", _RULES, ids=[r.id for r in _RULES])
+def test_pattern_matches_in_rule_examples_contain_a_trigger(rule, checker) -> None:
+    texts = [checker.normalize(ex.text) for ex in rule.must_match] + [
+        checker.normalize(ex.text) for ex in rule.must_not_match
+    ]
+    for pattern in rule.patterns:
+        lits = required_literals(pattern)
+        if lits is None:
+            continue
+        for text in texts:
+            for m in re.finditer(pattern, text):
+                assert any(lit in m.group() for lit in lits), (pattern, text, m.group())
+
+
+@given(st.text(alphabet=list("加我vx微信号:：abc0123456789天瘦见效一二三就能"), max_size=30))
+@settings(max_examples=300)
+def test_random_text_matches_always_contain_a_literal(text: str) -> None:
+    for pattern in _PATTERNS[-2:]:
+        lits = required_literals(pattern)
+        assert lits
+        for m in re.finditer(pattern, text):
+            assert any(lit in m.group() for lit in lits)
