@@ -187,7 +187,7 @@ def build_corpora(cfg: Config, eng: Engines) -> tuple[list[Corpus], list[str]]:
     out.append(Corpus("mix", "Synthetic mix: clean corpus lines + ~2% rule must_match examples, checked as host",
                       Source.HOST, unit, repeat_to(unit, cfg.lines)))
     notes.append(
-        f"Mix: {unit_n:,} distinct lines = clean LiveChat lines (no host finding) with {len(picks):,} of the "
+        f"Mix: {unit_n:,} distinct lines = clean corpus lines (no host finding) with {len(picks):,} of the "
         f"{len(bad):,} host must_match examples planted at seeded random positions; {flagged:,} lines "
         f"({flagged / unit_n:.1%}) flagged by the engine."
     )
@@ -616,7 +616,7 @@ def _cprofile(fn: Callable[[], Any], top: int = 12) -> list[list[Any]]:
         st.stats.items(), key=lambda kv: kv[1][2], reverse=True  # type: ignore[attr-defined]
     )[:top]:
         where = func if file == "~" else f"{func} ({_short(file)}:{line})"
-        rows.append([where, nc, round(tt * 1000, 1), f"{tt / total:.1%}", round(ct * 1000, 1)])
+        rows.append([where, nc, f"{tt * 1000:.1f}", f"{tt / total:.1%}", f"{ct * 1000:.1f}"])
     return rows
 
 

@@ -24,25 +24,26 @@ by one process holding that stream's window. So the input is **partitioned by st
 ``--partitions N`` the input is the N streams ``STREAM:0`` .. ``STREAM:N-1`` and a producer writes
 each message to ``STREAM:{crc32(stream_id) % N}`` (:func:`input_key`); with the default N = 1 it
 is ``STREAM`` itself. Each partition is read by exactly one worker at a time, the holder of its
-**lease** (``STREAM:lease:P``, a key with a TTL that the owner renews); workers register in
-``STREAM:workers`` and share the partitions evenly, rebalancing when workers come and go. A
-worker that hands a partition over (rebalance, SIGTERM) stores the partition's windows in Redis
-for the next owner; one that dies loses them (at most one window, ~10 s, of split terms is missed
-at that moment; single-message findings are never lost). The new owner of a partition whose
-owner died XAUTOCLAIMs the entries pending on it as soon as the lease has expired (the lease TTL
-is the idle timeout); a periodic sweep XAUTOCLAIMs stragglers idle for ``claim_idle``. Commits are
-fenced: the transaction WATCHes the lease, so a stuck worker that wakes up after its lease passed
-to another writes nothing. docs/deployment.md explains the choice and the sizing.
+**lease** (``STREAM:lease:P``, a key with a TTL that the owner renews with every commit and every
+lease_ttl/3); workers register in ``STREAM:workers`` and share the partitions evenly, rebalancing
+when workers come and go.
+
+A partition's new owner first **replays** the last ``replay_window`` seconds of its acknowledged
+entries (XRANGE; findings discarded): the windows' clock is the entry id's time, so re-checking
+the same entries in the same order rebuilds exactly the windows the previous owner had, whether
+it handed the partition over or was killed. Then it XAUTOCLAIMs the entries pending on the
+partition (its previous owner lost the lease, so they are orphaned; the lease TTL is the idle
+timeout) and processes them, then reads new ones. A periodic sweep XAUTOCLAIMs stragglers idle
+for ``claim_idle``. Commits are fenced: the transaction WATCHes the lease, so a stuck worker that
+wakes up after its lease passed to another writes nothing. docs/deployment.md explains the choice
+and the sizing.
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import logging
 import math
 import os
-import pickle
 import random
 import socket
 import threading
@@ -84,8 +85,8 @@ _SOURCES = {"host": _HOST, "chat": _CHAT}
 
 #: rounds of XAUTOCLAIM per partition per call (each round claims up to ``batch`` entries)
 MAX_CLAIM_ROUNDS = 10_000
-#: a handed-over window is kept this long for the next owner (seconds)
-STATE_TTL = 600
+#: pending ids looked at when replaying a partition's history (more are replayed twice: harmless)
+REPLAY_PENDING_MAX = 100_000
 
 
 # ------------------------------------------------------------------------------------ keys
@@ -137,12 +138,19 @@ class WorkerConfig:
     #: join messages of a stream across entries (cross-segment matching)
     join: bool = True
     session: SessionConfig = field(default_factory=SessionConfig)
+    #: seconds of a partition's history re-checked (findings discarded) by its new owner to rebuild
+    #: the windows (default: the longer join window); 0 disables
+    replay_window: float | None = None
+    #: at most this many entries are replayed per takeover (bounds the takeover time)
+    replay_max: int = 200_000
 
     def __post_init__(self) -> None:
         if self.consumer is None:
             self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         if self.dead_letter is None:
             self.dead_letter = f"{self.input}:dead"
+        if self.replay_window is None:
+            self.replay_window = max(self.session.host_window, self.session.chat_window)
 
     def validate(self) -> WorkerConfig:
         from livestream_compliance.errors import UsageError
@@ -163,9 +171,6 @@ class WorkerConfig:
     # keys
     def lease_key(self, p: int) -> str:
         return f"{self.input}:lease:{p}"
-
-    def state_key(self, p: int) -> str:
-        return f"{self.input}:state:{p}"
 
     @property
     def workers_key(self) -> str:
@@ -258,68 +263,6 @@ def entry_time(entry_id: str) -> float:
     makes the windows deterministic: a backlog or a redelivery joins exactly the same messages.
     """
     return int(entry_id.partition("-")[0]) / 1000.0
-
-
-# ------------------------------------------------------------------------------------ windows in Redis
-#: modules whose own classes a handed-over state may contain (besides plain containers)
-_STATE_MODULES = ("livestream_compliance.session", "livestream_compliance.findings")
-_STATE_CONTAINERS = {
-    ("collections", "OrderedDict"), ("collections", "deque"), ("collections", "defaultdict"),
-    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"),
-}
-_STATE_MAGIC = b"lcs1"
-
-
-@functools.cache
-def _state_version() -> bytes:
-    """Identifies the session code: a state is only handed between workers running the same one."""
-    import hashlib
-    import inspect
-
-    from livestream_compliance import __version__, session
-
-    try:
-        src = inspect.getsource(session)
-    except (OSError, TypeError):
-        src = __version__
-    return hashlib.blake2b(src.encode(), digest_size=8).digest()
-
-
-class _StateUnpickler(pickle.Unpickler):
-    """Loads a handed-over SessionStore: only classes defined in the session and findings modules
-    and plain containers can be named in the data (nothing that can run code)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _STATE_CONTAINERS:
-            return super().find_class(module, name)
-        if module in _STATE_MODULES:
-            obj = super().find_class(module, name)
-            if isinstance(obj, type) and obj.__module__ == module:
-                return obj
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a session state")
-
-
-def dump_sessions(store: SessionStore) -> bytes:
-    return _STATE_MAGIC + _state_version() + pickle.dumps(store, protocol=5)
-
-
-def load_sessions(data: bytes, config: SessionConfig) -> SessionStore | None:
-    """The handed-over store with ``config`` applied, or None when it comes from other session code."""
-    head = _STATE_MAGIC + _state_version()
-    if not data.startswith(head):
-        log.info("ignoring a session state from another version of the session code")
-        return None
-    try:
-        store = _StateUnpickler(io.BytesIO(data[len(head):])).load()
-    except Exception as exc:  # noqa: BLE001 - a state we cannot read is only a lost window
-        log.warning("ignoring a handed-over session state: %s", exc)
-        return None
-    if not isinstance(store, SessionStore):
-        return None
-    store.config = config
-    for session in getattr(store, "_streams", {}).values():
-        session.config = config
-    return store
 
 
 # ------------------------------------------------------------------------------------ checking
@@ -563,29 +506,85 @@ class Worker:
         got = self._acquire(keys=[c.lease_key(p)], args=[self.token, self._ttl_ms])
         if not got:
             return
-        state = self.r.getdel(c.state_key(p)) if c.join else None
-        sessions = (load_sessions(state, c.session) if state else None) or SessionStore(c.session)
-        part = _Partition(p, self.keys[p], c.lease_key(p), sessions, t_sent + c.lease_ttl - self._margin)
+        part = _Partition(p, self.keys[p], c.lease_key(p), SessionStore(c.session), t_sent + c.lease_ttl - self._margin)
         self.owned[p] = part
         self.metrics.lease_by_event["acquired"].inc()
         self.metrics.partitions.set(len(self.owned))
-        log.info("took partition %d%s", p, " with its windows" if state else "")
+        replayed = self._replay(part)
+        log.info("took partition %d (replayed %d entries)", p, replayed)
         # whoever held this partition before has lost its lease (its commits are fenced), so
         # everything pending on it is orphaned: claim it at once, before reading new entries
         self._reclaim(part, 0)
         self._forget_idle_consumers(part)
 
-    def _release(self, part: _Partition) -> None:
-        """Hand a partition over: its windows go to Redis for the next owner, the lease is deleted."""
+    def _replay(self, part: _Partition) -> int:
+        """Rebuild the partition's windows: re-check the last ``replay_window`` seconds of the entries
+        already acknowledged, in order, and discard their findings (they were written before).
+
+        The session clock is the entry time, so this gives exactly the windows the previous owner had,
+        whether it handed the partition over or died. Pending entries are left out: they are
+        reclaimed and processed (with findings) right after.
+        """
         c = self.config
-        state = dump_sessions(part.sessions) if c.join and len(part.sessions) else None
+        window_ms = int((c.replay_window or 0) * 1000)
+        if not c.join or window_ms <= 0 or c.replay_max <= 0:
+            return 0
+        last = None
+        for g in self.r.xinfo_groups(part.key):
+            if g["name"] in (c.group, c.group.encode()):
+                last = g["last-delivered-id"]
+        if not last or last in (b"0-0", "0-0"):
+            return 0
+        last = last.decode() if isinstance(last, bytes) else last
+        ref_ms = int(last.partition("-")[0])
+        summary = self.r.xpending(part.key, c.group)
+        if summary["pending"]:
+            first = summary["min"].decode() if isinstance(summary["min"], bytes) else summary["min"]
+            ref_ms = min(ref_ms, int(first.partition("-")[0]))
+        start = f"{max(0, ref_ms - window_ms)}-0"
+        pending = {x["message_id"] for x in self.r.xpending_range(part.key, c.group, start, last, REPLAY_PENDING_MAX)}
+        n = 0
+        lo = start
+        while n < c.replay_max and not self._stop.is_set():
+            count = min(c.batch * 2, c.replay_max - n)
+            chunk = self.r.xrange(part.key, min=lo, max=last, count=count)
+            if not chunk:
+                break
+            self._feed_only(part, [(eid, f) for eid, f in chunk if eid not in pending])
+            n += len(chunk)
+            if len(chunk) < count:
+                break
+            lo = "(" + chunk[-1][0].decode()
+        self.metrics.replayed.inc(n)
+        return n
+
+    def _feed_only(self, part: _Partition, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        parsed = []
+        for eid_b, fields in entries:
+            try:
+                parsed.append((eid_b.decode(), parse_entry(fields, max_text_chars=self.config.max_text_chars)))
+            except DeadLetter:
+                continue
+        checker = _Precomputed(self.checker)
+        try:
+            checker.fill([it for _, items in parsed for it in items])
+        except Exception:  # noqa: BLE001
+            pass
+        for eid, items in parsed:
+            now = entry_time(eid)
+            part.last_time = max(part.last_time, now)
+            try:
+                self._feed(part.sessions, checker, eid, items, now)
+            except Exception:  # noqa: BLE001 - it was dead-lettered (or failed) the first time too
+                continue
+
+    def _release(self, part: _Partition) -> None:
+        """Give a partition up (rebalance, shutdown): delete the lease if it is still ours."""
         with self.r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(part.lease_key)
                 if pipe.get(part.lease_key) == self._token_b:
                     pipe.multi()
-                    if state is not None:
-                        pipe.set(c.state_key(part.index), state, ex=STATE_TTL)
                     pipe.delete(part.lease_key)
                     pipe.execute()
             except redis.WatchError:
@@ -736,26 +735,36 @@ class Worker:
             m.batch_seconds.observe(time.perf_counter() - t0)
         return ok
 
-    def _check_entry(self, part: _Partition, checker: _Precomputed, sessions: SessionStore, eid: str,
-                     items: list[Item], now: float, out: _Outcome) -> list[tuple[str, bytes, Finding]]:
-        produced: list[tuple[str, bytes, Finding]] = []
-        single = len(items) == 1
+    def _feed(self, sessions: SessionStore, checker: _Precomputed, eid: str, items: list[Item],
+              now: float) -> list[tuple[int, Item, Reported]]:
+        """Check an entry's items in order through the stream's window; (item index, item, finding)."""
+        out: list[tuple[int, Item, Reported]] = []
         join = self.config.join
         for idx, it in enumerate(items):
             if join:
-                # chat lines have no segments: key each by its entry so that equal seqs never dedupe
-                segment: Any = it.segment if (it.source is _HOST and it.segment is not None) else (
-                    it.seq if it.source is _HOST else (eid, idx))
+                # chat lines have no segments: key each by its entry, so that equal seqs never dedupe
+                if it.source is _HOST:
+                    segment: Any = it.seq if it.segment is None else it.segment
+                else:
+                    segment = (eid, idx)
                 reported: tuple[Reported, ...] = sessions.feed(
                     it.stream_id, checker, it.text, source=it.source, seq=it.seq, now=now, speaker=it.speaker,
                     segment=segment, final=it.final, product=it.product,
                 )
             else:
                 reported = tuple(Reported(f) for f in checker.check(it.text, it.source, it.product))
+            out.extend((idx, it, rep) for rep in reported)
+        return out
+
+    def _check_entry(self, part: _Partition, checker: _Precomputed, sessions: SessionStore, eid: str,
+                     items: list[Item], now: float, out: _Outcome) -> list[tuple[str, bytes, Finding]]:
+        produced: list[tuple[str, bytes, Finding]] = []
+        single = len(items) == 1
+        for idx, it, rep in self._feed(sessions, checker, eid, items, now):
+            fid = finding_id(part.key, eid, None if single else idx + 1, rep.finding)
+            produced.append((fid, orjson.dumps(self._record(part.key, eid, idx, it, rep, fid)), rep.finding))
+        for it in items:
             out.messages[it.source.value] = out.messages.get(it.source.value, 0) + 1
-            for rep in reported:
-                fid = finding_id(part.key, eid, None if single else idx + 1, rep.finding)
-                produced.append((fid, orjson.dumps(self._record(part.key, eid, idx, it, rep, fid)), rep.finding))
         return produced
 
     @staticmethod

@@ -60,6 +60,11 @@ class WorkerMetrics:
             "compliance_worker_entries_dead_lettered", "Entries moved to the dead-letter stream, by reason.", ["reason"],
             registry=r,
         )
+        self.replayed = Counter(
+            "compliance_worker_entries_replayed",
+            "Acknowledged entries re-checked (findings discarded) to rebuild the windows of a partition taken over.",
+            registry=r,
+        )
         self.lag = Gauge(
             "compliance_worker_consumer_lag",
             "Entries in the owned partitions not yet delivered to the group (XINFO GROUPS lag).", registry=r,

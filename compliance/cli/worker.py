@@ -4,7 +4,7 @@ Reads transcript/chat/batch messages (websocket protocol JSON in each entry's ``
 the input stream(s) as a member of a consumer group, writes one entry per finding to the output
 stream (fields ``id`` and ``data``), acknowledges each input entry in the same transaction, and
 moves entries it cannot process to the dead-letter stream. SIGTERM/SIGINT: finish the batch in
-hand, hand the partitions over, exit 0.
+hand, release the partitions, exit 0.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="chat join window (default %(default)s)")
     t.add_argument("--max-streams", type=int, default=sc.max_streams, metavar="N",
                    help="live streams with a window in memory per partition (default %(default)s)")
+    t.add_argument("--replay-window", type=float, metavar="SEC",
+                   help="seconds of a partition's history re-checked to rebuild its windows when a worker takes it "
+                        "over (default: the longer join window; 0: none)")
+    t.add_argument("--replay-max", type=int, default=200_000, metavar="N",
+                   help="at most N entries replayed per takeover (default %(default)s)")
     o = p.add_argument_group("operations")
     o.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 picks a free port)")
@@ -100,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         max_text_chars=args.max_text_chars,
         output_maxlen=args.output_maxlen,
         join=args.join,
+        replay_window=args.replay_window,
+        replay_max=args.replay_max,
         session=SessionConfig(
             tail_chars=args.tail_chars, host_window=args.host_window, chat_window=args.chat_window,
             max_streams=args.max_streams,

@@ -582,26 +582,6 @@ def test_finding_id_is_deterministic(small_checker: Checker) -> None:
     assert {input_key("in", f"room-{i}", 8) for i in range(200)} == set(input_keys("in", 8))
 
 
-def test_windows_survive_a_handover_and_nothing_else_loads(small_checker: Checker) -> None:
-    import pickle
-
-    from livestream_compliance.findings import Source
-    from livestream_compliance.session import SessionStore
-    from livestream_compliance_server import worker as worker_mod
-
-    store = SessionStore(SessionConfig())
-    assert store.feed("room", small_checker, "好的，加我", source=Source.CHAT, seq=1, now=1.0, speaker="u") == ()
-    data = worker_mod.dump_sessions(store)
-    moved = worker_mod.load_sessions(data, SessionConfig(chat_window=30))
-    assert moved is not None and moved.config.chat_window == 30
-    found = moved.feed("room", small_checker, "微信，谢谢", source=Source.CHAT, seq=2, now=2.0, speaker="u")
-    assert [(x.finding.rule_id, x.carry, x.from_seq) for x in found] == [("W-WECHAT", 2, 1)]
-    head = data[: len(data) - len(pickle.dumps(store, protocol=5))]
-    evil = head + pickle.dumps(os.system, protocol=5)  # a forged state naming a function
-    assert worker_mod.load_sessions(evil, SessionConfig()) is None
-    assert worker_mod.load_sessions(b"lcs1" + b"\0" * 8 + data[12:], SessionConfig()) is None  # other session code
-
-
 def test_partition_count_must_match(r: redis.Redis, redis_server: RedisServer, names: dict[str, str],
                                     small_checker: Checker) -> None:
     from livestream_compliance.errors import UsageError
