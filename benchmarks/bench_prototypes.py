@@ -1,34 +1,78 @@
 """Prototypes of proposed engine optimisations, measured by ``run.py`` next to the real engine.
 
-Nothing here is used by the product. Each prototype wraps a real :class:`Checker` (reusing its
-automaton keys, translate tables and ``_verify``), so its findings can be compared line by line
-with the engine's and its speed measured on the same lines in the same run. The engine's private
-attributes are read on purpose; when the engine changes shape the prototype reports itself as
-not applicable instead of failing the benchmark run.
+Nothing here is used by the product. A prototype is a *view* of a real :class:`Checker`: a shallow
+copy whose automata are rebuilt (other matcher implementation, other trigger literals), so the
+engine's own ``check`` / ``_verify`` code runs on it and its findings can be compared line by line
+with the engine's. Only the batch path (P2) is re-implemented here, calling the engine's ``_verify``.
+The engine's private attributes are read on purpose; when the engine changes shape, the run reports
+the prototypes as not applicable instead of failing.
 
-Proposals prototyped:
+Proposals:
 
-1. **Pattern anchors instead of the regex prefilter scan.** Every regex rule pattern needs at
-   least one literal (``万能``, ``最``, ``第一`` ...). Those literals, derived automatically from the
-   parsed pattern, become extra keys of the Aho-Corasick automaton, so the combined pattern
-   regex runs only on lines where one of its literals occurs instead of over every line (in the
-   engine it is a full ``re.search`` of every line, and ``finditer`` over every batch).
-2. **Batch path without per-line bookkeeping for clean lines.** Instead of ``split`` of the whole
-   normalised batch plus a running sum of every line's length, find the line of each hit with
-   ``str.count('\\n')`` between consecutive hits (C speed) and slice only flagged lines.
-3. **ahocorasick-rs with ``Implementation.DFA``** for the default packs (a few thousand keys):
-   the default contiguous NFA is several times slower per character on Chinese text. A DFA is
-   large for very big term lists, so keep the NFA above a size threshold.
-4. **Per-pattern dispatch.** On a line where anchors occurred, run only the patterns those
-   anchors belong to, instead of the combined regex of every pattern of the source (whose cost
-   grows with the number of patterns because ``re`` tries every alternative at every position).
+* **P2 — batch path without per-line bookkeeping.** ``check_batch`` splits the whole normalised batch
+  and computes a running end offset for every line although only lines with hits need their bounds.
+  Instead: sort the hits by start, count separators between consecutive hits with ``str.count``
+  (C speed, one pass over the batch in total) and slice only flagged lines.
+* **P3 — ahocorasick-rs ``Implementation.DFA``** for automata of the default packs' size (tens of
+  thousands of keys): faster per character than the default contiguous NFA; memory grows with the key
+  count, so keep the NFA above a threshold.
+* **P5 — better triggers.** ``literals.required_literals`` picks, among the literal sets a pattern
+  requires, the one with the longest shortest literal (then the fewest literals). That picks very
+  common words (就, 我们, 今天, 天 ...), so a large share of host lines become candidates and pay for
+  ``_verify``. (a) Choose the set with the lowest summed word frequency (jieba's bundled dictionary; no
+  tuning on the benchmark corpora); (b) let a repeat ``X{n,m}`` (n >= 1) with an exact ``X`` extend
+  the literal run before it and start the one after it, so ``q(?:号|群)+`` triggers on ``q号``/``q群``
+  instead of every ``q``. Triggers stay sound (every match contains one), so findings are unchanged.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+# --------------------------------------------------------------------------- matchers
+class RsDfaMatcher:
+    name = "ahocorasick-rs-dfa"
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        import ahocorasick_rs
+
+        self._empty = not keys
+        if not self._empty:
+            self._find = ahocorasick_rs.AhoCorasick(
+                list(keys), implementation=ahocorasick_rs.Implementation.DFA
+            ).find_matches_as_indexes
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        if self._empty:
+            return []
+        return self._find(text, overlapping=True)
+
+
+# --------------------------------------------------------------------------- P5: trigger choice
+def word_frequency() -> Callable[[str], float]:
+    """Estimated corpus frequency of a literal from jieba's bundled dictionary."""
+    import jieba
+
+    jieba.initialize()
+    freq = jieba.dt.FREQ
+    total = float(jieba.dt.total)
+    unknown_char = 1_000.0
+
+    def f(x: str) -> float:
+        v = freq.get(x)
+        if v:
+            return float(v)
+        # not a dictionary word: independent characters, with a bonus for being adjacent
+        p = 1.0
+        for ch in x:
+            p *= (freq.get(ch) or unknown_char) / total
+        return max(total * p * 50.0, 1.0)
+
+    return f
+
 
 try:  # Python 3.11+: the regex parser lives in re._parser
     from re import _constants as _sre_c  # type: ignore[attr-defined]
@@ -37,69 +81,72 @@ except ImportError:  # pragma: no cover - older layout
     import sre_constants as _sre_c  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-_CAP = 256  # largest finite set of strings tracked for one sub-pattern
+_CAP = 256
+_REPEATS = (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", _sre_c.MAX_REPEAT))
 
 
-# --------------------------------------------------------------------------- anchor extraction
-def _best(cands: list[set[str]]) -> set[str] | None:
-    """The most selective requirement: longest shortest literal, then fewest literals."""
-    cands = [c for c in cands if c and "" not in c]
-    if not cands:
+def required_literals_v2(pattern: str, score: Callable[[set[str]], Any]) -> set[str] | None:
+    """Literals one of which every match of ``pattern`` contains (None: none found).
+
+    Like the engine's ``literals.required_literals`` with two changes: a repeat ``X{n,m}`` with
+    ``n >= 1`` and an exact ``X`` continues the literal run before it (every match starts with one
+    copy of X) and starts the run after it (every match ends with one copy), so ``q(?:号|群)+``
+    requires ``q号``/``q群`` instead of ``q``; and the candidate set is chosen by ``score`` (max).
+    """
+    try:
+        parsed = _sre_parse.parse(pattern)
+    except Exception:  # noqa: BLE001
         return None
-    return max(cands, key=lambda c: (min(map(len, c)), -len(c)))
-
-
-def _minimise(req: set[str]) -> set[str]:
-    """Drop literals that contain another literal of the set (the shorter one is implied)."""
-    out = set()
-    for s in sorted(req, key=len):
-        if not any(o in s for o in out):
-            out.add(s)
+    if parsed.state.flags & 2:  # re.IGNORECASE
+        return None
+    _exact, req = _seq(list(parsed), score)
+    if not req:
+        return None
+    out: set[str] = set()
+    for x in sorted(req, key=len):
+        if not any(o in x for o in out):
+            out.add(x)
     return out
 
 
-def _analyse_seq(items) -> tuple[set[str] | None, set[str] | None]:
-    """(exact, required) for a sequence: every string it can match, or literals every match contains."""
+def _seq(items, score) -> tuple[set[str] | None, set[str] | None]:
     run: set[str] | None = {""}
     cands: list[set[str]] = []
     exact_all = True
-    repeats = (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", _sre_c.MAX_REPEAT))
-    for item in items:
-        op, av = item
-        if op in repeats and av[0] >= 1 and not (av[0] == av[1] == 1):
-            # X{lo,hi}, lo >= 1: every match starts with one match of X and ends with one, so an
-            # exact X extends the current run, breaks it, and starts the next run
-            sub_exact, sub_req = _analyse_seq(av[2])
+
+    def flush(r: set[str] | None) -> None:
+        if r and "" not in r:
+            cands.append(r)
+
+    for op, av in items:
+        if op in _REPEATS and av[0] >= 1 and not (av[0] == av[1] == 1):
+            sub_exact, sub_req = _seq(av[2], score)
             if sub_exact is not None and "" not in sub_exact:
                 exact_all = False
                 if run is not None and len(run) * len(sub_exact) <= _CAP:
-                    cands.append({a + b for a in run for b in sub_exact})
+                    flush({a + b for a in run for b in sub_exact})
                 else:
-                    if run is not None:
-                        cands.append(run)
-                    cands.append(set(sub_exact))
+                    flush(run)
+                    flush(set(sub_exact))
                 run = set(sub_exact)
                 continue
-        exact, req = _analyse_item(item)
+        exact, req = _item(op, av, score)
         if exact is not None and run is not None and len(run) * len(exact) <= _CAP:
             run = {a + b for a in run for b in exact}
             continue
         exact_all = False
-        if run is not None:
-            cands.append(run)
+        flush(run)
         if exact is not None:
             run = set(exact)
         else:
             run = {""}
-            if req:
-                cands.append(req)
-    if run is not None:
-        cands.append(run)
-    return (run if exact_all else None), _best(cands)
+            flush(req)
+    flush(run)
+    best = max(cands, key=score) if cands else None
+    return (run if exact_all else None), best
 
 
-def _analyse_item(item) -> tuple[set[str] | None, set[str] | None]:
-    op, av = item
+def _item(op, av, score) -> tuple[set[str] | None, set[str] | None]:
     c = _sre_c
     if op is c.LITERAL:
         return {chr(av)}, {chr(av)}
@@ -108,13 +155,13 @@ def _analyse_item(item) -> tuple[set[str] | None, set[str] | None]:
         for iop, iav in av:
             if iop is c.LITERAL:
                 chars.add(chr(iav))
-            elif iop is c.RANGE and iav[1] - iav[0] < _CAP:
+            elif iop is c.RANGE and iav[1] - iav[0] < 64:
                 chars.update(chr(x) for x in range(iav[0], iav[1] + 1))
-            else:  # NEGATE, CATEGORY, big ranges
+            else:
                 return None, None
-        return (chars, chars) if len(chars) <= _CAP else (None, None)
+        return (chars, chars) if len(chars) <= 64 else (None, None)
     if op is c.BRANCH:
-        results = [_analyse_seq(alt) for alt in av[1]]
+        results = [_seq(alt, score) for alt in av[1]]
         exact: set[str] | None = set()
         for e, _r in results:
             if e is None or exact is None or len(exact) + len(e) > _CAP:
@@ -123,208 +170,171 @@ def _analyse_item(item) -> tuple[set[str] | None, set[str] | None]:
             exact |= e
         req: set[str] | None = set()
         for e, r in results:
-            alt_req = r if r else (e if e and "" not in e else None)
-            if alt_req is None:
+            alt = r if r else (e if e and "" not in e else None)
+            if alt is None:
                 req = None
                 break
-            req |= alt_req  # type: ignore[operator]
+            req |= alt  # type: ignore[operator]
         return exact, req
     if op is c.SUBPATTERN:
-        _group, add_flags, _del_flags, sub = av
-        if add_flags & re.IGNORECASE:
+        if av[1] & 2:  # (?i: ...)
             return None, None
-        return _analyse_seq(sub)
+        return _seq(av[3], score)
     if op is getattr(c, "ATOMIC_GROUP", None):
-        return _analyse_seq(av)
-    if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
+        return _seq(av, score)
+    if op in _REPEATS:
         lo, hi, sub = av
-        e, r = _analyse_seq(sub)
+        e, r = _seq(sub, score)
         if lo == 0:
             return ((e | {""}) if (hi == 1 and e is not None) else None), None
-        req = r if r else (e if e and "" not in e else None)
-        return (e if lo == hi == 1 else None), req
+        return (e if lo == hi == 1 else None), (r if r else (e if e and "" not in e else None))
     if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
-        return {""}, None  # zero-width
-    return None, None  # ANY, NOT_LITERAL, CATEGORY, GROUPREF ...
+        return {""}, None
+    return None, None
 
 
-def required_literals(pattern: str) -> set[str] | None:
-    """Literals one of which every match of ``pattern`` contains, or None if none can be derived."""
+def engine_score(s: set[str]) -> tuple[int, int]:
+    """The engine's choice: longest shortest literal, then fewest literals."""
+    return (min(len(x) for x in s), -len(s))
+
+
+def frequency_score(freq: Callable[[str], float]) -> Callable[[set[str]], tuple[float, int]]:
+    """Lowest summed word frequency (then longest shortest literal)."""
+    return lambda s: (-sum(freq(x) for x in s), min(len(x) for x in s))
+
+
+def _engine_literals(pattern: str, score: Callable[[set[str]], Any]) -> set[str] | None:
+    """The engine's own extraction with only the choice among candidate sets replaced."""
+    from livestream_compliance import literals
+
+    original = literals._score
+    literals._score = score
     try:
-        parsed = _sre_parse.parse(pattern)
-    except Exception:  # noqa: BLE001 - unknown syntax: no anchors
-        return None
-    if parsed.state.flags & re.IGNORECASE:
-        return None
-    _exact, req = _analyse_seq(list(parsed))
-    return _minimise(req) if req else None
+        return literals.required_literals(pattern)
+    finally:
+        literals._score = original
 
 
-# --------------------------------------------------------------------------- prototype checker
-class _RsDfa:
-    def __init__(self, keys: Sequence[str], dfa: bool) -> None:
-        import ahocorasick_rs
+# --------------------------------------------------------------------------- views
+def checker_view(checker: Any, *, dfa: bool = False, frequency_triggers: bool = False,
+                 repeat_runs: bool = False) -> Any:
+    """A shallow copy of ``checker`` with rebuilt automata (the engine's code runs on it unchanged)."""
+    from livestream_compliance import engine as E
+    from livestream_compliance.matcher import build_matcher
 
-        kw = {"implementation": ahocorasick_rs.Implementation.DFA} if dfa else {}
-        self._find = ahocorasick_rs.AhoCorasick(list(keys), **kw).find_matches_as_indexes
+    view = copy.copy(checker)
+    view._automata = {}
+    score = frequency_score(word_frequency()) if frequency_triggers else engine_score
+    retrigger = frequency_triggers or repeat_runs
+    for source, auto in checker._automata.items():
+        keys = list(auto.keys)
+        entries = list(auto.entries)
+        if retrigger:
+            by_key: dict[str, list[Any]] = {}
+            patterns: dict[int, tuple[Any, Any]] = {}
+            for key, es in zip(keys, entries):
+                for e in es:
+                    if e.kind == E._TRIGGER:
+                        patterns.setdefault(id(e.pattern), (e.rule, e.pattern))
+                    else:
+                        by_key.setdefault(key, []).append(e)
+            for rule, rx in patterns.values():
+                trig = (required_literals_v2(rx.pattern, score) if repeat_runs else _engine_literals(rx.pattern, score)) \
+                    or E.required_literals(rx.pattern)
+                for t in trig:
+                    by_key.setdefault(t, []).append(E._Entry(E._TRIGGER, rule, rx))
+            keys = list(by_key)
+            entries = [tuple(v) for v in by_key.values()]
+        matcher = RsDfaMatcher(keys) if dfa else build_matcher(keys, checker.backend)
+        view._automata[source] = type(auto)(keys=keys, entries=entries, matcher=matcher)
+    return view
 
-    def find(self, text: str) -> list[tuple[int, int, int]]:
-        return self._find(text, overlapping=True)
+
+def candidate_rate(checker: Any, lines: Sequence[str], source: Any) -> float:
+    """Share of lines with at least one automaton hit (lines that pay for ``_verify``)."""
+    find = checker._automata[source].matcher.find
+    table = checker._table
+    return sum(1 for s in lines if find(s.translate(table))) / max(len(lines), 1)
 
 
-class _Py:
-    def __init__(self, keys: Sequence[str]) -> None:
-        import ahocorasick
+# --------------------------------------------------------------------------- P2: batch path
+def check_batch_p2(checker: Any, texts: Sequence[str], source: Any, product: str | None = None) -> list[tuple]:
+    """``Checker.check_batch`` locating only the lines that have hits (engine's ``_verify`` does the rest)."""
+    from livestream_compliance import Source
 
-        self._a = ahocorasick.Automaton()
-        for i, k in enumerate(keys):
-            self._a.add_word(k, (i, len(k)))
-        self._a.make_automaton()
+    if type(source) is not Source:
+        source = Source.parse(source)
+    n = len(texts)
+    if n == 0:
+        return []
+    joined = "\n".join(texts)
+    if joined.count("\n") != n - 1:
+        return [checker.check(t, source, product) for t in texts]
+    norm = joined.translate(checker._batch_table)
+    hits = checker._automata[source].matcher.find(norm)
+    prefilter, _pats = checker._patterns[source]
+    if prefilter is not None:
+        hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm)]
+    out: list[tuple] = [()] * n
+    if not hits:
+        return out
+    hits.sort(key=lambda h: h[1])
+    per_line: dict[int, tuple[int, int, list]] = {}
+    line = pos = 0
+    cur = -1
+    entry: tuple[int, int, list] = (0, 0, [])
+    count, rfind, find = norm.count, norm.rfind, norm.find
+    for k, s, e in hits:
+        if s > pos:
+            line += count("\n", pos, s)
+            pos = s
+        if line != cur:
+            cur = line
+            lo = rfind("\n", 0, s) + 1
+            hi = find("\n", s)
+            entry = per_line.setdefault(line, (lo, len(norm) if hi < 0 else hi, []))
+        if k >= 0:
+            entry[2].append((k, s - entry[0], e - entry[0]))
+    verify = checker._verify
+    for li, (lo, hi, line_hits) in per_line.items():
+        out[li] = verify(texts[li], norm[lo:hi], source, product, line_hits, None)
+    return out
 
-    def find(self, text: str) -> list[tuple[int, int, int]]:
-        return [(i, end + 1 - n, end + 1) for end, (i, n) in self._a.iter(text)]
 
+class Proto:
+    """One prototype: ``check`` is the engine's on a view; ``check_batch`` is P2 on the same view."""
 
-class ProtoChecker:
-    """``check`` / ``check_batch`` with the proposals applied, delegating verification to the engine.
+    def __init__(self, label: str, checker: Any, *, dfa: bool = False, frequency_triggers: bool = False,
+                 repeat_runs: bool = False, p2: bool = True) -> None:
+        self.label = label
+        self.view = checker_view(checker, dfa=dfa, frequency_triggers=frequency_triggers, repeat_runs=repeat_runs)
+        self.check = self.view.check
+        self.p2 = p2
+        view = self.view
+        self.check_batch = (lambda texts, source, product=None: check_batch_p2(view, texts, source, product)) if p2 \
+            else view.check_batch
+        self.dfa = dfa
+        self.frequency_triggers = frequency_triggers
 
-    ``matcher``: ``"ahocorasick-rs"`` (default NFA, as the engine), ``"ahocorasick-rs-dfa"`` or
-    ``"pyahocorasick"``. ``dispatch``: run only the patterns whose anchors occur in the line
-    (proposal 4) instead of the engine's combined pattern regex on every candidate line.
-    """
+    def trigger_report(self) -> dict[str, int]:
+        from livestream_compliance import engine as E
 
-    def __init__(self, checker, matcher: str = "ahocorasick-rs", dispatch: bool = True) -> None:
-        from livestream_compliance import Source
-
-        self.checker = checker
-        self.matcher_name = matcher
-        self.dispatch = dispatch
-        self._table = checker._table
-        self._batch_table = checker._batch_table
-        self._source_type = Source
-        # a shallow view of the checker whose pattern table is swapped per call (dispatch)
-        self._view = copy.copy(checker)
-        self._view._patterns = dict(checker._patterns)
-        self._verify = self._view._verify
-        self._per_source: dict = {}
-        self.anchor_report: dict = {}
-        for source in Source:
-            auto = checker._automata[source]
-            keys = list(auto.keys)
-            nkeys = len(keys)
-            index = {k: i for i, k in enumerate(keys)}
-            _prefilter, pats = checker._patterns[source]
-            anchor_pats: dict[int, set[int]] = {}
-            residual: list[int] = []
-            n_anchors = 0
-            for pi, (_rule, rx) in enumerate(pats):
-                req = required_literals(rx.pattern)
-                if not req:
-                    residual.append(pi)
-                    continue
-                for a in req:
-                    ki = index.get(a)
-                    if ki is None:
-                        ki = index[a] = len(keys)
-                        keys.append(a)
-                        n_anchors += 1
-                    anchor_pats.setdefault(ki, set()).add(pi)
-            if not keys:
-                m = None
-            elif matcher == "pyahocorasick":
-                m = _Py(keys)
-            else:
-                m = _RsDfa(keys, dfa=matcher.endswith("-dfa"))
-            resid_rx = (
-                re.compile("|".join(f"(?:{pats[i][1].pattern})" for i in residual).replace("(?P<hit>", "(?:"))
-                if residual
-                else None
-            )
-            frozen = {k: frozenset(v) for k, v in anchor_pats.items()}
-            self._per_source[source] = (m.find if m else None, nkeys, frozen, resid_rx, tuple(residual), pats)
-            self.anchor_report[source.value] = {
-                "patterns": len(pats),
-                "anchored": len(pats) - len(residual),
-                "extra_keys": n_anchors,
-            }
-
-    # ------------------------------------------------------------------ one line
-    def _line(self, text: str, norm: str, source, product, hits) -> tuple:
-        _find, nkeys, anchor_pats, resid, residual, pats = self._per_source[source]
-        if not self.dispatch:
-            real = [h for h in hits if h[0] < nkeys]
-            return self._verify(text, norm, source, product, real, None)
-        real = []
-        wanted: set[int] = set()
-        for h in hits:
-            k = h[0]
-            if k < nkeys:
-                real.append(h)
-            ps = anchor_pats.get(k)
-            if ps:
-                wanted |= ps
-        if resid is not None and resid.search(norm) is not None:
-            wanted.update(residual)
-        if not real and not wanted:
-            return ()
-        self._view._patterns[source] = (
-            (_ALWAYS, tuple(pats[i] for i in sorted(wanted))) if wanted else (None, ())
-        )
-        return self._verify(text, norm, source, product, real, None)
-
-    def check(self, text: str, source, product: str | None = None):
-        if not isinstance(text, str):
-            raise TypeError("text must be a str")
-        if len(text) > 100_000:
-            raise ValueError("text too long")
-        if type(source) is not self._source_type:
-            source = self._source_type(source)
-        norm = text.translate(self._table)
-        find, _nkeys, _ap, resid, _r, _p = self._per_source[source]
-        hits = find(norm) if find is not None else []
-        if not hits and (resid is None or resid.search(norm) is None):
-            return ()
-        return self._line(text, norm, source, product, hits)
-
-    def check_batch(self, texts: Sequence[str], source, product: str | None = None):
-        if type(source) is not self._source_type:
-            source = self._source_type(source)
-        n = len(texts)
-        if n == 0:
-            return []
-        joined = "\n".join(texts)
-        if joined.count("\n") != n - 1:
-            return [self.check(t, source, product) for t in texts]
-        norm = joined.translate(self._batch_table)
-        find, _nkeys, _ap, resid, _r, _p = self._per_source[source]
-        hits = find(norm) if find is not None else []
-        if resid is not None:
-            hits = hits + [(-1, m.start(), m.start()) for m in resid.finditer(norm)]
-        out: list = [()] * n
-        if not hits:
-            return out
-        hits.sort(key=lambda h: h[1])
-        # the line of each hit: count separators between consecutive hits (C speed, one pass in total)
-        per_line: dict[int, tuple[int, int, list]] = {}
-        line = pos = 0
-        cur = -1
-        entry: tuple[int, int, list] = (0, 0, [])
-        count = norm.count
-        for k, s, e in hits:
-            if s > pos:
-                line += count("\n", pos, s)
-                pos = s
-            if line != cur:
-                cur = line
-                lo = norm.rfind("\n", 0, s) + 1
-                hi = norm.find("\n", s)
-                entry = per_line.setdefault(line, (lo, len(norm) if hi < 0 else hi, []))
-            if k >= 0:
-                entry[2].append((k, s - entry[0], e - entry[0]))
-        for li, (lo, hi, line_hits) in per_line.items():
-            out[li] = self._line(texts[li], norm[lo:hi], source, product, line_hits)
+        out = {}
+        for source, auto in self.view._automata.items():
+            out[source.value] = sum(1 for es in auto.entries if any(e.kind == E._TRIGGER for e in es))
         return out
 
 
-#: a "prefilter" that always matches: the dispatched pattern subset runs directly
-_ALWAYS = re.compile("")
+def default_protos(checker: Any, smoke: bool = False) -> dict[str, Proto]:
+    """The prototypes run.py measures (names are the table labels); smoke mode builds two."""
+    if smoke:
+        return {
+            "P2 (batch line lookup)": Proto("P2", checker),
+            "P2+P3+P5": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
+        }
+    return {
+        "P2 (batch line lookup)": Proto("P2", checker),
+        "P2+P3 (+ rs DFA)": Proto("P2+P3", checker, dfa=True),
+        "P2+P5 (+ better triggers)": Proto("P2+P5", checker, frequency_triggers=True, repeat_runs=True),
+        "P2+P3+P5": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
+    }

@@ -725,6 +725,7 @@ class App:
                 "final": final,
                 "segment": segment,
                 "speaker": speaker,
+                "text": text,
                 "rule_version": checker.version,
                 "findings": findings,
             }

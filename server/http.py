@@ -55,7 +55,10 @@ class Routes:
     def add(self, method: str, path: str, handler: Handler, *, prefix: bool = False) -> None:
         method = method.upper()
         if prefix:
-            self._prefix.append((method, path.rstrip("/"), handler))
+            base = path.rstrip("/")
+            # adding a route again replaces it (an embedder's /overlay replaces the built-in one)
+            self._prefix = [r for r in self._prefix if (r[0], r[1]) != (method, base)]
+            self._prefix.append((method, base, handler))
             self._exact[(method, path.rstrip("/") or "/")] = handler
         else:
             self._exact[(method, path)] = handler

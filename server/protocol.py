@@ -271,6 +271,9 @@ class Warning(_Out):
     final: bool
     segment: int | str | None = None
     speaker: str | None = Field(None, description="The transcript's speaker or the chat line's user.")
+    text: str | None = Field(
+        None, description="The message's text, which the findings' start/end index (overlays highlight it)."
+    )
     rule_version: str = Field(description="Version of the rule set that checked this message.")
     findings: Annotated[list[WireFinding], Field(min_length=1)]
 

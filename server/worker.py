@@ -78,6 +78,7 @@ __all__ = [
     "input_keys",
     "parse_entry",
     "partition_of",
+    "shard_and_partition",
 ]
 
 _HOST, _CHAT = Source.HOST, Source.CHAT
@@ -103,6 +104,13 @@ def input_keys(base: str, partitions: int) -> list[str]:
 def input_key(base: str, stream_id: str, partitions: int) -> str:
     """Where a producer writes a message of ``stream_id``."""
     return base if partitions == 1 else f"{base}:{partition_of(stream_id, partitions)}"
+
+
+def shard_and_partition(stream_id: str, shards: int, partitions: int) -> tuple[int, int]:
+    """For several Redis shards (independent primaries, each with its own N partitions and workers):
+    global partition ``g = crc32 % (shards * N)``, shard ``g // N``, partition ``g % N``."""
+    g = zlib.crc32(stream_id.encode("utf-8")) % (shards * partitions)
+    return g // partitions, g % partitions
 
 
 def finding_id(partition_key: str, entry_id: str, item: int | None, f: Finding) -> str:
@@ -143,6 +151,9 @@ class WorkerConfig:
     replay_window: float | None = None
     #: at most this many entries are replayed per takeover (bounds the takeover time)
     replay_max: int = 200_000
+    #: trim owned partitions to entries younger than this many seconds before the group's oldest
+    #: unacknowledged entry (XTRIM MINID ~); None/0: never trim (e.g. when other groups read the input)
+    retain: float | None = 60.0
 
     def __post_init__(self) -> None:
         if self.consumer is None:
@@ -164,6 +175,8 @@ class WorkerConfig:
             raise UsageError("--lease-ttl must be at least 0.5 seconds")
         if self.claim_idle <= 0:
             raise UsageError("--claim-idle must be positive")
+        if self.retain and self.retain < (self.replay_window or 0):
+            raise UsageError("--retain must keep at least --replay-window seconds of history")
         if len({self.output, self.dead_letter, *input_keys(self.input, self.partitions)}) != self.partitions + 2:
             raise UsageError("the input, output and dead-letter streams must be different keys")
         return self
@@ -358,7 +371,8 @@ class Worker:
         self.metrics.rule_info.labels(checker.version).set(1)
         timeout = config.block_ms / 1000 + 10
         self.r = client or redis.Redis.from_url(
-            config.redis_url, protocol=2, socket_timeout=timeout, socket_connect_timeout=5, client_name=config.consumer
+            config.redis_url, protocol=2, socket_timeout=timeout, socket_connect_timeout=5,
+            client_name="compliance-worker:" + "".join(ch if ch.isalnum() or ch in "-_.:" else "_" for ch in str(config.consumer)),
         )
         self.name: str = config.consumer  # type: ignore[assignment]
         #: the lease value: the consumer name plus a random tag, unique even if names are reused
@@ -374,7 +388,7 @@ class Worker:
         self._acquire = self.r.register_script(_ACQUIRE)
         self._renew = self.r.register_script(_RENEW)
         self._next_sweep = 0.0
-        self._last_gauges = 0.0
+        self._renewed_at = 0.0
         self.started = threading.Event()
 
     # ------------------------------------------------------------------ control
@@ -414,8 +428,12 @@ class Worker:
         self.started.set()
         next_tick = 0.0
         backoff = 0.1
+        need_groups = False
         while not self._stop.is_set():
             try:
+                if need_groups:
+                    self._create_groups()
+                    need_groups = False
                 now = self.clock()
                 if now >= next_tick:
                     self._tick()
@@ -449,12 +467,13 @@ class Worker:
                 if "NOGROUP" not in str(exc):
                     raise
                 log.warning("a partition lost its consumer group (%s); recreating", exc)
-                self._create_groups()
+                need_groups = True
         self._shutdown()
         return 0
 
     # ------------------------------------------------------------------ membership and leases
-    def _tick(self) -> None:
+    def _heartbeat(self) -> list[str]:
+        """Register as alive (Redis time, so clocks of the hosts need not agree); the live workers, sorted."""
         c = self.config
         secs, micros = self.r.time()
         now_ms = secs * 1000 + micros // 1000
@@ -463,17 +482,12 @@ class Worker:
         pipe.zremrangebyscore(c.workers_key, "-inf", now_ms - self._ttl_ms)
         pipe.zrange(c.workers_key, 0, -1)
         pipe.pexpire(c.workers_key, self._ttl_ms * 10)
-        live = sorted(x.decode() for x in pipe.execute()[2])
-        if self.owned:
-            t_sent = self.clock()
-            parts = list(self.owned.values())
-            kept = self._renew(keys=[p.lease_key for p in parts], args=[self.token, self._ttl_ms])
-            for part, ok in zip(parts, kept):
-                if ok:
-                    part.valid_until = t_sent + c.lease_ttl - self._margin
-                else:
-                    log.warning("lost the lease of partition %d", part.index)
-                    self._drop(part, "lost")
+        return sorted(x.decode() for x in pipe.execute()[2])
+
+    def _tick(self) -> None:
+        c = self.config
+        live = self._heartbeat()
+        self._renew_leases()
         target = 0
         if not self._stop.is_set() and self.token in live:
             n, i = len(live), live.index(self.token)
@@ -499,6 +513,26 @@ class Worker:
             if part.last_time:
                 part.sessions.evict_idle(part.last_time)
         self._update_gauges()
+
+    def _renew_leases(self) -> None:
+        """Renew every lease held; forget the partitions whose lease has passed to another worker."""
+        self._renewed_at = t_sent = self.clock()
+        if not self.owned:
+            return
+        parts = list(self.owned.values())
+        kept = self._renew(keys=[p.lease_key for p in parts], args=[self.token, self._ttl_ms])
+        for part, ok in zip(parts, kept):
+            if ok:
+                part.valid_until = t_sent + self.config.lease_ttl - self._margin
+            else:
+                log.warning("lost the lease of partition %d", part.index)
+                self._drop(part, "lost")
+
+    def _keepalive(self) -> None:
+        """Within a long replay or reclaim: stay registered and keep the other leases alive."""
+        if self.clock() - self._renewed_at >= self._tick_every:
+            self._heartbeat()
+            self._renew_leases()
 
     def _take(self, p: int) -> None:
         c = self.config
@@ -545,13 +579,14 @@ class Worker:
         pending = {x["message_id"] for x in self.r.xpending_range(part.key, c.group, start, last, REPLAY_PENDING_MAX)}
         n = 0
         lo = start
-        while n < c.replay_max and not self._stop.is_set():
+        while n < c.replay_max and not self._stop.is_set() and part.index in self.owned:
             count = min(c.batch * 2, c.replay_max - n)
             chunk = self.r.xrange(part.key, min=lo, max=last, count=count)
             if not chunk:
                 break
             self._feed_only(part, [(eid, f) for eid, f in chunk if eid not in pending])
             n += len(chunk)
+            self._keepalive()
             if len(chunk) < count:
                 break
             lo = "(" + chunk[-1][0].decode()
@@ -624,21 +659,48 @@ class Worker:
         self.metrics.partitions.set(0)
 
     def _update_gauges(self) -> None:
+        """Lag and pending of the owned partitions; trims their acknowledged history (``retain``)."""
         lag = pending = 0
         if self.owned:
+            parts = list(self.owned.values())
             pipe = self.r.pipeline(transaction=False)
-            for part in self.owned.values():
+            for part in parts:
                 pipe.xinfo_groups(part.key)
-            for groups in pipe.execute(raise_on_error=False):
-                if isinstance(groups, Exception):
+                pipe.xpending(part.key, self.config.group)
+            replies = pipe.execute(raise_on_error=False)
+            trims: list[tuple[str, str]] = []
+            for part, groups, summary in zip(parts, replies[::2], replies[1::2]):
+                if isinstance(groups, Exception) or isinstance(summary, Exception):
                     continue
                 for g in groups:
                     gname = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
-                    if gname == self.config.group:
-                        lag += g.get("lag") or 0
-                        pending += g.get("pending") or 0
+                    if gname != self.config.group:
+                        continue
+                    lag += g.get("lag") or 0
+                    pending += g.get("pending") or 0
+                    minid = self._trim_point(g["last-delivered-id"], summary)
+                    if minid:
+                        trims.append((part.key, minid))
+            if trims:
+                pipe = self.r.pipeline(transaction=False)
+                for key, minid in trims:
+                    pipe.xtrim(key, minid=minid, approximate=True)
+                pipe.execute(raise_on_error=False)
         self.metrics.lag.set(lag)
         self.metrics.pending.set(pending)
+
+    def _trim_point(self, last_delivered: Any, summary: dict[str, Any]) -> str | None:
+        """``retain`` seconds before the oldest entry the group has not acknowledged (never above it)."""
+        retain = self.config.retain
+        if not retain or not last_delivered:
+            return None
+        ref = last_delivered.decode() if isinstance(last_delivered, bytes) else last_delivered
+        ref_ms = int(ref.partition("-")[0])
+        if summary.get("pending") and summary.get("min"):
+            first = summary["min"].decode() if isinstance(summary["min"], bytes) else summary["min"]
+            ref_ms = min(ref_ms, int(first.partition("-")[0]))
+        cut = ref_ms - int(retain * 1000)
+        return f"{cut}-0" if cut > 0 else None
 
     # ------------------------------------------------------------------ reclaiming
     def _reclaim(self, part: _Partition, min_idle_ms: int) -> int:
@@ -670,6 +732,7 @@ class Worker:
                 self.metrics.reclaimed.inc(len(entries))
                 if not self._process(part, entries, counts):
                     break
+                self._keepalive()
             if cursor in (b"0-0", "0-0"):
                 break
             start = cursor

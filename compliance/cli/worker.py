@@ -67,6 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "over (default: the longer join window; 0: none)")
     t.add_argument("--replay-max", type=int, default=200_000, metavar="N",
                    help="at most N entries replayed per takeover (default %(default)s)")
+    t.add_argument("--retain", type=float, default=60.0, metavar="SEC",
+                   help="trim the input to SEC seconds before the oldest unacknowledged entry (XTRIM MINID ~; "
+                        "default %(default)s; 0: never, e.g. when other groups read the input)")
     o = p.add_argument_group("operations")
     o.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (0 picks a free port)")
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         join=args.join,
         replay_window=args.replay_window,
         replay_max=args.replay_max,
+        retain=args.retain,
         session=SessionConfig(
             tail_chars=args.tail_chars, host_window=args.host_window, chat_window=args.chat_window,
             max_streams=args.max_streams,

@@ -347,17 +347,24 @@ def test_three_workers_50k_entries_one_killed(r: redis.Redis, names: dict[str, s
                                               rules_dir: Path, tmp_path: Path) -> None:
     t_start = time.monotonic()
     partitions = 6
-    rounds, carried = split_sequences(10, pieces=2)
-    split_msgs = rounds[0] + rounds[1]
-    traffic = make_traffic(50_000 - len(split_msgs), rooms=300, seed=7)
-    messages = split_msgs + traffic  # the splits first: checked long before the kill
+    # terms split over two messages of one speaker, anywhere in the traffic: also across the kill
+    rounds, carried = split_sequences(40, pieces=2)
+    traffic = make_traffic(50_000 - 2 * len(rounds[0]), rooms=300, seed=7)
+    rng = random.Random(3)
+    keyed = [(float(i), m) for i, m in enumerate(traffic)]
+    for first, second in zip(rounds[0], rounds[1]):
+        a, b = sorted(rng.uniform(0, len(traffic)) for _ in range(2))
+        keyed += [(a, first), (b, second)]
+    keyed.sort(key=lambda x: x[0])
+    messages = [m for _, m in keyed]
+    position = {id(m): i for i, m in enumerate(messages)}
     assert len(messages) == 50_000
     flat = flatten(messages)
     expected = cli_expected(rules_dir, tmp_path, [it for _, _, it in flat])
     assert len(expected) > 5_000
 
     workers = [spawn(names, f"w{i}", "--partitions", str(partitions), "--lease-ttl", "2", "--claim-idle", "3",
-                     "--batch", "500") for i in range(3)]
+                     "--batch", "500", "--host-window", "30", "--chat-window", "30") for i in range(3)]
     ids = produce(r, names["input"], partitions, messages)
     keys = input_keys(names["input"], partitions)
     for w in workers:
@@ -411,10 +418,9 @@ def test_three_workers_50k_entries_one_killed(r: redis.Redis, names: dict[str, s
         assert w["stream_id"] == messages[i]["stream_id"] and w["carry"] == 0
     # the only findings the CLI does not have: the terms split over two messages of one speaker
     extra = {k: v for k, v in got.items() if k not in want}
-    n_first = len(rounds[0])
     want_carried = {}
     for i, rule, carry, from_seq in carried:
-        key, eid = ids[n_first + i]
+        key, eid = ids[position[id(rounds[1][i])]]
         want_carried[(key, eid, 1, rule)] = (carry, from_seq, 0)
     assert {k[:4]: (v["carry"], v["from_seq"], v["start"]) for k, v in extra.items()} == want_carried
 
@@ -422,6 +428,7 @@ def test_three_workers_50k_entries_one_killed(r: redis.Redis, names: dict[str, s
     survivors = [workers[0], workers[2]]
     m = [w.metrics() for w in survivors]
     assert sum(x["compliance_worker_entries_reclaimed_total"] for x in m) >= victim_pending > 0
+    assert sum(x["compliance_worker_entries_replayed_total"] for x in m) > 0  # the victim's windows, rebuilt
     assert all(x["compliance_worker_entries_processed_total"] > 0 for x in m)
     assert sum(x["compliance_worker_partitions_owned"] for x in m) == partitions
     for w in survivors:
@@ -438,7 +445,8 @@ def test_sigterm_drains_and_windows_follow_partitions(r: redis.Redis, names: dic
     workers A, A+B and B is still found; SIGTERM in the middle of a backlog commits what was read."""
     partitions = 4
     keys = input_keys(names["input"], partitions)
-    common = ("--partitions", str(partitions), "--lease-ttl", "1.5", "--host-window", "120", "--chat-window", "120")
+    common = ("--partitions", str(partitions), "--lease-ttl", "1.5", "--host-window", "120", "--chat-window", "120",
+              "--retain", "300")
     rounds, carried = split_sequences(12, pieces=3)
     a = spawn(names, "A", *common).wait_ready()
     ids0 = produce(r, names["input"], partitions, rounds[0])
@@ -571,6 +579,31 @@ def test_stuck_worker_is_fenced(r: redis.Redis, redis_server: RedisServer, names
     per_line = small_checker.check_batch([m["text"] for m in msgs], "host")
     assert len(out) == sum(len(f) for f in per_line) == len({fid for fid, _ in out})
     b._shutdown()
+
+
+def test_acknowledged_history_is_trimmed(r: redis.Redis, redis_server: RedisServer, names: dict[str, str],
+                                         small_checker: Checker) -> None:
+    """Workers trim their partitions to ``retain`` seconds before the oldest unacknowledged entry."""
+    key = names["input"]
+    r.xgroup_create(key, GROUP, id="0", mkstream=True)
+    now_ms = int(time.time() * 1000)
+    pipe = r.pipeline(transaction=False)
+    for i in range(2000):  # an hour-old history, acknowledged below
+        pipe.xadd(key, {"data": orjson.dumps({"type": "chat", "stream_id": "s", "seq": i, "text": "ok"})},
+                  id=f"{now_ms - 3_600_000 + i}-0")
+    pipe.execute()
+    for i in range(5):
+        r.xadd(key, {"data": orjson.dumps({"type": "chat", "stream_id": "s", "seq": 9000 + i, "text": "ok"})})
+    w = make_worker(redis_server.url, names, small_checker, retain=60, replay_window=10)
+    t = run_in_thread(w)
+    try:
+        wait_until(lambda: progress(r, [key])[1:] == (0, 0), 20, "everything acknowledged")
+        wait_until(lambda: r.xlen(key) < 200, 10, "the old history trimmed")
+    finally:
+        w.request_stop()
+        t.join(10)
+    assert [f[b"data"] for _, f in r.xrange(key)][-5:] == [
+        orjson.dumps({"type": "chat", "stream_id": "s", "seq": 9000 + i, "text": "ok"}) for i in range(5)]
 
 
 def test_finding_id_is_deterministic(small_checker: Checker) -> None:
