@@ -57,15 +57,15 @@ class Config:
     lines: int = 200_000  # lines per corpus (real corpora are repeated to reach it)
     chunk: int = 10_000  # batch size for check_batch
     latency_sample: int = 2_000  # lines timed one by one for p50/p99
-    cap_seconds: float = 1.0  # longest single timed run of one method; slower methods time fewer lines
+    cap_seconds: float = 0.75  # longest single timed run of one method; slower methods time fewer lines
     houbb_checks: int = 100_000
     build_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     build_reps: int = 5
-    build_reps_large: int = 3  # for sizes >= 100,000 terms (20-40 s per build)
+    build_reps_large: int = 2  # for sizes >= 100,000 terms (20-45 s per build)
     cold_reps: int = 5
     cold_reps_fresh: int = 3
     corpora: Path = DEFAULT_CORPORA
-    profile_seconds: float = 4.0
+    profile_seconds: float = 3.0
     equivalence_lines: int = 0  # 0: every distinct line
     py_spy: bool = True
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -183,7 +183,7 @@ def build_corpora(cfg: Config, eng: Engines) -> tuple[list[Corpus], list[str]]:
     clean = [s for s in pool if not check(s, Source.HOST)]
     bad = [e.text for r in eng.rules.rules for e in r.must_match
            if _source_of(r, e) is Source.HOST and check(e.text, Source.HOST)]
-    unit_n = min(20_000 if not cfg.smoke else 1_000, max(len(clean), 1))
+    unit_n = min(10_000 if not cfg.smoke else 1_000, max(len(clean), 1))
     n_bad = max(1, round(unit_n * 0.02))
     rng.shuffle(clean)
     unit = (clean * (unit_n // max(len(clean), 1) + 1))[:unit_n]
@@ -625,7 +625,8 @@ def build_section(cfg: Config) -> Table:
     )
     if any(n >= 100_000 for n in cfg.build_sizes) and cfg.build_reps_large < cfg.build_reps:
         t.notes.append(f"Sizes ≥ 100,000 terms: {cfg.build_reps_large} runs instead of {cfg.build_reps} — one run takes "
-                       "20–40 s, and five would push the whole benchmark past its 10-minute budget (--build-reps-large).")
+                       "20–45 s on this machine, and five would push the whole benchmark past its 10-minute budget "
+                       "(raise with --build-reps-large).")
     return t
 
 
@@ -690,7 +691,7 @@ def component_table(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
             t.notes.append(f"{c.key}: stage breakdown not available ({type(exc).__name__}: {exc})")
             continue
         for name, fn in fns.items():
-            vals = [timed(fn)[0] / n * 1e9 for _ in range(max(3, cfg.reps))]
+            vals = [timed(fn)[0] / n * 1e9 for _ in range(3)]
             stages.setdefault(name, [None] * len(corpora))[corpora.index(c)] = stat([statistics.median(vals)])
     for name, vals in stages.items():
         t.rows.append([name, *vals])

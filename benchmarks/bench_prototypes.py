@@ -330,11 +330,100 @@ def default_protos(checker: Any, smoke: bool = False) -> dict[str, Proto]:
     if smoke:
         return {
             "P2 (batch line lookup)": Proto("P2", checker),
-            "P2+P3+P5": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
+            "P2+P3+P5 (+ rs DFA)": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
         }
     return {
         "P2 (batch line lookup)": Proto("P2", checker),
-        "P2+P3 (+ rs DFA)": Proto("P2+P3", checker, dfa=True),
         "P2+P5 (+ better triggers)": Proto("P2+P5", checker, frequency_triggers=True, repeat_runs=True),
-        "P2+P3+P5": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
+        "P2+P3+P5 (+ rs DFA)": Proto("P2+P3+P5", checker, dfa=True, frequency_triggers=True, repeat_runs=True),
     }
+
+
+# --------------------------------------------------------------------------- P6: windowed word boundaries
+def jieba_window_evidence(checker: Any, samples: Sequence[tuple[str, Any]], window: int = 12,
+                          limit: int = 3_000) -> dict[str, float]:
+    """Word-boundary verdicts from jieba on the whole line vs on ``window`` characters either side of the hit.
+
+    ``_verify`` segments the whole normalised line for every line with a ``word_boundary`` candidate;
+    the verdict only looks at words overlapping the hit. Returns agreement and time per candidate.
+    """
+    import time
+
+    from livestream_compliance import engine as E
+    from livestream_compliance.verify import splits_a_word
+
+    seg = checker.segmenter
+    cases: list[tuple[str, int, int]] = []
+    for text, source in samples:
+        norm = text.translate(checker._table)
+        auto = checker._automata[source]
+        for k, s, e in auto.matcher.find(norm):
+            if any(en.kind in (E._TERM, getattr(E, "_VARIANT", E._TERM)) and en.rule.word_boundary
+                   for en in auto.entries[k]):
+                cases.append((norm, s, e))
+        if len(cases) >= limit:
+            break
+    if not cases:
+        return {"cases": 0}
+    keys = checker._term_keys
+
+    def full(norm: str, s: int, e: int) -> Any:
+        return splits_a_word(seg.spans(norm), s, e, norm, keys)
+
+    def windowed(norm: str, s: int, e: int) -> Any:
+        lo, hi = max(0, s - window), min(len(norm), e + window)
+        words = tuple((a + lo, b + lo) for a, b in seg.spans(norm[lo:hi]))
+        return splits_a_word(words, s, e, norm, keys)
+
+    t0 = time.perf_counter()
+    v_full = [full(*c) for c in cases]
+    t1 = time.perf_counter()
+    v_win = [windowed(*c) for c in cases]
+    t2 = time.perf_counter()
+    same = sum(1 for a, b in zip(v_full, v_win) if bool(a) == bool(b))
+    return {
+        "cases": len(cases),
+        "mean_line_chars": sum(len(c[0]) for c in cases) / len(cases),
+        "agree": same / len(cases),
+        "full_us": (t1 - t0) / len(cases) * 1e6,
+        "window_us": (t2 - t1) / len(cases) * 1e6,
+    }
+
+
+# --------------------------------------------------------------------------- P7: build time
+def build_time_evidence(rules: Any, normalizer: Any, reps: int = 3) -> dict[str, list[float]]:
+    """Checker build time with the engine's ``literals._minimal`` vs a substring-lookup version (same output)."""
+    import time
+
+    from livestream_compliance import Checker, literals
+
+    original = literals._minimal
+
+    def fast_minimal(s: set[str]) -> set[str]:
+        # x is dropped iff a proper substring of x is in the set: look the substrings up instead of
+        # comparing every pair (quadratic in the size of the set)
+        out = set()
+        for x in s:
+            n = len(x)
+            if not any(x[i:j] in s for i in range(n) for j in range(i + 1, n + 1) if j - i < n):
+                out.add(x)
+        return out
+
+    out: dict[str, list[float]] = {"engine": [], "P7": []}
+    same = True
+    try:
+        for _ in range(reps):
+            for label in ("engine", "P7"):
+                literals._minimal = original if label == "engine" else fast_minimal
+                t0 = time.perf_counter()
+                c = Checker(rules, normalizer=normalizer)
+                out[label].append(time.perf_counter() - t0)
+                keys = {s: list(a.keys) for s, a in c._automata.items()}
+                if label == "engine":
+                    ref = keys
+                elif keys != ref:
+                    same = False
+    finally:
+        literals._minimal = original
+    out["identical_keys"] = [1.0 if same else 0.0]
+    return out

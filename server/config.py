@@ -54,6 +54,10 @@ class ServerConfig:
     audit: bool = True
     audit_path: str | None = None
     audit_queue: int = 10_000
+    #: also publish every finding to this Redis stream (the workers' output stream), e.g.
+    #: ``redis://127.0.0.1:6379/0``; None: do not publish
+    publish_redis: str | None = None
+    publish_stream: str = "compliance:findings"
 
     # limits
     #: frames larger than this get an error frame ``too_large`` (the connection keeps working)

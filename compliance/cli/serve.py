@@ -46,6 +46,8 @@ def add_parser(subparsers: Any) -> None:
         "--data-dir", metavar="DIR", help="where the audit log lives (default ~/.local/share/livestream-compliance)"
     )
     p.add_argument("--audit-path", metavar="FILE", help="SQLite audit log (default DATA_DIR/audit.sqlite3)")
+    p.add_argument("--publish-redis", metavar="URL", help="also publish findings to a Redis stream (redis://...)")
+    p.add_argument("--publish-stream", metavar="NAME", help="Redis stream for --publish-redis (default compliance:findings)")
     p.add_argument("--no-audit", dest="audit", action="store_const", const=False, help="keep no audit log")
     p.add_argument(
         "--acks",
@@ -77,6 +79,8 @@ _OVERRIDES = (
     "data_dir",
     "audit_path",
     "audit",
+    "publish_redis",
+    "publish_stream",
     "acks",
     "rate",
     "burst",
@@ -132,6 +136,10 @@ async def _serve(config: Any) -> int:
     from livestream_compliance_server.app import App
 
     sink, _path, audit_where = open_audit_sink(config)
+    if config.publish_redis:
+        from livestream_compliance_server.redis_sink import with_redis_publisher
+
+        sink = with_redis_publisher(sink, config.publish_redis, config.publish_stream)
     app = App(config, audit_sink=sink)
     try:
         await app.start()

@@ -138,3 +138,12 @@ async def test_serve_process(tmp_path: Path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_publish_redis_is_configurable_by_flag_and_env(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    assert main(["serve", "--print-config", "--publish-redis", "redis://127.0.0.1:6399/0", "--publish-stream", "out"]) == 0
+    out = capsys.readouterr().out
+    assert "publish_redis = 'redis://127.0.0.1:6399/0'" in out and "publish_stream = 'out'" in out
+    monkeypatch.setenv("COMPLIANCE_PUBLISH_REDIS", "redis://127.0.0.1:6398/0")
+    assert main(["serve", "--print-config"]) == 0
+    assert "publish_redis = 'redis://127.0.0.1:6398/0'" in capsys.readouterr().out

@@ -551,6 +551,54 @@ def test_dead_letters(r: redis.Redis, redis_server: RedisServer, names: dict[str
     assert 'compliance_worker_findings_total{category="diversion",severity="warning"} 1.0' in text
 
 
+class _Exploding:
+    """A checker that raises (a bug) on one text and delegates everything else."""
+
+    def __init__(self, checker: Checker) -> None:
+        self._checker = checker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._checker, name)
+
+    def check(self, text: str, *args: Any, **kw: Any) -> Any:
+        if "boom" in text:
+            raise RuntimeError("boom")
+        return self._checker.check(text, *args, **kw)
+
+    def check_batch(self, texts: Any, *args: Any, **kw: Any) -> Any:
+        if any("boom" in t for t in texts):
+            raise RuntimeError("boom")
+        return self._checker.check_batch(texts, *args, **kw)
+
+
+def test_redelivered_entries_are_claimed_one_by_one_and_bugs_dead_lettered(
+        r: redis.Redis, redis_server: RedisServer, names: dict[str, str], small_checker: Checker) -> None:
+    key = names["input"]
+    r.xgroup_create(key, GROUP, id="0", mkstream=True)
+    texts = ["boom", line("加我微信"), line("这茶能降血压"), line("几号链接")]
+    ids = [r.xadd(key, {"data": orjson.dumps({"type": "chat", "stream_id": "s", "seq": i, "text": t})})
+           for i, t in enumerate(texts)]
+    r.xreadgroup(GROUP, "dead-worker", {key: ">"}, count=10)
+    r.xclaim(key, GROUP, "dead-worker", 0, ids[:1], retrycount=2)  # the first one was already redelivered
+    w = make_worker(redis_server.url, names, _Exploding(small_checker), consumer="W")  # type: ignore[arg-type]
+    counts: list[int | None] = []
+    real = w.r.xautoclaim
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        counts.append(kw.get("count"))
+        return real(*args, **kw)
+
+    w.r.xautoclaim = spy  # type: ignore[method-assign]
+    w.setup()
+    w._tick()  # takes the partition and reclaims the 4 entries
+    assert counts[:2] == [1, w.config.batch]  # the suspicious entry alone, then the rest as a batch
+    assert progress(r, [key])[1] == 0
+    dead = [(f[b"entry_id"], f[b"reason"], f[b"detail"]) for _, f in r.xrange(names["dead"])]
+    assert dead == [(ids[0], b"internal", b"RuntimeError: boom")]
+    assert sorted(d["rule_id"] for _, d in read_output(r, names["output"])) == ["W-BLOOD", "W-WECHAT"]
+    w._shutdown()
+
+
 def test_stuck_worker_is_fenced(r: redis.Redis, redis_server: RedisServer, names: dict[str, str],
                                 small_checker: Checker) -> None:
     """A worker that reads a batch, stalls past its lease and wakes up writes nothing: the new owner
