@@ -128,6 +128,11 @@ class Normalizer:
             if len(folded) == 1:
                 table[cp] = None if _is_noise(folded) else ord(folded)
         table[0x3000] = None  # ideographic space
+        # mathematical alphanumerics (𝓋, 𝐕, 𝟏): styled letters and digits used to dodge filters
+        for cp in range(0x1D400, 0x1D800):
+            folded = unicodedata.normalize("NFKC", chr(cp)).lower()
+            if len(folded) == 1 and folded != chr(cp) and folded.isascii() and folded.isalnum():
+                table[cp] = ord(folded)
         for ch in CLAUSE_PUNCTUATION:
             table[ord(ch)] = ord(CLAUSE_BREAK)
         # 3. digits and look-alikes

@@ -195,6 +195,7 @@ def test_latin_boundary_is_judged_on_the_original_text(small: Checker) -> None:
 def test_negation_inside_a_relative_clause_does_not_cancel(small: Checker) -> None:
     assert spans(small.check("全网没有的降血压好茶", "host")) == [("T-MED", 5, 8, "降血压")]
     assert small.check("不能降血压", "host") == ()
+    assert spans(small.check("不方便说的都私聊", "chat")) == [("T-DIV", 6, 8, "私聊")]
 
 
 def test_terms_do_not_run_across_sentences(small: Checker) -> None:

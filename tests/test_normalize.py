@@ -42,6 +42,8 @@ any_text = st.text(max_size=80)
         ("【限时】", "限时"),
         ("No.1", "no1"),
         ("ⓥⓧ", "vx"),
+        ("𝓋信", "v信"),
+        ("𝐕𝐗 𝟏𝟑𝟖", "vx138"),
     ],
 )
 def test_evasions_fold(raw: str, expected: str) -> None:
