@@ -218,3 +218,8 @@ def test_deleted_separators_cut_jieba_words(small: Checker) -> None:
     # jieba reads 最好看 as one word; a space the normaliser deleted still separates words
     assert small.check("这个最好看", "host") == ()
     assert spans(small.check("这个最好 看", "host")) == [("T-ABS", 2, 4, "最好")]
+
+
+def test_words_that_only_look_negated(small: Checker) -> None:
+    assert spans(small.check("这价格不如加我微信", "chat")) == [("T-DIV", 7, 9, "微信")]
+    assert spans(small.check("不粘锅降血压", "host")) == [("T-MED", 3, 6, "降血压")]
