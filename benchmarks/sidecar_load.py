@@ -784,6 +784,114 @@ async def run_load(
     return result
 
 
+@dataclass
+class SaturationResult:
+    streams: int
+    window: int
+    duration: float
+    answered: int
+    server_cpu: float
+    client_cpu: float
+    other_cpu: float
+    wall: float
+    lat: list[float]  # sorted, seconds
+
+    @property
+    def rate(self) -> float:
+        return self.answered / self.wall if self.wall else math.nan
+
+    @property
+    def server_us_per_msg(self) -> float:
+        return self.server_cpu / self.answered * 1e6 if self.answered else math.nan
+
+    @property
+    def server_busy(self) -> float:
+        return self.server_cpu / self.wall if self.wall else math.nan
+
+    @property
+    def capacity(self) -> float:
+        """Messages per second the server would answer with a whole core: 1 / CPU seconds per message."""
+        return 1e6 / self.server_us_per_msg if self.answered else math.nan
+
+
+async def run_saturation(
+    server: ServerProcess,
+    *,
+    streams: int,
+    window: int,
+    duration: float,
+    clean: Sequence[str],
+    viewers: int = 200,
+    violation_rate: float = 0.02,
+    seed: int = 1,
+    log: Callable[[str], None] = lambda _m: None,
+) -> SaturationResult:
+    """Closed loop: every stream keeps ``window`` messages in flight (acks on), so the server never waits.
+
+    The server's CPU seconds per answered message at saturation is the figure least disturbed by other
+    processes on the machine; ``1 / that`` is the rate one process could sustain with a core of its own.
+    """
+    clients = await open_streams(server, streams, kind="raw", acks=True, prefix=f"sat{seed}-{time.monotonic_ns()}")
+    rng = random.Random(seed)
+    perf = time.perf_counter
+    state = {"stop": False, "answered": 0}
+    seqs = [0] * streams
+    sent_at: list[dict[int, float]] = [{} for _ in range(streams)]
+    lat: list[float] = []
+    ci = [rng.randrange(len(clean))]
+
+    def frame(stream: int) -> bytes:
+        seq = seqs[stream]
+        seqs[stream] = seq + 1
+        if rng.random() < violation_rate:
+            text = rng.choice(VIOLATING)
+        else:
+            text = clean[ci[0] % len(clean)]
+            ci[0] += 1
+        sent_at[stream][seq] = perf()
+        return orjson.dumps({"type": "chat", "seq": seq, "text": text, "user": f"v{rng.randrange(viewers)}"})
+
+    def on_answer(stream: int, data: bytes, now: float) -> None:
+        d = orjson.loads(data)
+        t = sent_at[stream].pop(d.get("seq"), None)
+        if t is None:
+            return
+        state["answered"] += 1
+        lat.append(now - t)
+        if not state["stop"]:
+            raw = clients[stream].raw
+            assert raw is not None
+            raw.write_frame(frame(stream))
+
+    for c in clients:
+        c.sink = on_answer
+    cpu_s0, cpu_c0, busy0 = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
+    t0 = perf()
+    for c in clients:
+        for _ in range(window):
+            c.send_nowait(frame(c.stream))
+    await asyncio.sleep(duration)
+    state["stop"] = True
+    t1 = perf()
+    answered = state["answered"]
+    cpu_s1, cpu_c1, busy1 = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
+    # let what is in flight come back before the connections close
+    for _ in range(100):
+        if not any(sent_at):
+            break
+        await asyncio.sleep(0.05)
+    await close_streams(clients)
+    lat.sort()
+    res = SaturationResult(
+        streams, window, duration, answered, cpu_s1 - cpu_s0, cpu_c1 - cpu_c0,
+        (busy1 - busy0) - (cpu_s1 - cpu_s0) - (cpu_c1 - cpu_c0), t1 - t0, lat,
+    )
+    log(f"  saturation {streams}×{window} in flight: {res.rate:,.0f} answers/s, server {res.server_us_per_msg:.1f} µs "
+        f"CPU/msg ({res.server_busy:.0%} of a core) → {res.capacity:,.0f}/s with a core of its own; "
+        f"other CPU {res.other_cpu / res.wall:.2f} cores")
+    return res
+
+
 async def warm_up(server: ServerProcess, clean: Sequence[str], kind: str) -> None:
     """A short run so that first-use costs (imports, caches, allocator arenas) are not measured."""
     await run_load(server, streams=10, rate=1000, duration=0.5, acks=True, clean=clean, kind=kind, seed=99)
