@@ -138,8 +138,7 @@ def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corp
             gotb = [r for ch in be._chunks(unit, cfg.chunk) for r in pc.check_batch(ch, c.source)]
             eq.rows.append([label, c.key, len(unit), _same(ref, got), _same(ref, gotb)])
     for label, pc in eng.protos.items():
-        eq.notes.append(f"{label}: trigger keys per source " + ", ".join(
-            f"{k} {v:,}" for k, v in pc.trigger_report().items()))
+        eq.notes.append(f"{label}: automata " + "; ".join(f"{k}: {v}" for k, v in pc.matcher_report().items()))
     eq.notes.append("'matched' is the pattern text a finding records; when two patterns of one rule find the same "
                     "span, the engine keeps the first one run, and that order follows the trigger hits, so other "
                     "triggers can change it. Every other field is compared exactly.")

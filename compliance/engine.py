@@ -8,7 +8,7 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
@@ -26,7 +26,7 @@ MAX_TEXT_LENGTH = 100_000
 
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
-_TERM, _EXCEPTION, _VARIANT, _TRIGGER = 0, 1, 2, 3
+_TERM, _EXCEPTION, _VARIANT, _TRIGGER, _ALIAS = 0, 1, 2, 3, 4
 
 Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained"]
 
@@ -85,6 +85,55 @@ def _variants(key: str) -> set[str]:
     return out
 
 
+#: Characters evaders swap for a homophone or near-homophone (醉好 for 最好, 薇信 for 微信).
+#: Each term is also indexed with one of its characters swapped for one of these.
+HOMOPHONES: dict[str, str] = {
+    "最": "醉嘴蕞",
+    "佳": "嘉",
+    "低": "滴",
+    "第": "弟",
+    "微": "薇威徽维溦",
+    "信": "芯",
+    "返": "反饭",
+    "治": "质",
+    "愈": "玉",
+    "疗": "辽",
+    "保": "宝",
+    "赚": "转",
+    "刷": "唰",
+    "私": "丝斯",
+    "聊": "撩",
+    "加": "佳嘉家",
+}
+
+#: Terms longer than this get no pinyin or homophone spellings (keeps the automaton small).
+MAX_ALIAS_TERM = 6
+
+
+def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
+    """Other spellings of a normalised term that evaders use.
+
+    * pinyin for the whole term or any two adjacent characters (kaiguang, yishengtuijian, 全网zuidi价),
+      when ``romanize`` knows them (the loader builds it from pypinyin's dictionary);
+    * one character swapped for a listed homophone (醉好, 全网醉低价, 薇信).
+    Latin edges are still subject to the Latin word-boundary check, jieba boundaries still apply.
+    """
+    out: set[str] = set()
+    n = len(key)
+    if n > MAX_ALIAS_TERM:
+        return out
+    if romanize:
+        spans = {(0, n)} | {(i, i + 2) for i in range(n - 1)}  # the whole term, or two characters of it
+        for i, j in spans:
+            py = [romanize.get(ch) for ch in key[i:j]]
+            if j - i >= 2 and all(py):
+                out.add(key[:i] + "".join(py) + key[j:])  # type: ignore[arg-type]
+    for i, ch in enumerate(key):
+        for alt in HOMOPHONES.get(ch, ""):
+            out.add(key[:i] + alt + key[i + 1 :])
+    return out
+
+
 def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tuple[tuple[int, int], ...]:
     """Split word spans wherever characters were deleted between two normalised characters."""
     out: list[tuple[int, int]] = []
@@ -113,8 +162,11 @@ class Checker:
         normalizer: Normalizer | None = None,
         segmenter: Segmenter | None = None,
         backend: str = "ahocorasick-rs",
+        romanize: Mapping[str, str] | None = None,
     ) -> None:
         self.rules = rules
+        #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
+        self._romanize = romanize or {}
         self.version = rules.version
         self.backend = backend
         self.normalizer = normalizer or Normalizer.build()
@@ -134,6 +186,8 @@ class Checker:
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
+        compiled: dict[str, tuple[re.Pattern[str], set[str] | None]] = {}
+        alias_cache: dict[str, set[str]] = {}
         for source in Source:
             by_key: dict[str, list[_Entry]] = {}
             pats: list[tuple[Rule, re.Pattern[str]]] = []
@@ -152,6 +206,12 @@ class Checker:
                     by_key.setdefault(key, []).append(_Entry(_TERM, rule))
                     for v in _variants(key) - {key}:
                         by_key.setdefault(v, []).append(_Entry(_VARIANT, rule))
+                    if not rule.aliases:
+                        continue
+                    if key not in alias_cache:
+                        alias_cache[key] = aliases(key, self._romanize) - {key}
+                    for a in alias_cache[key]:
+                        by_key.setdefault(a, []).append(_Entry(_ALIAS, rule))
                 for exc in rule.exceptions:
                     key = self.normalize(exc)
                     if not key:
@@ -164,8 +224,9 @@ class Checker:
                         continue
                     by_key.setdefault(key, []).append(_Entry(_EXCEPTION, rule))
                 for p in rule.patterns:
-                    rx = re.compile(p)
-                    triggers = required_literals(p)
+                    if p not in compiled:  # each pattern once, whatever the number of speakers
+                        compiled[p] = (re.compile(p), required_literals(p))
+                    rx, triggers = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
                         for t in triggers:
@@ -173,13 +234,13 @@ class Checker:
                     else:
                         pats.append((rule, rx))
             auto = _Automaton()
-            self._term_keys.update(k for k, es in by_key.items() if any(x.kind in (_TERM, _VARIANT) for x in es))
+            self._term_keys.update(k for k, es in by_key.items() if any(x.kind in (_TERM, _VARIANT, _ALIAS) for x in es))
             for key, entries in by_key.items():
                 auto.keys.append(key)
                 # deduplicate (a term listed twice, or a variant equal to another term)
                 uniq: dict[tuple[int, str, int], _Entry] = {}
                 for e in entries:
-                    if e.kind == _VARIANT and (_TERM, e.rule.id, 0) in uniq:
+                    if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
                         continue  # the doubled form is also a real term of this rule
                     uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
                 auto.entries.append(tuple(uniq.values()))
@@ -312,7 +373,7 @@ class Checker:
         for key_index, s, e in hits:
             for entry in auto.entries[key_index]:
                 kind = entry.kind
-                if kind == _TERM:
+                if kind == _TERM or kind == _ALIAS:
                     term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
                 elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))

@@ -91,7 +91,11 @@ def _exact_item(op, av) -> set[str] | None:
 
 def _minimal(s: set[str]) -> set[str]:
     """Drop strings that contain another string of the set (原价是 is covered by 原价)."""
-    return {x for x in s if not any(o != x and o in x for o in s)}
+    kept: list[str] = []
+    for x in sorted(s, key=len):
+        if not any(k in x for k in kept):
+            kept.append(x)
+    return set(kept)
 
 
 def _score(s: set[str]) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from .engine import Checker
 from .errors import RuleError, RuleIssue
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
-from .tables import traditional_to_simplified
+from .tables import pinyin_table, traditional_to_simplified
 from .verify import JiebaSegmenter
 
 RULE_SUFFIX = ".toml"
@@ -73,11 +73,11 @@ def build_checker(
 ) -> Checker:
     """A ready checker for ``rule_set``: translate table, taught jieba, automata."""
     normalizer = Normalizer.build(traditional_to_simplified())
+    terms = {normalizer.normalize(t) for r in rule_set.rules for t in r.terms}
     if segmenter is None:
-        terms = {normalizer.normalize(t) for r in rule_set.rules for t in r.terms}
         protected = {normalizer.normalize(x) for r in rule_set.rules for x in r.exceptions}
         segmenter = JiebaSegmenter(sorted(terms), sorted(protected), cache_dir=jieba_cache_dir)
-    return Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend)
+    return Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend, romanize=pinyin_table("".join(terms)))
 
 
 def load_checker(

@@ -112,6 +112,8 @@ class RuleModel(_Strict):
     exceptions: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
     word_boundary: bool = False
     negatable: bool = True
+    #: also index pinyin and homophone spellings of the terms (off for rules that list their variants)
+    aliases: bool = True
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -164,6 +166,7 @@ class Rule:
     exceptions: tuple[str, ...]
     word_boundary: bool
     negatable: bool
+    aliases: bool
     legal_basis: tuple[LegalBasis, ...]
     message: str
     suggestion: str
@@ -197,6 +200,7 @@ class Rule:
             exceptions=m.exceptions,
             word_boundary=m.word_boundary,
             negatable=m.negatable,
+            aliases=m.aliases,
             legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
             message=m.message,
             suggestion=m.suggestion,

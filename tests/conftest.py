@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from livestream_compliance import Checker, load_checker, load_rule_set
+from livestream_compliance import Checker, build_checker, load_checker, load_rule_set
 from livestream_compliance.rules import RuleSet
 
 
@@ -20,4 +20,4 @@ def checker() -> Checker:
 @pytest.fixture(scope="session")
 def py_checker(default_rules: RuleSet, checker: Checker) -> Checker:
     """The same rules on the pyahocorasick backend, sharing the taught segmenter."""
-    return Checker(default_rules, normalizer=checker.normalizer, segmenter=checker.segmenter, backend="pyahocorasick")
+    return build_checker(default_rules, segmenter=checker.segmenter, backend="pyahocorasick")
