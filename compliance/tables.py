@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from importlib import resources
 
 _CJK_RANGES = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
 
@@ -25,16 +26,21 @@ def traditional_to_simplified() -> dict[str, str]:
     return {a: b for a, b in zip(chars, converted) if a != b and len(b) == 1}
 
 
-def pinyin_table(chars: Iterable[str]) -> dict[str, str]:
-    """CJK character -> its most common pinyin (lower case, no tone), from pypinyin's bundled data.
+@lru_cache(maxsize=1)
+def _pinyin_data() -> dict[str, str]:
+    text = resources.files("livestream_compliance").joinpath("data/pinyin.tsv").read_text(encoding="utf-8")
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            char, reading = line.split("\t")
+            out[char] = reading
+    return out
 
-    Only for ``chars`` (the characters of the rule terms: a few thousand, about 50 ms). Empty when
-    pypinyin is not installed (pinyin spellings of terms are then not indexed).
+
+def pinyin_table(chars: Iterable[str]) -> dict[str, str]:
+    """CJK character -> its most common pinyin (lower case, no tone) for ``chars``.
+
+    From ``data/pinyin.tsv``, generated from pypinyin's dictionary (MIT) by scripts/gen_pinyin.py.
     """
-    try:
-        from pypinyin import Style, lazy_pinyin
-    except ImportError:  # pragma: no cover - a declared dependency
-        return {}
-    cjk = sorted({c for c in chars if "\u4e00" <= c <= "\u9fff"})
-    readings = lazy_pinyin(cjk, style=Style.NORMAL, errors=lambda x: [""] * len(x))
-    return {c: r for c, r in zip(cjk, readings) if r and r.isascii() and r.isalpha()}
+    data = _pinyin_data()
+    return {c: data[c] for c in set(chars) if c in data}

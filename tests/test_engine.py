@@ -223,3 +223,17 @@ def test_deleted_separators_cut_jieba_words(small: Checker) -> None:
 def test_words_that_only_look_negated(small: Checker) -> None:
     assert spans(small.check("这价格不如加我微信", "chat")) == [("T-DIV", 7, 9, "微信")]
     assert spans(small.check("不粘锅降血压", "host")) == [("T-MED", 3, 6, "降血压")]
+
+
+def test_pinyin_and_homophone_spellings(small: Checker) -> None:
+    assert spans(small.check("zui hao的面霜", "host")) == [("T-ABS", 0, 7, "zui hao")]
+    assert spans(small.check("全网zui di价", "host")) == [("T-ABS", 0, 8, "全网zui di")]
+    assert spans(small.check("醉好的面霜", "host")) == [("T-ABS", 0, 2, "醉好")]
+    assert small.check("喝醉好几次了", "host") == ()  # jieba: 喝醉 / 好几次
+    assert small.check("izuihaox", "host") == ()  # Latin boundaries still apply
+
+
+def test_pinyin_table() -> None:
+    from livestream_compliance.tables import pinyin_table
+
+    assert pinyin_table("最低绿x") == {"最": "zui", "低": "di", "绿": "lv"}
