@@ -110,14 +110,12 @@ class Corpus:
 
 @dataclass
 class Engines:
-    """The checkers measured: default backend, the other backend, and the prototypes."""
+    """The checkers measured: the default backend and the other backend."""
 
     rs: Any
     py: Any
     rules: Any
     load_seconds: float
-    protos: dict[str, Any] = field(default_factory=dict)
-    proto_error: str = ""
 
 
 def _source_of(rule: Any, example: Any) -> Any:
@@ -146,12 +144,6 @@ def load_engines(cfg: Config) -> Engines:
             time.sleep(10)
     py = Checker(rs.rules, normalizer=rs.normalizer, segmenter=rs.segmenter, backend="pyahocorasick")
     eng = Engines(rs=rs, py=py, rules=rs.rules, load_seconds=load_s)
-    try:
-        from bench_prototypes import default_protos
-
-        eng.protos = default_protos(rs, smoke=cfg.smoke)
-    except Exception as exc:  # noqa: BLE001 - the engine changed shape: report, do not fail
-        eng.proto_error = f"{type(exc).__name__}: {exc}"
     return eng
 
 
@@ -263,13 +255,6 @@ def engine_methods(cfg: Config, eng: Engines, corpus: Corpus, extra: dict[str, A
         lcut = extra["jieba_lcut"]
         ms.append(Method("jieba.lcut + term set", "baseline", lambda L: [[w for w in lcut(t) if w in terms] for t in L],
                          lambda t: [w for w in lcut(t) if w in terms], "baseline"))
-    for label, pc in eng.protos.items():
-        pchk, pcb = pc.check, pc.check_batch
-        if pc.dfa:  # P2 alone changes only the batch path
-            ms.append(Method(f"prototype {label}", "per-message", lambda L, pchk=pchk: [pchk(t, src) for t in L],
-                             lambda t, pchk=pchk: pchk(t, src), "proto"))
-        ms.append(Method(f"prototype {label}", "batch",
-                         lambda L, pcb=pcb: [r for c in _chunks(L, chunk) for r in pcb(c, src)], None, "proto"))
     return ms
 
 
@@ -398,10 +383,6 @@ def houbb_section(cfg: Config, eng: Engines) -> tuple[Table, dict[str, Any]]:
                          lambda L, c=eng.py: [c.check(s, src) for s in L], data))
             runs.append((vname, "engine ahocorasick-rs", "batch",
                          lambda L, c=eng.rs: [x for ch in _chunks(L, cfg.chunk) for x in c.check_batch(ch, src)], data))
-        for plabel, pc in eng.protos.items():
-            if pc.dfa:
-                runs.append((vname, f"prototype {plabel}", "per-message",
-                             lambda L, c=pc: [c.check(s, src) for s in L], data))
     sizes = []
     for _v, _c, _a, fn, data in runs:
         probe = data[: min(len(data), 2_000)]
@@ -440,6 +421,89 @@ def houbb_section(cfg: Config, eng: Engines) -> tuple[Table, dict[str, Any]]:
         "(BenchmarkTimesTest: 100,000 × one 120-character string); built on this machine it did 84,000–107,000/s."
     )
     return t, summary
+
+
+# --------------------------------------------------------------------------- proposed diff, A/B
+def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
+    """The engine (A) vs the engine with bench_proposals.DIFF applied to a temporary copy (B)."""
+    import bench_proposals as bp
+
+    t = Table(key="proposal-ab", title="Proposed diff (bench_proposals.py) vs the engine: A/B in one process, "
+              "interleaved, CPU time", columns=["input", "API", "lines", "engine (A) lines/s", "proposed (B) lines/s",
+                                                "B ÷ A (medians)", "findings identical"])
+    root, why = bp.apply_to_copy(PROJECT)
+    if root is None:
+        t.rows.append([f"n/a: {why}", "", None, None, None, "", ""])
+        t.notes.append(f"The diff was written against commit {bp.DIFF_BASE}.")
+        return t
+    try:
+        from livestream_compliance import Source
+
+        B = bp.load_copy(root)
+        cb = B.load_checker()
+        if cb.version != eng.rs.version:
+            t.notes.append("The rule files changed between loading A and B; findings may differ for that reason.")
+        n_max = 1_000 if cfg.smoke else 50_000
+        inputs: list[tuple[str, list[str], str]] = [(c.key, c.lines[:n_max], c.source.value) for c in corpora]
+        inputs.append(("houbb shape", houbb_strings(300 if cfg.smoke else 10_000), "host"))
+        planted = [r.must_match[0].hit for r in eng.rules.rules if Source.HOST in r.sources and r.word_boundary
+                   and r.must_match and all("\u4e00" <= ch <= "\u9fa5" for ch in r.must_match[0].hit)]
+        if planted:
+            inputs.append((f"houbb shape + '{planted[0]}' planted", houbb_strings(200 if cfg.smoke else 2_000,
+                                                                              prefix=planted[0]), "host"))
+        inputs.append(("chat lines, source passed as str", next(c for c in corpora if c.key == "chat").lines[:n_max],
+                       "chat-str"))
+        same: dict[str, str] = {}
+        for name, lines, src in inputs:
+            sa = src.replace("-str", "") if src.endswith("-str") else Source(src)
+            sb = src.replace("-str", "") if src.endswith("-str") else B.Source(src)
+            uniq = list(dict.fromkeys(lines))[: 2_000 if cfg.smoke else 20_000]
+            ka = [bp.finding_keys(eng.rs.check(x, sa)) for x in uniq]
+            kb = [bp.finding_keys(cb.check(x, sb)) for x in uniq]
+            kbb = [bp.finding_keys(f) for ch in _chunks(uniq, cfg.chunk) for f in cb.check_batch(ch, sb)]
+            diff = sum(1 for a, b in zip(ka, kb) if a != b) + sum(1 for a, b in zip(ka, kbb) if a != b)
+            same[name] = "yes" if diff == 0 else f"NO ({diff} lines)"
+        res: dict[tuple[str, str, str], list[float]] = {}
+        for _rep in range(cfg.reps):
+            for name, lines, src in inputs:
+                for label, ck, mod in (("A", eng.rs, None), ("B", cb, B)):
+                    sv = src.replace("-str", "") if src.endswith("-str") else (mod.Source(src) if mod else Source(src))
+                    dt, _r, _w = timed(lambda: [ck.check(x, sv) for x in lines])
+                    res.setdefault((name, "per-message", label), []).append(len(lines) / dt)
+                    if not src.endswith("-str"):
+                        dt, _r, _w = timed(lambda: [ck.check_batch(ch, sv) for ch in _chunks(lines, cfg.chunk)])
+                        res.setdefault((name, "batch", label), []).append(len(lines) / dt)
+        for name, lines, _src in inputs:
+            for api in ("per-message", "batch"):
+                a, b = res.get((name, api, "A")), res.get((name, api, "B"))
+                if not a or not b:
+                    continue
+                t.rows.append([name, api, len(lines), stat(a), stat(b), f"{statistics.median(b) / statistics.median(a):.2f}×",
+                               same[name]])
+        # build and cold start
+        builds: dict[str, list[float]] = {"A": [], "B": []}
+        from livestream_compliance import Checker
+
+        for _rep in range(1 if cfg.smoke else 3):
+            dt, _r, _w = timed(lambda: Checker(eng.rules, normalizer=eng.rs.normalizer, segmenter=eng.rs.segmenter))
+            builds["A"].append(dt)
+            dt, _r, _w = timed(lambda: B.Checker(cb.rules, normalizer=cb.normalizer, segmenter=cb.segmenter))
+            builds["B"].append(dt)
+        t.rows.append(["Checker build, default packs (CPU s)", "", None, stat(builds["A"], 3), stat(builds["B"], 3),
+                       f"{statistics.median(builds['A']) / statistics.median(builds['B']):.2f}× faster", ""])
+        cold = bp.cold_start_pair(root, 1 if cfg.smoke else 3)
+        if cold["A"] and cold["B"]:
+            t.rows.append(["cold start, spawn → ready (wall s)", "", None, stat(cold["A"], 3), stat(cold["B"], 3),
+                           f"{statistics.median(cold['A']) / statistics.median(cold['B']):.2f}× faster", ""])
+    except Exception as exc:  # noqa: BLE001 - report, do not fail the run
+        t.rows.append([f"n/a: {type(exc).__name__}: {exc}", "", None, None, None, "", ""])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        sys.modules.pop("proposed_livestream_compliance", None)
+    t.notes.append(f"Diff written against commit {bp.DIFF_BASE}, applied to a temporary copy of compliance/ "
+                   "(the project is not modified). Findings compared on every distinct line: rule, span, text, "
+                   "matched, severity.")
+    return t
 
 
 # --------------------------------------------------------------------------- cold start

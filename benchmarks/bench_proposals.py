@@ -19,6 +19,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+ANALYSIS = """
+(analysis placeholder)
+"""
+
 DIFF_BASE = "b168dbb"
 
 DIFF = r'''diff -ru a/compliance/engine.py b/compliance/engine.py

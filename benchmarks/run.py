@@ -19,7 +19,7 @@ import logging
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ PACKAGES = ("livestream-compliance", "pyahocorasick", "ahocorasick-rs", "jieba",
 #: Tables every run produces (the smoke test checks for them).
 EXPECTED_TABLES = (
     "targets", "machine", "ruleset", "throughput-chat", "throughput-host", "throughput-mix", "houbb", "cold-start",
-    "startup-phases", "build", "components", "cprofile-check-chat", "cprofile-batch-chat", "prototype-speedups",
-    "prototype-equivalence", "prototype-jieba-window", "prototype-build",
+    "startup-phases", "build", "components", "cprofile-check-chat", "cprofile-batch-chat", "proposal-ab",
+    "prototype-jieba-window",
 )
 
 
@@ -125,24 +125,6 @@ def run(cfg: be.Config) -> Report:
 
 def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corpus], extra: dict[str, Any],
              mt: Table, log: Any) -> None:
-    # prototype equivalence first (also warms everything up)
-    eq = rep.add(Table("prototype-equivalence", "Prototype findings vs the engine's (every distinct line, both APIs)",
-                       ["prototype", "corpus", "lines", "check() identical", "check_batch() identical"]))
-    if eng.proto_error:
-        eq.rows.append([f"prototypes unavailable: {eng.proto_error}", "", None, "", ""])
-    for c in corpora:
-        unit = c.unit[: cfg.equivalence_lines] if cfg.equivalence_lines else c.unit
-        ref = [eng.rs.check(s, c.source) for s in unit]
-        for label, pc in eng.protos.items():
-            got = [pc.check(s, c.source) for s in unit]
-            gotb = [r for ch in be._chunks(unit, cfg.chunk) for r in pc.check_batch(ch, c.source)]
-            eq.rows.append([label, c.key, len(unit), _same(ref, got), _same(ref, gotb)])
-    for label, pc in eng.protos.items():
-        eq.notes.append(f"{label}: automata " + "; ".join(f"{k}: {v}" for k, v in pc.matcher_report().items()))
-    eq.notes.append("'matched' is the pattern text a finding records; when two patterns of one rule find the same "
-                    "span, the engine keeps the first one run, and that order follows the trigger hits, so other "
-                    "triggers can change it. Every other field is compared exactly.")
-
     summaries: dict[str, dict[str, Any]] = {}
     for c in corpora:
         log(f"throughput: {c.key} ({len(c.lines):,} lines) ...")
@@ -176,24 +158,10 @@ def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corp
     if why:
         rep.notes.append(why)
 
-    rep.add(prototype_speedups(summaries, eng))
-    log("prototype evidence: windowed jieba, build time ...")
+    log("proposed diff: A/B ...")
+    rep.add(be.proposal_ab(cfg, eng, corpora))
     rep.add(jieba_window_table(cfg, eng, corpora))
-    rep.add(build_evidence_table(cfg, eng))
     rep.tables = {"targets": targets_table(summaries, hsum, csum), **rep.tables}
-
-
-def _same(ref: list[tuple], got: list[tuple]) -> str:
-    def key(fs: tuple) -> list[Any]:
-        return [replace(f, matched="") for f in fs]
-
-    full = sum(1 for a, b in zip(ref, got) if a != b)
-    if full == 0:
-        return "yes"
-    real = sum(1 for a, b in zip(ref, got) if key(a) != key(b))
-    if real == 0:
-        return f"yes ({full} lines differ only in 'matched')"
-    return f"NO: {real} lines differ"
 
 
 def _row(summary: dict[str, Any], name: str, api: str) -> Any:
@@ -254,33 +222,10 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
     return t
 
 
-def prototype_speedups(summaries: dict[str, dict[str, Any]], eng: be.Engines) -> Table:
-    t = Table("prototype-speedups", "Prototype throughput vs the engine (same run, same lines; engine = ahocorasick-rs)",
-              ["corpus", "API", "engine lines/s", "prototype", "prototype lines/s", "speed-up (median)",
-               "time ÷ fastest raw scan"])
-    for key, s in summaries.items():
-        for api in ("per-message", "batch"):
-            base = _row(s, "engine ahocorasick-rs", api)
-            if not base:
-                continue
-            b = statistics.median(_lps(base))
-            for label in eng.protos:
-                r = _row(s, f"prototype {label}", api)
-                if not r:
-                    continue
-                v = statistics.median(_lps(r))
-                ratio = (f"{statistics.median(r.seconds) / r.n_lines / s['fastest_raw_per_line_s']:.2f}×"
-                         if s.get("fastest_raw_per_line_s") else "n/a")
-                t.rows.append([key, api, stat(_lps(base)), label, stat(_lps(r)), f"{v / b:.2f}×", ratio])
-    if not t.rows:
-        t.rows.append(["n/a", "", None, "prototypes unavailable", None, "", ""])
-    return t
-
-
 def jieba_window_table(cfg: be.Config, eng: be.Engines, corpora: list[be.Corpus]) -> Table:
     from livestream_compliance import Source
 
-    t = Table("prototype-jieba-window", "P6 evidence: jieba on the whole line vs a window around the hit "
+    t = Table("prototype-jieba-window", "Evidence for P6: jieba on the whole line vs a window around the hit "
               "(word_boundary candidates)", ["input", "candidates", "mean line chars", "same verdict",
                                              "whole line µs/candidate", "±12-char window µs/candidate"])
     try:
@@ -306,21 +251,6 @@ def jieba_window_table(cfg: be.Config, eng: be.Engines, corpora: list[be.Corpus]
     return t
 
 
-def build_evidence_table(cfg: be.Config, eng: be.Engines) -> Table:
-    t = Table("prototype-build", "P7 evidence: Checker build time of the default packs, engine vs substring-lookup "
-              "`_minimal`", ["variant", "runs", "Checker(...) seconds", "same automaton keys"])
-    try:
-        from bench_prototypes import build_time_evidence
-
-        ev = build_time_evidence(eng.rules, eng.rs.normalizer, reps=1 if cfg.smoke else 3)
-        same = "yes" if ev["identical_keys"][0] == 1.0 else "NO"
-        t.rows.append(["engine (pairwise `_minimal`)", len(ev["engine"]), stat(ev["engine"], 3), ""])
-        t.rows.append(["P7 (substring lookup)", len(ev["P7"]), stat(ev["P7"], 3), same])
-    except Exception as exc:  # noqa: BLE001
-        t.rows.append([f"n/a ({type(exc).__name__}: {exc})", None, None, ""])
-    return t
-
-
 # --------------------------------------------------------------------------- markdown
 SECTIONS = (
     ("Targets", ("targets",)),
@@ -330,8 +260,7 @@ SECTIONS = (
     ("Cold start", ("cold-start", "startup-phases")),
     ("Build time and memory for large term lists", ("build",)),
     ("Profiles of the hot path", ("components", "cprofile-", "py-spy-")),
-    ("Proposed optimisations: measured prototypes", ("prototype-speedups", "prototype-equivalence",
-                                                     "prototype-jieba-window", "prototype-build")),
+    ("Proposed optimisations", ("proposal-ab", "prototype-jieba-window")),
 )
 
 
@@ -394,50 +323,6 @@ METHOD = """
   findings are compared with the engine's on every distinct line before they are timed.
 """
 
-ANALYSIS = """
-**Written against the engine of 2026-11-23 (see Machine → project). The tables below are regenerated on every
-run; re-read this text against them when the engine changes.**
-
-What dominates (from the stage breakdown and the py-spy tables):
-
-1. **The combined pattern regex runs over every line.** `check()` calls `prefilter.search(norm)` on every
-   line that has no automaton hit, and `check_batch()` runs `prefilter.finditer` over the whole joined batch.
-   The prefilter is one alternation of every regex pattern of the source (host: dozens of patterns, several
-   starting with look-behinds), so `re` has no literal prefix to skip with and tries every alternative at
-   every character. In py-spy it is `sre_ucs2_match`; it is the largest single cost on host speech and grows
-   linearly with the number of patterns in the packs.
-2. **`str.translate`** with the dense list table: ~50 ns per character, the floor of the pure-Python
-   pipeline; on short chat lines it is most of what remains once (1) is gone.
-3. **Verification of candidate lines**: `_verify` computes the offset map (`offset_map`) for every candidate
-   line even when no hit survives, and then runs the combined prefilter and every pattern again.
-4. **Batch bookkeeping**: `split` of the whole normalised batch and a running sum over every line's length,
-   although only lines with hits need their bounds.
-5. **Build**: `_compile` is pure Python (variants of every term × 2 sources, one `_Entry` per key and rule)
-   and dominates build time and memory for 10k–100k terms, before either automaton library does any work.
-
-Proposals (prototyped in `benchmarks/bench_prototypes.py`, measured above; findings identical on every line):
-
-- **P1 — pattern anchors in the automaton.** Derive, per pattern, literals one of which every match must
-  contain (`required_literals`: walks `re._parser`'s tree; exact literal sets are cross-multiplied along
-  sequences, alternatives unioned, optional parts dropped, a `X{n,}` contributes its first and last copy;
-  `(?i)` or unknown constructs fall back to "always run"). Add them as extra automaton keys; a line with no
-  key hit and no anchor hit is clean — the regex never runs on it. Engine change: in `_compile`, append
-  anchors to `by_key` with a third entry kind `_ANCHOR` carrying the pattern index; in `check`/`check_batch`,
-  drop the `prefilter.search` / `prefilter.finditer` calls and treat anchor hits as candidates.
-- **P2 — batch path without per-line bookkeeping**: sort hits by start, find each hit's line with
-  `norm.count("\\n", prev, start)` and its bounds with `rfind`/`find`; slice only flagged lines. Replaces
-  `split` + `accumulate` + `bisect`.
-- **P4 — per-pattern dispatch**: on a candidate line run only the patterns whose anchors occurred
-  (`_verify` gets the pattern subset instead of re-running the combined prefilter + every pattern).
-- **P3 — `ahocorasick_rs.Implementation.DFA`** for key sets of the default packs' size: faster per character
-  on joined batches; keep the default NFA above ~100k keys (DFA memory). Measured as a separate prototype row.
-- Smaller, not prototyped: compute `offset_map` lazily (only when a hit is kept); in `_compile`, share one
-  automaton for rules that apply to both sources and build `_Entry` tuples once per rule (halves build time and
-  memory for large term lists); translate is the remaining floor — only a compiled normaliser (C/Rust) would
-  take the per-character cost much below ~50 ns.
-"""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="seconds-long CI mode: tiny inputs, one repetition")
@@ -475,8 +360,12 @@ def config_from(a: argparse.Namespace) -> be.Config:
 
 
 def write(rep: Report, out: Path) -> None:
+    import bench_proposals as bp
+
+    analysis = bp.ANALYSIS.strip() + "\n\n<details><summary>The proposed diff (against commit " + bp.DIFF_BASE + \
+        ")</summary>\n\n```diff\n" + bp.DIFF.strip() + "\n```\n\n</details>\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(rep, ANALYSIS), encoding="utf-8")
+    out.write_text(markdown(rep, analysis), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,7 +108,7 @@ def _required_seq(items) -> set[str] | None:
 
     def close() -> None:
         if run and "" not in run:
-            candidates.append(_minimal(run))
+            candidates.append(run)
 
     for op, av in items:
         s = _exact_item(op, av)
