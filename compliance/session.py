@@ -35,6 +35,11 @@ from .findings import Finding, Source
 
 __all__ = ["Reported", "SessionConfig", "SessionStore", "StreamSession"]
 
+#: characters of the new text, beyond ``tail_chars``, checked together with the tail for matches
+#: that cross the join (longer than any term; a pattern match that crosses the join and runs on
+#: further than this is cut short)
+_JOIN_LOOKAHEAD = 48
+
 
 class _Checks(Protocol):  # what the session needs of a Checker
     def check(self, text: str, source: Source | str = ..., product: str | None = ...) -> tuple[Finding, ...]: ...
@@ -155,7 +160,20 @@ class StreamSession:
             tail = ""
         n = len(tail)
         base = sp.origin  # absolute position of combined[0]
-        findings = checker.check(tail + text if n else text, source, product)
+        # What lies wholly in the new text is decided by the new text alone: an earlier message's
+        # words must not cancel it (a negation or warning look-back stops at the join). The join
+        # itself (tail + the head of the new text) is checked only for matches that cross it.
+        own = checker.check(text, source, product)
+        crossing: list[Finding] = []
+        if n:
+            head = text[: self.config.tail_chars + _JOIN_LOOKAHEAD]
+            crossing = [f for f in checker.check(tail + head, source, product) if f.start < n < f.end]
+            if crossing:
+                # a crossing match supersedes the same category's shorter match inside the new text
+                own = tuple(
+                    f for f in own
+                    if not any(c.category == f.category and f.start + n < c.end for c in crossing)
+                )
         seg_key = seq if segment is None else segment
         seg = sp.segments.get(seg_key)
         if seg is not None:
@@ -164,11 +182,10 @@ class StreamSession:
         keys: list[tuple[str, str, int]] = []
         new_spans: list[tuple[str, int, int]] = []
         occurrences: dict[tuple[str, str], int] = {}
-        for f in findings:
-            if f.end <= n:
-                continue  # wholly inside the tail: reported with the earlier message
-            fs, fe = base + f.start, base + f.end
-            if f.start < n and any(rid == f.rule_id and s < fe and fs < e for rid, s, e in sp.spans):
+        # offsets: crossing findings index tail + head, the others the new text
+        for f, shift in [*((c, 0) for c in crossing), *((f, n) for f in own)]:
+            fs, fe = base + shift + f.start, base + shift + f.end
+            if not shift and any(rid == f.rule_id and s < fe and fs < e for rid, s, e in sp.spans):
                 continue  # the same rule was already reported over the earlier part of this span
             occ_key = (f.rule_id, f.matched)
             k = occurrences.get(occ_key, 0)
@@ -178,8 +195,8 @@ class StreamSession:
             new_spans.append((f.rule_id, fs, fe))
             if seg is not None and key in seg.reported:
                 continue  # reported for an earlier partial result of this segment
-            if f.start >= n:
-                out.append(Reported(replace(f, start=f.start - n, end=f.end - n) if n else f))
+            if shift or not n:
+                out.append(Reported(f))
             else:
                 from_seq = sp.pieces[0][0] if sp.pieces else None
                 for pseq, pstart in sp.pieces:

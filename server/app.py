@@ -115,6 +115,14 @@ def rewrite_without(text: str, findings: Sequence[Finding]) -> str:
     return _LEADING_PUNCT.sub("", result).strip()
 
 
+def wire_finding(f: Finding, carry: int = 0, from_seq: int | None = None) -> dict[str, Any]:
+    """A finding as sent in warning and verdict frames: ``Finding.to_dict()`` + where a cross-message match began."""
+    d = f.to_dict()
+    d["carry"] = carry
+    d["from_seq"] = from_seq
+    return d
+
+
 @dataclass(frozen=True)
 class ReloadResult:
     ok: bool
@@ -198,6 +206,8 @@ class App:
         self.checker: Checker | None = checker
         self.checker_factory = checker_factory
         self.audit = AuditWriter(audit_sink or NullAuditSink(), self.metrics, maxsize=config.audit_queue)
+        #: False with the null sink (``--no-audit``): no record is built or handed to the writer thread
+        self._auditing = type(self.audit.sink) is not NullAuditSink
         self.draining = False
         self._block_level = config.block_level()
         self._conns: set[Conn] = set()
@@ -715,7 +725,7 @@ class App:
             if conn.acks:
                 await conn.send(b'{"type":"ack","seq":%d,"rule_version":"%s"}' % (seq, checker.version.encode()))
             return
-        findings = [r.to_dict() for r in reported]
+        findings = [wire_finding(r.finding, r.carry, r.from_seq) for r in reported]
         frame = orjson.dumps(
             {
                 "type": "warning",
@@ -738,6 +748,8 @@ class App:
         now_wall = time.time()
         if sent_at is not None and 0 <= now_wall - sent_at < 3600:
             m.send_to_warning.observe(now_wall - sent_at)
+        if not self._auditing:
+            return
         self.audit.submit(
             AuditRecord(
                 kind="warning",
@@ -777,7 +789,7 @@ class App:
         for f in found:
             if f.suggestion not in suggestions:
                 suggestions.append(f.suggestion)
-        findings = [f.to_dict() | {"carry": 0, "from_seq": None} for f in found]
+        findings = [wire_finding(f) for f in found]
         verdict = "block" if blocked else "pass"
         await conn.send(
             orjson.dumps(
@@ -795,7 +807,7 @@ class App:
         m.verdicts.labels(verdict).inc()
         if found:
             m.count_findings(found)
-        if blocked:
+        if blocked and self._auditing:
             self.audit.submit(
                 AuditRecord(
                     kind="script",

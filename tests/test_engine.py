@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,10 @@ def test_finding_fields_and_immutability(small: Checker) -> None:
         f.start = 0  # type: ignore[misc]
     d = f.to_dict()
     assert d["severity"] == "high" and d["source"] == "host" and d["legal_basis"] == ["中华人民共和国广告法 第九条第（三）项"]
+    # every field, in declaration order (the wire format), and nothing else
+    assert list(d) == [fl.name for fl in dataclasses.fields(f)]
+    assert {k: v for k, v in d.items() if k not in ("severity", "source", "legal_basis")} == {
+        k: v for k, v in dataclasses.asdict(f).items() if k not in ("severity", "source", "legal_basis")}
 
 
 def test_severity_is_ordered() -> None:

@@ -173,3 +173,19 @@ def test_checker_errors_propagate_and_state_is_kept(small: Checker) -> None:
     with pytest.raises(UsageError):
         s.feed(small, "最低价", source=H, seq=2, now=0.1, speaker="host", product="nonsense")
     assert len(s.feed(small, "最低价", source=H, seq=3, now=0.2, speaker="host")) == 1
+
+
+def test_an_earlier_message_does_not_negate_the_next(small: Checker) -> None:
+    """The negation look-back stops at the join: 没 in the previous line does not cancel 加微信."""
+    s = StreamSession("s")
+    assert small.check("好几天没来了加微信", C) == ()  # one line: 没 … 加微信 reads as a negation
+    assert s.feed(small, "好几天没来了", source=C, seq=1, now=0.0, speaker="u1") == ()
+    out = s.feed(small, "加微信", source=C, seq=2, now=1.0, speaker="u1")
+    assert spans(out) == [("T-WECHAT", 0, 3, "加微信", 0, None)]
+
+
+def test_a_crossing_match_supersedes_the_shorter_one_in_the_new_text(small: Checker) -> None:
+    s = StreamSession("s")
+    assert s.feed(small, "真的是全网", source=H, seq=1, now=0.0, speaker="host") == ()
+    out = s.feed(small, "最低价，史上最低价", source=H, seq=2, now=1.0, speaker="host")
+    assert spans(out) == [("T-LOWEST", 0, 3, "全网最低价", 2, 1), ("T-LOWEST", 4, 9, "史上最低价", 0, None)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import json
 import logging
 import os
@@ -162,15 +163,24 @@ async def test_reload_endpoint_is_disabled_without_a_token(make_app) -> None:
 
 
 async def test_real_builder_reload(make_app, rules_dir: Path) -> None:
-    """The default builder (jieba and all) runs in an executor while the loop keeps serving."""
+    """The default builder (jieba and all) runs off the event loop, which keeps serving meanwhile."""
     app: App = await make_app(rules=[str(rules_dir)])
+    assert app.checker is not None
+    before = app.checker.version
     set_pack_version(rules_dir, "3.0")
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(app.reload())
-    ticks = 0
-    while not task.done():  # the event loop is not blocked by the build
-        await asyncio.sleep(0.01)
-        ticks += 1
-    assert (await task).ok
-    assert ticks > 5
-    assert loop.is_running()
+    build = app._build
+    seen: dict[str, object] = {}
+
+    def watched_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen["thread"] = threading.get_ident()
+        checker = build(*args, **kwargs)
+        # completes only if the loop is free to run a callback while the build's thread waits
+        seen["loop_served"] = asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "served"), loop).result(10)
+        return checker
+
+    app._build = watched_build  # type: ignore[method-assign]
+    result = await app.reload()
+    assert result.ok and result.rule_version != before
+    assert seen["thread"] != threading.get_ident()
+    assert seen["loop_served"] == "served"
