@@ -87,18 +87,39 @@ def evaluate_labelled(checker: Checker, rows: list[dict]) -> dict:
     }
 
 
-def flag_rate(checker: Checker, lines: list[str], source: Source) -> tuple[int, list[tuple[str, list]]]:
-    results = checker.check_batch(lines, source)
-    flagged = [(line, list(f)) for line, f in zip(lines, results) if f]
+def flag_rate(checker: Checker, lines: list[tuple[str, str]], source: Source) -> tuple[int, list[tuple[str, str, list]]]:
+    """``lines``: (where, text) pairs; returns the number flagged and (where, text, findings) of each."""
+    results = checker.check_batch([t for _, t in lines], source)
+    flagged = [(where, line, list(f)) for (where, line), f in zip(lines, results) if f]
     return len(flagged), flagged
 
 
-def read_cold(path: Path) -> list[tuple[int, str]]:
+def read_cold(path: Path) -> list[tuple[int, str, str]]:
+    """(label, where, text) of every row; ``where`` is ``cold/FILE:ROW`` (1-based data row)."""
     out = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
-            out.append((int(row["label"]), row["TEXT"]))
+        for n, row in enumerate(csv.DictReader(fh), 1):
+            out.append((int(row["label"]), f"cold/{path.name}:{n}", row["TEXT"]))
     return out
+
+
+def load_reviews(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """The reviewers' verdicts on sampled flagged corpus lines: (where, rule ids) -> (verdict, note).
+
+    ``benchmarks/reviews.tsv``: ``where<TAB>rule ids (comma-separated, sorted)<TAB>ok|fp<TAB>note``.
+    The corpus text itself is never stored in the repository; ``where`` points at it.
+    """
+    reviews: dict[tuple[str, str], tuple[str, str]] = {}
+    if not path.exists():
+        return reviews
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 3 or parts[2] not in ("ok", "fp"):
+            raise SystemExit(f"{path}:{n}: expected where, rule ids, ok|fp, note (tab-separated)")
+        reviews[(parts[0], parts[1])] = (parts[2], parts[3] if len(parts) > 3 else "")
+    return reviews
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,10 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpora", type=Path, default=DEFAULT_CORPORA)
     ap.add_argument("--samples", type=int, default=15, help="flagged lines to print per corpus for review")
     ap.add_argument("--errors", type=int, default=40, help="misclassified labelled lines to print")
-    ap.add_argument("--sets", nargs="*", default=["dev", "holdout"])
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--sets", nargs="*", default=["dev", "holdout", "holdout2"],
+                    help="labelled sets to evaluate (names in benchmarks/labelled/; default: dev holdout holdout2)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write the report here; in this file corpus lines are referred to by file:line, "
+                         "never quoted (third-party text stays out of the repository)")
+    ap.add_argument("--reviews", type=Path, default=HERE / "reviews.tsv",
+                    help="reviewers' verdicts on sampled flagged corpus lines (default benchmarks/reviews.tsv)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
+    reviews = load_reviews(args.reviews)
     checker = load_checker()
     rnd = random.Random(args.seed)
     out: list[str] = []
@@ -149,30 +176,55 @@ def main(argv: list[str] | None = None) -> int:
     corpora = []
     chat = args.corpora / "livechat" / "chat.txt"
     host = args.corpora / "livechat" / "host.txt"
+    def numbered(path: Path) -> list[tuple[str, str]]:
+        rel = f"{path.parent.name}/{path.name}"
+        return [(f"{rel}:{n}", t) for n, t in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)]
+
     if chat.exists():
-        corpora.append(("LiveChat chat", Source.CHAT, chat.read_text(encoding="utf-8").splitlines()))
+        corpora.append(("LiveChat chat", Source.CHAT, numbered(chat)))
     if host.exists():
-        corpora.append(("LiveChat host", Source.HOST, host.read_text(encoding="utf-8").splitlines()))
+        corpora.append(("LiveChat host", Source.HOST, numbered(host)))
     cold = [p for p in (args.corpora / "cold" / "dev.csv", args.corpora / "cold" / "test.csv") if p.exists()]
     if cold:
         rows = [r for p in cold for r in read_cold(p)]
-        corpora.append(("COLD label 0 (non-offensive)", Source.CHAT, [t for lab, t in rows if lab == 0]))
-        corpora.append(("COLD label 1 (offensive)", Source.CHAT, [t for lab, t in rows if lab == 1]))
+        corpora.append(("COLD label 0 (non-offensive)", Source.CHAT, [(wh, t) for lab, wh, t in rows if lab == 0]))
+        corpora.append(("COLD label 1 (offensive)", Source.CHAT, [(wh, t) for lab, wh, t in rows if lab == 1]))
     for name, source, lines in corpora:
         n, flagged = flag_rate(checker, lines, source)
         w(f"| {name} | {source.value} | {len(lines)} | {n} | {n / max(1, len(lines)):.2%} |")
         samples.append((name, flagged))
+    private: list[str] = []  # the sampled lines quoted: printed for the reviewer, never written to --out
     if args.samples:
+        w(f"\n### Reviewed samples of flagged lines\n\nA seeded random sample of up to {args.samples} flagged "
+          f"lines per corpus, each judged by a reviewer (verdicts in `{args.reviews.name}`): **ok** = a "
+          "finding a compliance reviewer would want, **fp** = a false positive. Lines are referred to by "
+          "file:line in `../shared/corpora`, not quoted.\n")
+        w("| corpus | sampled | ok | fp | not yet reviewed |")
+        w("| --- | ---: | ---: | ---: | ---: |")
+        listing: list[str] = []
         for name, flagged in samples:
             pick = rnd.sample(flagged, min(args.samples, len(flagged)))
-            w(f"\n<details><summary>{name}: sample of {len(pick)} flagged lines</summary>\n")
-            for line, findings in pick:
-                w(f"- {line!r} → " + ", ".join(f"{f.rule_id}:{f.text}" for f in findings))
-            w("\n</details>")
+            counts = {"ok": 0, "fp": 0, "-": 0}
+            listing.append(f"\n<details><summary>{name}: {len(pick)} sampled flagged lines</summary>\n")
+            listing.append("| line | findings (rule: matched text) | verdict | note |")
+            listing.append("| --- | --- | --- | --- |")
+            private.append(f"\n{name}: sampled flagged lines (where, rule ids, text, findings)")
+            for where, line, findings in pick:
+                ids = ",".join(sorted({f.rule_id for f in findings}))
+                verdict, note = reviews.get((where, ids), ("-", ""))
+                counts[verdict] += 1
+                hits = ", ".join(f"{f.rule_id}: {f.text}" for f in findings)
+                listing.append(f"| {where} | {hits} | {verdict} | {note} |")
+                private.append(f"{where}\t{ids}\t{line!r}\t{hits}\t[{verdict}]")
+            listing.append("\n</details>")
+            w(f"| {name} | {len(pick)} | {counts['ok']} | {counts['fp']} | {counts['-']} |")
+        out.extend(listing)
     text = "\n".join(out) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)
+    if private:
+        sys.stdout.write("\n## For the reviewer (not written to --out)\n" + "\n".join(private) + "\n")
     return 0
 
 
