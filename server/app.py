@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import re
@@ -49,6 +50,8 @@ from .protocol import (
     Batch,
     BatchItem,
     Chat,
+    FastChat,
+    FastTranscript,
     Hello,
     Ping,
     ProtocolError,
@@ -56,6 +59,7 @@ from .protocol import (
     Subscribe,
     Transcript,
     Unsubscribe,
+    fast_parse,
     parse_client,
 )
 from .pubsub import Hub, Outbox
@@ -155,9 +159,73 @@ class Conn:
     product: str | None = None
     last_rx: float = 0.0
     outbox: Outbox | None = None
+    #: a flush of frames queued by :meth:`write` is scheduled on the event loop
+    flush_pending: bool = False
+    #: the connection is websockets' own (not a test double): :meth:`write` may use its sans-I/O protocol
+    fast: bool = False
+
+    def __post_init__(self) -> None:
+        self.fast = _fast_writes_possible(self.ws)
+
+    def write(self, data: bytes) -> bool:
+        """Queue one text frame without awaiting; False when the caller must ``await ws.send`` instead.
+
+        The frame goes into websockets' sans-I/O protocol (``protocol.send_text``), the same buffer
+        ``ws.send`` writes through, so frames keep their order whichever way they were sent. The
+        socket write happens once per event-loop iteration for everything queued meanwhile (one
+        syscall for many answers at load). Falls back (returns False) while the connection is not
+        open, while the transport's write buffer is over its limit (``ws.send`` then waits for it to
+        drain: flow control) and during a fragmented send.
+        """
+        ws = self.ws
+        if not self.fast or ws.protocol.state is not _OPEN or ws.paused or ws.send_in_progress is not None:
+            return False
+        ws.protocol.send_text(data)
+        if not self.flush_pending:
+            self.flush_pending = True
+            ws.loop.call_soon(self._flush)
+        return True
+
+    def _flush(self) -> None:
+        self.flush_pending = False
+        try:
+            self.ws.send_data()
+        except Exception:  # as in websockets' own send path: the connection is lost, recv() will say so
+            log.debug("writing queued frames failed", exc_info=True)
+            self.ws.transport.abort()
 
     async def send(self, data: bytes) -> None:
-        await self.ws.send(data, text=True)
+        if not self.write(data):
+            await self.ws.send(data, text=True)
+
+
+_OPEN = State.OPEN
+
+
+def _fast_writes_possible(ws: Any) -> bool:
+    """``ws`` has the websockets (>= 14) asyncio internals that :meth:`Conn.write` relies on."""
+    return isinstance(ws, ServerConnection) and all(
+        hasattr(ws, a) for a in ("protocol", "paused", "send_in_progress", "send_data", "transport", "loop")
+    )
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a long-running server; call once after start-up (``compliance serve`` does).
+
+    ``gc.freeze()`` moves everything alive after start-up (rules, matchers, jieba, modules: a quarter
+    of a million objects) into the permanent generation, so no later collection scans it again.
+    The thresholds make the young collections rarer and the full ones much rarer: the per-stream
+    session state (tens of GC-tracked objects per viewer) is what a full collection scans, and it
+    stops the event loop meanwhile. Per-message garbage has no cycles and is freed by reference
+    counting, so collecting less often costs little memory.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: (young, middle, old) collection thresholds set by :func:`tune_gc` (CPython's default: 700, 10, 10)
+GC_THRESHOLDS = (10_000, 20, 100)
 
 
 def _peek_seq(raw: bytes, limit: int) -> int | None:
@@ -232,6 +300,13 @@ class App:
             Subscribe: self._on_subscribe,
             Unsubscribe: self._on_unsubscribe,
             Ping: self._on_ping,
+        }
+        #: transcript and chat frames (also as read by the fast path): answered without awaiting
+        self._sync_dispatch: dict[type, Callable[[Conn, Any, float], bytes | None]] = {
+            FastChat: self._chat,
+            Chat: self._chat,
+            FastTranscript: self._transcript,
+            Transcript: self._transcript,
         }
         self.metrics.connections.set_function(lambda: len(self._conns))
         self.metrics.subscriptions.set_function(lambda: self.hub.count)
@@ -519,6 +594,7 @@ class App:
         self._conns.add(conn)
         max_frame = c.max_frame_bytes
         dispatch = self._dispatch
+        sync_dispatch = self._sync_dispatch
         try:
             while True:
                 try:
@@ -543,8 +619,18 @@ class App:
                         if "UTF-8" in exc.msg:
                             raise ProtocolError("invalid_utf8", "the frame is not valid UTF-8") from None
                         raise ProtocolError("bad_json", f"not JSON: {exc.msg} at byte {exc.pos}") from None
-                    msg = parse_client(data)
-                    await dispatch[type(msg)](conn, msg, t_rx)
+                    # the common frames (chat, transcript) are read without pydantic; anything unusual or
+                    # invalid is validated by the models, which also word the error
+                    msg = fast_parse(data) if type(data) is dict else None
+                    if msg is None:
+                        msg = parse_client(data)
+                    answer = sync_dispatch.get(type(msg))
+                    if answer is not None:
+                        frame = answer(conn, msg, t_rx)
+                        if frame is not None and not conn.write(frame):
+                            await ws.send(frame, text=True)
+                    else:
+                        await dispatch[type(msg)](conn, msg, t_rx)
                 except ProtocolError as exc:
                     await self._send_error(conn, exc.code, exc.detail, exc.seq)
                 except ConnectionClosed:
@@ -606,8 +692,8 @@ class App:
             raise ProtocolError("missing_stream_id", "no stream_id: send it in the message or in a hello first", seq)
         return sid
 
-    async def _on_transcript(self, conn: Conn, msg: Transcript, t_rx: float) -> None:
-        await self._check_one(
+    def _transcript(self, conn: Conn, msg: Transcript | FastTranscript, t_rx: float) -> bytes | None:
+        return self._check(
             conn,
             self._stream(conn, msg.stream_id, msg.seq),
             _HOST,
@@ -623,8 +709,18 @@ class App:
             msg.end_ms,
         )
 
+    async def _on_transcript(self, conn: Conn, msg: Transcript, t_rx: float) -> None:
+        frame = self._transcript(conn, msg, t_rx)
+        if frame is not None:
+            await conn.send(frame)
+
     async def _on_chat(self, conn: Conn, msg: Chat, t_rx: float) -> None:
-        await self._check_one(
+        frame = self._chat(conn, msg, t_rx)
+        if frame is not None:
+            await conn.send(frame)
+
+    def _chat(self, conn: Conn, msg: Chat | FastChat, t_rx: float) -> bytes | None:
+        return self._check(
             conn,
             self._stream(conn, msg.stream_id, msg.seq),
             _CHAT,
@@ -681,7 +777,12 @@ class App:
             except ProtocolError as exc:
                 await self._send_error(conn, exc.code, exc.detail, exc.seq)
 
-    async def _check_one(
+    async def _check_one(self, conn: Conn, *args: Any) -> None:
+        frame = self._check(conn, *args)
+        if frame is not None:
+            await conn.send(frame)
+
+    def _check(
         self,
         conn: Conn,
         stream_id: str,
@@ -696,7 +797,8 @@ class App:
         t_rx: float,
         start_ms: int | None = None,
         end_ms: int | None = None,
-    ) -> None:
+    ) -> bytes | None:
+        """Check one transcript/chat text; the answer to send (warning or ack) or None. Raises ProtocolError."""
         if len(text) > self.config.max_text_chars:
             raise ProtocolError(
                 "bad_message", f"text of {len(text)} characters; the limit is {self.config.max_text_chars}", seq
@@ -723,8 +825,8 @@ class App:
         m.messages_by_source[source.value].inc()
         if not reported:
             if conn.acks:
-                await conn.send(b'{"type":"ack","seq":%d,"rule_version":"%s"}' % (seq, checker.version.encode()))
-            return
+                return b'{"type":"ack","seq":%d,"rule_version":"%s"}' % (seq, checker.version.encode())
+            return None
         findings = [wire_finding(r.finding, r.carry, r.from_seq) for r in reported]
         frame = orjson.dumps(
             {
@@ -741,15 +843,31 @@ class App:
             }
         )
         self.hub.publish(stream_id, frame)
-        await conn.send(frame)
         m.warnings_by_source[source.value].inc()
         m.count_findings([r.finding for r in reported])
         m.warning_latency.observe(asyncio.get_running_loop().time() - t_rx)
         now_wall = time.time()
         if sent_at is not None and 0 <= now_wall - sent_at < 3600:
             m.send_to_warning.observe(now_wall - sent_at)
-        if not self._auditing:
-            return
+        if self._auditing:
+            self._audit_warning(now_wall, stream_id, source, seq, speaker, text, findings, checker.version, final,
+                                start_ms, end_ms)
+        return frame
+
+    def _audit_warning(
+        self,
+        now_wall: float,
+        stream_id: str,
+        source: Source,
+        seq: int,
+        speaker: str | None,
+        text: str,
+        findings: list[dict[str, Any]],
+        rule_version: str,
+        final: bool,
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> None:
         self.audit.submit(
             AuditRecord(
                 kind="warning",
@@ -760,7 +878,7 @@ class App:
                 speaker=speaker,
                 text=text,
                 findings=tuple(findings),
-                rule_version=checker.version,
+                rule_version=rule_version,
                 final=final,
                 start_ms=start_ms,
                 end_ms=end_ms,

@@ -226,6 +226,102 @@ def parse_client(data: Any) -> _In:
         raise ProtocolError("bad_message", describe(exc), _seq_of(data)) from None
 
 
+# ---------------------------------------------------------------------------------- fast path
+_PRODUCTS: frozenset[str] = frozenset(ProductName.__args__)  # type: ignore[attr-defined]
+
+
+class FastChat:
+    """A ``chat`` frame read by :func:`fast_parse`: the same attributes and values as :class:`Chat`."""
+
+    __slots__ = ("stream_id", "seq", "text", "user", "sent_at", "product")
+    type = "chat"
+
+    def __init__(self, stream_id: str | None, seq: int, text: str, user: str | None, sent_at: float | None,
+                 product: str | None) -> None:
+        self.stream_id = stream_id
+        self.seq = seq
+        self.text = text
+        self.user = user
+        self.sent_at = sent_at
+        self.product = product
+
+
+class FastTranscript:
+    """A ``transcript`` frame read by :func:`fast_parse`: the same attributes and values as :class:`Transcript`."""
+
+    __slots__ = ("stream_id", "seq", "text", "final", "segment", "speaker", "start_ms", "end_ms", "sent_at", "product")
+    type = "transcript"
+
+    def __init__(self, stream_id: str | None, seq: int, text: str, final: bool, segment: int | str | None,
+                 speaker: str | None, start_ms: int | None, end_ms: int | None, sent_at: float | None,
+                 product: str | None) -> None:
+        self.stream_id = stream_id
+        self.seq = seq
+        self.text = text
+        self.final = final
+        self.segment = segment
+        self.speaker = speaker
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.sent_at = sent_at
+        self.product = product
+
+
+def _name(v: Any) -> bool:  # Name | None
+    return v is None or (type(v) is str and len(v) <= MAX_ID_CHARS)
+
+
+def _millis(v: Any) -> bool:  # Millis | None
+    return v is None or (type(v) is int and v >= 0)
+
+
+def fast_parse(data: dict[str, Any]) -> FastChat | FastTranscript | None:
+    """A ``chat`` or ``transcript`` frame (a decoded JSON object) read without pydantic, or None.
+
+    Returns an object only when every field is one that the strict model accepts unchanged (so the
+    values are exactly the model's); anything else, unusual or invalid (an int ``sent_at``, a
+    ``product``, a wrong type, a value out of range, another ``type``), returns None and the caller
+    validates with :func:`parse_client`, which gives the model or the error frame's detail.
+    Unknown fields are ignored, as the models ignore them.
+    """
+    g = data.get
+    kind = g("type")
+    seq = g("seq")
+    text = g("text")
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ or type(text) is not str:
+        return None
+    sid = g("stream_id")
+    if sid is not None and (type(sid) is not str or not 0 < len(sid) <= MAX_ID_CHARS):
+        return None
+    sent_at = g("sent_at")
+    if sent_at is not None and type(sent_at) is not float:
+        return None
+    product = g("product")
+    if product is not None and (type(product) is not str or product not in _PRODUCTS):
+        return None
+    if kind == "chat":
+        user = g("user")
+        if not _name(user):
+            return None
+        return FastChat(sid, seq, text, user, sent_at, product)
+    if kind == "transcript":
+        final = g("final", True)
+        segment = g("segment")
+        speaker = g("speaker")
+        start_ms = g("start_ms")
+        end_ms = g("end_ms")
+        if (
+            type(final) is not bool
+            or not _name(speaker)
+            or not _millis(start_ms)
+            or not _millis(end_ms)
+            or not (_name(segment) or (type(segment) is int and 0 <= segment <= MAX_SEQ))
+        ):
+            return None
+        return FastTranscript(sid, seq, text, final, segment, speaker, start_ms, end_ms, sent_at, product)
+    return None
+
+
 def describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: Any) -> int:
-    from livestream_compliance_server.app import App
+    from livestream_compliance_server.app import App, tune_gc
 
     sink, _path, audit_where = open_audit_sink(config)
     if config.publish_redis:
@@ -146,6 +146,8 @@ async def _serve(config: Any) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     app.install_signal_handlers()
+    # everything alive now lives as long as the process: no collection scans it again; rarer collections
+    tune_gc()
     base = app.http_url
     overlay = f"{base}/overlay?stream_id=STREAM" if "/overlay" in app.routes.paths() else "(not installed)"
     lines = [
