@@ -188,6 +188,18 @@ class Checker:
         issues: list[RuleIssue] = []
         compiled: dict[str, tuple[re.Pattern[str], set[str] | None]] = {}
         alias_cache: dict[str, set[str]] = {}
+        # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
+        # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
+        shared: dict[tuple[int, str, int], _Entry] = {}
+        shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
+
+        def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None) -> _Entry:
+            k = (kind, rule.id, id(pattern) if pattern is not None else 0)
+            e = shared.get(k)
+            if e is None or e.rule is not rule:
+                e = shared[k] = _Entry(kind, rule, pattern)
+            return e
+
         for source in Source:
             by_key: dict[str, list[_Entry]] = {}
             pats: list[tuple[Rule, re.Pattern[str]]] = []
@@ -195,6 +207,7 @@ class Checker:
                 if source not in rule.sources:
                     continue
                 norm_terms = []
+                e_term, e_variant, e_alias = entry(_TERM, rule), entry(_VARIANT, rule), entry(_ALIAS, rule)
                 for term in rule.terms:
                     key = self.normalize(term)
                     if len(key) < 2:
@@ -203,15 +216,15 @@ class Checker:
                         )
                         continue
                     norm_terms.append(key)
-                    by_key.setdefault(key, []).append(_Entry(_TERM, rule))
+                    by_key.setdefault(key, []).append(e_term)
                     for v in _variants(key) - {key}:
-                        by_key.setdefault(v, []).append(_Entry(_VARIANT, rule))
+                        by_key.setdefault(v, []).append(e_variant)
                     if not rule.aliases:
                         continue
                     if key not in alias_cache:
                         alias_cache[key] = aliases(key, self._romanize) - {key}
                     for a in alias_cache[key]:
-                        by_key.setdefault(a, []).append(_Entry(_ALIAS, rule))
+                        by_key.setdefault(a, []).append(e_alias)
                 for exc in rule.exceptions:
                     key = self.normalize(exc)
                     if not key:
@@ -222,28 +235,36 @@ class Checker:
                             RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} contains none of the rule's terms, so it can never apply")
                         )
                         continue
-                    by_key.setdefault(key, []).append(_Entry(_EXCEPTION, rule))
+                    by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
                         compiled[p] = (re.compile(p), required_literals(p))
                     rx, triggers = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
+                        e_trigger = entry(_TRIGGER, rule, rx)
                         for t in triggers:
-                            by_key.setdefault(t, []).append(_Entry(_TRIGGER, rule, rx))
+                            by_key.setdefault(t, []).append(e_trigger)
                     else:
                         pats.append((rule, rx))
             auto = _Automaton()
-            self._term_keys.update(k for k, es in by_key.items() if any(x.kind in (_TERM, _VARIANT, _ALIAS) for x in es))
+            term_kinds = (_TERM, _VARIANT, _ALIAS)
             for key, entries in by_key.items():
                 auto.keys.append(key)
-                # deduplicate (a term listed twice, or a variant equal to another term)
-                uniq: dict[tuple[int, str, int], _Entry] = {}
-                for e in entries:
-                    if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
-                        continue  # the doubled form is also a real term of this rule
-                    uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
-                auto.entries.append(tuple(uniq.values()))
+                if len(entries) == 1:
+                    uniq_entries: tuple[_Entry, ...] = (entries[0],)
+                else:
+                    # deduplicate (a term listed twice, or a variant equal to another term)
+                    uniq: dict[tuple[int, str, int], _Entry] = {}
+                    for e in entries:
+                        if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
+                            continue  # the doubled form is also a real term of this rule
+                        uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
+                    uniq_entries = tuple(uniq.values())
+                uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
+                auto.entries.append(uniq_entries)
+                if uniq_entries[0].kind in term_kinds or any(x.kind in term_kinds for x in uniq_entries):
+                    self._term_keys.add(key)
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None

@@ -90,12 +90,19 @@ def _exact_item(op, av) -> set[str] | None:
 
 
 def _minimal(s: set[str]) -> set[str]:
-    """Drop strings that contain another string of the set (原价是 is covered by 原价)."""
-    kept: list[str] = []
-    for x in sorted(s, key=len):
-        if not any(k in x for k in kept):
-            kept.append(x)
-    return set(kept)
+    """Drop strings that contain another string of the set (原价是 is covered by 原价).
+
+    A string is dropped exactly when some other member of the set is a substring of it (if that
+    member was itself dropped, a shorter member inside it is inside this string too), so each
+    string's substrings of the lengths present are looked up in the set: no pairwise scan.
+    """
+    lengths = sorted({len(x) for x in s})
+    kept: set[str] = set()
+    for x in s:
+        n = len(x)
+        if not any(x[i : i + k] in s for k in lengths if k < n for i in range(n - k + 1)):
+            kept.add(x)
+    return kept
 
 
 def _score(s: set[str]) -> tuple[int, int]:
