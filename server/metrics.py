@@ -8,6 +8,8 @@ Never a stream id, a user id or a text.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from typing import Any
 
 from livestream_compliance import __version__
 from livestream_compliance.findings import Finding
@@ -54,12 +56,89 @@ RELOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class BatchedCounter:
+    """A counter child's per-message increments, kept in a plain int and added to it on :meth:`flush`.
+
+    The per-message path takes no lock (prometheus-client locks every ``inc``); the registry flushes
+    before every collection (see :class:`_FlushFirst`), so a scrape sees every increment.
+    """
+
+    __slots__ = ("child", "n")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.n = 0
+
+    def inc(self) -> None:
+        self.n += 1
+
+    def flush(self) -> None:
+        n = self.n
+        if n:
+            self.n = 0
+            self.child.inc(n)
+
+
+class BatchedHistogram:
+    """A histogram child's observations, kept as plain bucket counts and a sum, added to it on :meth:`flush`.
+
+    The same buckets as the child (``le`` is inclusive, as in prometheus-client). Falls back to the
+    child's own ``observe`` if its internals (per-bucket values, sum) are not the expected ones.
+    """
+
+    __slots__ = ("child", "bounds", "counts", "sum", "observe")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        upper = getattr(child, "_upper_bounds", None)
+        ok = (
+            upper is not None
+            and len(getattr(child, "_buckets", ())) == len(upper)
+            and hasattr(getattr(child, "_sum", None), "inc")
+            and upper[-1] == float("inf")
+        )
+        self.bounds: tuple[float, ...] = tuple(upper[:-1]) if ok else ()
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        self.observe = self._observe if ok else child.observe
+
+    def _observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def flush(self) -> None:
+        counts = self.counts
+        if not self.bounds or not any(counts):
+            return
+        total = self.sum
+        self.counts = [0] * len(counts)
+        self.sum = 0.0
+        buckets = self.child._buckets
+        for i, c in enumerate(counts):
+            if c:
+                buckets[i].inc(c)
+        self.child._sum.inc(total)
+
+
+class _FlushFirst:
+    """Registered before the metrics: the registry collects it first, and it flushes the batched children."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> list[Any]:
+        self.metrics.flush()
+        return []
+
+
 class Metrics:
     """The server's metrics. ``registry`` is injected so tests (and embedders) get their own."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._batched: list[BatchedCounter | BatchedHistogram] = []
+        r.register(_FlushFirst(self))  # before the metrics it flushes: collected first
         self.messages = Counter(
             "compliance_messages_checked", "Texts checked, by source (host, chat, script).", ["source"], registry=r
         )
@@ -131,9 +210,11 @@ class Metrics:
         self.build_info.labels(__version__).set(1)
         self.draining = Gauge("compliance_draining", "1 while the server is shutting down.", registry=r)
 
-        # children bound once: the per-message path does no label lookups
-        self.messages_by_source = {s: self.messages.labels(s) for s in ("host", "chat", "script")}
-        self.check_by_source = {s: self.check_seconds.labels(s) for s in ("host", "chat", "script")}
+        # children bound once: the per-message path does no label lookups; the two per-message metrics
+        # are batched (no lock per message) and flushed into their children before every collection
+        self.messages_by_source = {s: BatchedCounter(self.messages.labels(s)) for s in ("host", "chat", "script")}
+        self.check_by_source = {s: BatchedHistogram(self.check_seconds.labels(s)) for s in ("host", "chat", "script")}
+        self._batched += [*self.messages_by_source.values(), *self.check_by_source.values()]
         self.warnings_by_source = {s: self.warnings.labels(s) for s in ("host", "chat")}
         self.slow_subscriber_drops = self.dropped.labels("slow_subscriber")
         self._finding_children: dict[tuple[str, str], object] = {}
@@ -160,6 +241,11 @@ class Metrics:
         self.rule_info.labels(version).set(1)
         self.rules_loaded.set(count)
         self.rules_loaded_at.set(time.time())
+
+    def flush(self) -> None:
+        """Add the batched per-message counts to the prometheus children (the registry does it on collect)."""
+        for b in self._batched:
+            b.flush()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
