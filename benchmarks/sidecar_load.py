@@ -844,6 +844,8 @@ class SaturationResult:
     wall: float
     lat: list[float]  # sorted, seconds
     gc_pauses: list[float] = field(default_factory=list)
+    #: items per frame: 1 = one chat frame per message; more = the protocol's batch form
+    batch: int = 1
 
     @property
     def rate(self) -> float:
@@ -874,12 +876,17 @@ async def run_saturation(
     violation_rate: float = 0.02,
     seed: int = 1,
     log: Callable[[str], None] = lambda _m: None,
+    batch: int = 1,
 ) -> SaturationResult:
     """Closed loop: every stream keeps ``window`` messages in flight (acks on), so the server never waits.
 
     The server's CPU seconds per answered message at saturation is the figure least disturbed by other
     processes on the machine; ``1 / that`` is the rate one process could sustain with a core of its own.
+    With ``batch`` > 1 the messages go as the protocol's batch frames of ``batch`` chat items (each item is
+    still answered with its own ack or warning), ``window`` rounded up to whole batches, and a stream sends
+    its next batch when a whole batch's worth of answers has come back.
     """
+    window = max(window, batch) if batch > 1 else window
     clients = await open_streams(server, streams, kind="raw", acks=True, prefix=STREAM_PREFIX)
     rng = random.Random(seed)
     perf = time.perf_counter
@@ -900,6 +907,16 @@ async def run_saturation(
         sent_at[stream][seq] = perf()
         return orjson.dumps({"type": "chat", "seq": seq, "text": text, "user": f"v{rng.randrange(viewers)}"})
 
+    def batch_frame(stream: int) -> bytes:
+        items = []
+        for _ in range(batch):
+            d = orjson.loads(frame(stream))
+            del d["type"]
+            items.append(d)
+        return orjson.dumps({"type": "batch", "items": items})
+
+    due = [0] * streams  # batch form: answers received since the stream's last batch
+
     def on_answer(stream: int, data: bytes, now: float) -> None:
         d = orjson.loads(data)
         t = sent_at[stream].pop(d.get("seq"), None)
@@ -910,7 +927,13 @@ async def run_saturation(
         if not state["stop"]:
             raw = clients[stream].raw
             assert raw is not None
-            raw.write_frame(frame(stream))
+            if batch == 1:
+                raw.write_frame(frame(stream))
+            else:
+                due[stream] += 1
+                if due[stream] >= batch:
+                    due[stream] = 0
+                    raw.write_frame(batch_frame(stream))
 
     for c in clients:
         c.sink = on_answer
@@ -918,8 +941,12 @@ async def run_saturation(
     cpu_s0, cpu_c0, busy0 = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
     t0 = perf()
     for c in clients:
-        for _ in range(window):
-            c.send_nowait(frame(c.stream))
+        if batch == 1:
+            for _ in range(window):
+                c.send_nowait(frame(c.stream))
+        else:
+            for _ in range(-(-window // batch)):
+                c.send_nowait(batch_frame(c.stream))
     await asyncio.sleep(duration)
     state["stop"] = True
     t1 = perf()
@@ -935,8 +962,10 @@ async def run_saturation(
     res = SaturationResult(
         streams, window, duration, answered, cpu_s1 - cpu_s0, cpu_c1 - cpu_c0,
         max(0.0, (busy1 - busy0) - (cpu_s1 - cpu_s0) - (cpu_c1 - cpu_c0)), t1 - t0, lat, server.gc_pauses()[gc0:],
+        batch,
     )
-    log(f"  saturation {streams}×{window} in flight: {res.rate:,.0f} answers/s, "
+    form = f" (batch frames of {batch} items)" if batch > 1 else ""
+    log(f"  saturation {streams}×{window} in flight{form}: {res.rate:,.0f} answers/s, "
         f"server {res.server_us_per_msg:.1f} µs "
         f"CPU/msg ({res.server_busy:.0%} of a core) → {res.capacity:,.0f}/s with a core of its own; "
         f"other CPU {res.other_cpu / res.wall:.2f} cores")
@@ -1022,10 +1051,10 @@ class _FakeWS:
         self.answers = 0
 
     async def recv(self, decode: bool | None = None) -> bytes:
-        from websockets.exceptions import ConnectionClosedOK
-
         i = self.i
         if i >= len(self.frames):
+            from websockets.exceptions import ConnectionClosedOK  # once, at the end (a lazy import costs µs)
+
             raise ConnectionClosedOK(None, None)
         self.i = i + 1
         return self.frames[i]
@@ -1229,6 +1258,8 @@ class Config:
     #: closed-loop saturation runs: messages in flight per stream, seconds per run
     sat_window: int = 8
     sat_duration: float = 5.0
+    #: also measure saturation with the protocol's batch form, this many chat items per frame (0: not)
+    sat_batch: int = 20
     mem_streams: tuple[int, ...] = (50, 500)
     mem_messages: int = 100
     mem_users: int = 20
@@ -1396,6 +1427,11 @@ async def _phases(cfg: Config, rep: Report, clean: list[str], server: Any, t_sta
                     srv, streams=cfg.streams, window=cfg.sat_window, duration=cfg.sat_duration, clean=clean,
                     seed=r + 1, log=log,
                 ))
+                if cfg.sat_batch > 1:
+                    rep.saturation.append(await run_saturation(
+                        srv, streams=cfg.streams, window=2 * cfg.sat_batch, duration=cfg.sat_duration,
+                        clean=clean, seed=r + 101, log=log, batch=cfg.sat_batch,
+                    ))
 
     # ---------------------------------------------------------------- the ramp
     if "ramp" in cfg.phases:
@@ -1645,19 +1681,26 @@ def build_tables(rep: Report) -> None:
         ["answers/s measured", "server CPU µs/msg", "server core busy", "msg/s with a core of its own",
          "p50 ms", "p99 ms", "other CPU (cores)"],
     )
-    if rep.saturation:
-        ss = rep.saturation
+    sat.columns.insert(0, "frames")
+    for b in sorted({x.batch for x in rep.saturation}):
+        ss = [x for x in rep.saturation if x.batch == b]
         sat.rows.append([
+            "one chat frame per message" if b == 1 else
+            f"batch form: {b} chat items per frame, {ss[0].window} items in flight per stream (not the target's measure)",
             mmm([x.rate for x in ss], 0), mmm([x.server_us_per_msg for x in ss], 1),
             mmm([x.server_busy * 100 for x in ss], 0) + " %", mmm([x.capacity for x in ss], 0),
             mmm([pct(x.lat, 50) * 1000 for x in ss], 2), mmm([pct(x.lat, 99) * 1000 for x in ss], 2),
             mmm([x.other_cpu / x.wall for x in ss], 2),
         ])
+    if rep.saturation:
         sat.notes += [
             "every stream keeps its window of messages in flight (a new one for each answer), so the server "
             "never waits for input; answers/s is what it achieved with the share of its core it got",
             "msg/s with a core of its own = 1 / server CPU seconds per message: the per-process ceiling when "
             "nothing else runs on the server's core (the figure least disturbed by a busy machine)",
+            "batch form: the protocol's `batch` frame (docs/protocol.md), every item still answered with its own "
+            "ack or warning; fewer websocket frames and event-loop wake-ups per message. Reported separately: "
+            "the targets are for one message per frame",
         ]
     t["saturation"] = sat
 
@@ -1701,10 +1744,18 @@ def build_tables(rep: Report) -> None:
         mr = 0.0 if math.isnan(rep.max_rate) else rep.max_rate
         tg.rows.append([f"≥ {TARGET_MAX_RATE:,} msg/s per process (ramp: acks, p99 < {RAMP_P99_MS:g} ms)",
                         f"{mr:,.0f} msg/s", verdict(mr >= TARGET_MAX_RATE, mr, TARGET_MAX_RATE, "msg/s")])
-    if rep.saturation:
-        caps = [x.capacity for x in rep.saturation]
+    single = [x for x in rep.saturation if x.batch == 1]
+    if single:
+        caps = [x.capacity for x in single]
         med = median(caps)
         tg.rows.append([f"≥ {TARGET_MAX_RATE:,} msg/s per process (saturation: 1 / CPU per message)",
+                        f"{mmm(caps, 0)} msg/s", verdict(med >= TARGET_MAX_RATE, med, TARGET_MAX_RATE, "msg/s")])
+    batched = [x for x in rep.saturation if x.batch > 1]
+    if batched:
+        caps = [x.capacity for x in batched]
+        med = median(caps)
+        tg.rows.append([f"separate line, not the target's measure: the same with batch frames of {batched[0].batch} "
+                        "chat items (1 / CPU per message)",
                         f"{mmm(caps, 0)} msg/s", verdict(med >= TARGET_MAX_RATE, med, TARGET_MAX_RATE, "msg/s")])
     t["targets"] = tg
 

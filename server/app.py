@@ -769,7 +769,7 @@ class App:
             else:
                 speaker, final, segment = item.user, True, None
             try:
-                await self._check_one(
+                frame = self._check(
                     conn,
                     sid,
                     src,
@@ -784,6 +784,8 @@ class App:
                     item.start_ms if src is _HOST else None,
                     item.end_ms if src is _HOST else None,
                 )
+                if frame is not None and not conn.write(frame):
+                    await conn.ws.send(frame, text=True)
             except ProtocolError as exc:
                 await self._send_error(conn, exc.code, exc.detail, exc.seq)
 

@@ -91,3 +91,14 @@ def test_markdown(smoke, sidecar_load) -> None:
     out.write_text(text + "\nhand-written notes\n", encoding="utf-8")
     sidecar_load.write(report, out)
     assert out.read_text(encoding="utf-8").endswith("hand-written notes\n")
+
+
+def test_batch_form_is_reported_separately(smoke) -> None:
+    report, out = smoke
+    assert {s.batch for s in report.saturation} == {1, report.cfg.sat_batch}
+    for s in report.saturation:
+        if s.batch > 1:
+            assert s.answered >= s.batch and s.window % s.batch == 0
+    text = out.read_text(encoding="utf-8")
+    assert "one chat frame per message" in text
+    assert "not the target's measure" in text
