@@ -147,6 +147,45 @@ def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tu
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class CompiledRules:
+    """What :class:`Checker` derives from a rule set at build time, as plain picklable data.
+
+    ``Checker.compiled()`` returns it and ``Checker(rules, compiled=...)`` takes it back, skipping
+    the build (term variants, aliases, pattern triggers); the automata are rebuilt from ``keys``.
+    The engine never stores it anywhere: the loader may keep it in a cache keyed by the rule files'
+    content (see :func:`livestream_compliance.loader.load_checker`).
+    """
+
+    rules_version: str
+    keys: dict[Source, list[str]]
+    entries: dict[Source, list[tuple[_Entry, ...]]]
+    patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]]
+    term_keys: frozenset[str]
+
+    def fits(self, rules: RuleSet) -> bool:
+        """Is this the compiled form of ``rules``: same version, its rule objects, consistent shapes?"""
+        if self.rules_version != rules.version:
+            return False
+        if not (set(self.keys) == set(self.entries) == set(self.patterns) == set(Source)):
+            return False
+        ids = {id(r) for r in rules.rules}
+        for s in Source:
+            keys, entries = self.keys[s], self.entries[s]
+            if type(keys) is not list or type(entries) is not list or len(keys) != len(entries):
+                return False
+            for group in dict(zip(map(id, entries), entries)).values():  # entry tuples are shared
+                if type(group) is not tuple or not group:
+                    return False
+                for e in group:
+                    if type(e) is not _Entry or id(e.rule) not in ids:
+                        return False
+            prefilter, pats = self.patterns[s]
+            if not all(id(r) in ids and isinstance(rx, re.Pattern) for r, rx in pats):
+                return False
+        return True
+
+
 class Checker:
     """Checks text against a :class:`RuleSet`.
 
@@ -163,6 +202,7 @@ class Checker:
         segmenter: Segmenter | None = None,
         backend: str = "ahocorasick-rs",
         romanize: Mapping[str, str] | None = None,
+        compiled: CompiledRules | None = None,
     ) -> None:
         self.rules = rules
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
@@ -178,11 +218,32 @@ class Checker:
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
         self._term_keys: set[str] = set()
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
-        self._compile()
+        if compiled is not None and compiled.fits(rules):
+            self._load(compiled)
+        else:
+            self._compile()
 
     # ------------------------------------------------------------------ build
     def normalize(self, text: str) -> str:
         return text.translate(self._table)
+
+    def compiled(self) -> CompiledRules:
+        """The build result (term variants, aliases, triggers, entries), to skip the build next time."""
+        return CompiledRules(
+            rules_version=self.rules.version,
+            keys={s: a.keys for s, a in self._automata.items()},
+            entries={s: a.entries for s, a in self._automata.items()},
+            patterns=dict(self._patterns),
+            term_keys=frozenset(self._term_keys),
+        )
+
+    def _load(self, compiled: CompiledRules) -> None:
+        for source in Source:
+            auto = _Automaton(list(compiled.keys[source]), list(compiled.entries[source]))
+            auto.matcher = build_matcher(auto.keys, self.backend)
+            self._automata[source] = auto
+            self._patterns[source] = compiled.patterns[source]
+        self._term_keys = set(compiled.term_keys)
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []

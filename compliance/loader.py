@@ -8,19 +8,31 @@ automata, so that the first message costs no more than any other.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import marshal
 import os
+import pickle
+import re
+import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from .engine import Checker
+from .engine import Checker, CompiledRules
 from .errors import RuleError, RuleIssue
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
 from .tables import pinyin_table, traditional_to_simplified
+from . import verify as _verify
 from .verify import JiebaSegmenter
 
 RULE_SUFFIX = ".toml"
+
+#: ``load_checker(cache_dir=DEFAULT_CACHE)``: the per-user cache directory (see :func:`default_cache_dir`).
+DEFAULT_CACHE = "default"
 
 
 def default_rule_files() -> list[tuple[str, str]]:
@@ -55,13 +67,35 @@ def read_rule_path(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     return out
 
 
-def load_rule_set(paths: Iterable[str | os.PathLike[str]] = (), *, defaults: bool = True) -> RuleSet:
+def _layers(paths: Iterable[str | os.PathLike[str]], defaults: bool) -> list[list[tuple[str, str]]]:
     layers: list[list[tuple[str, str]]] = []
     if defaults:
         layers.append(default_rule_files())
     for p in paths:
         layers.append(read_rule_path(p))
-    return build_rule_set(layers)
+    return layers
+
+
+def load_rule_set(paths: Iterable[str | os.PathLike[str]] = (), *, defaults: bool = True) -> RuleSet:
+    return build_rule_set(_layers(paths, defaults))
+
+
+def _jieba_base_dictionary(cache_dir: str | None) -> tuple[dict[str, int], int] | None:
+    """jieba's parsed default dictionary from jieba's own cache file, read in one piece.
+
+    ``jieba.Tokenizer.initialize`` reads the same file with ``marshal.load`` on the open file, which
+    is about four times slower than ``marshal.loads`` of its bytes. ``None`` (no or unreadable
+    cache): let jieba build it (and write its cache).
+    """
+    path = os.path.join(cache_dir or tempfile.gettempdir(), "jieba.cache")
+    try:
+        with open(path, "rb") as f:
+            freq, total = marshal.loads(f.read())
+    except Exception:  # noqa: BLE001 - missing, partial or foreign file: jieba rebuilds it
+        return None
+    if type(freq) is not dict or type(total) is not int or len(freq) < 100_000:
+        return None
+    return freq, total
 
 
 def build_checker(
@@ -76,8 +110,165 @@ def build_checker(
     terms = {normalizer.normalize(t) for r in rule_set.rules for t in r.terms}
     if segmenter is None:
         protected = {normalizer.normalize(x) for r in rule_set.rules for x in r.exceptions}
-        segmenter = JiebaSegmenter(sorted(terms), sorted(protected), cache_dir=jieba_cache_dir)
+        segmenter = JiebaSegmenter(
+            sorted(terms), sorted(protected), cache_dir=jieba_cache_dir, dictionary=_jieba_base_dictionary(jieba_cache_dir)
+        )
     return Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend, romanize=pinyin_table("".join(terms)))
+
+
+# --------------------------------------------------------------------------- checker state cache
+#: Bump when the cached state's layout changes.
+_STATE_FORMAT = b"livestream-compliance checker state 1"
+_MAGIC = b"LSCSTATE"
+#: Cache files kept per directory (one per rule-set/package combination seen; oldest removed).
+_KEEP = 8
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/livestream-compliance`` (``~/.cache/livestream-compliance`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "livestream-compliance")
+
+
+def _code_digest() -> bytes:
+    """Digest of this package's code and data, so an edited (e.g. editable-installed) engine misses."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for f in sorted([*root.glob("*.py"), *root.glob("data/*")]):
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.digest()
+
+
+def _state_key(layers: list[list[tuple[str, str]]], defaults: bool) -> str:
+    """Content hash of everything the built state depends on: rule files, package code, versions."""
+    import opencc
+    import pydantic
+
+    from .verify import import_jieba
+
+    jieba = import_jieba()
+
+    from . import __version__
+
+    h = hashlib.sha256(_STATE_FORMAT + b"\0")
+    for part in (__version__, sys.version, jieba.__version__, getattr(opencc, "__version__", "?"), pydantic.VERSION):
+        h.update(str(part).encode() + b"\0")
+    h.update(_code_digest())
+    h.update(b"defaults\0" if defaults else b"no-defaults\0")
+    for layer in layers:
+        h.update(b"\1layer\0")
+        for name, text in layer:
+            h.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()
+
+
+def _regex_recipe(rx: re.Pattern[str]) -> tuple[Any, ...]:
+    """What ``re`` hands to ``_sre.compile`` for ``rx`` (CPython's compiled pattern code).
+
+    Compiling a few hundred rule patterns (parse + code generation, in Python) is the largest part
+    of a start from the cache; the code itself depends only on the pattern and the interpreter
+    version (part of the cache key), so the cache keeps it. :func:`_regex_from_recipe` falls back to
+    ``re.compile`` whenever this internal route is unavailable or disagrees.
+    """
+    import re._compiler as rc
+    import re._parser as rp
+
+    p = rp.parse(rx.pattern, rx.flags)
+    code = [int(c) for c in rc._code(p, rx.flags)]  # plain ints (the opcodes are named int subclasses)
+    groupindex = dict(p.state.groupdict)
+    indexgroup: list[str | None] = [None] * p.state.groups
+    for k, i in groupindex.items():
+        indexgroup[i] = k
+    return (rx.pattern, rx.flags | p.state.flags, code, p.state.groups - 1, groupindex, tuple(indexgroup))
+
+
+def _regex_from_recipe(pattern: str, flags: int, code: list[int], groups: int, groupindex: dict[str, int],
+                       indexgroup: tuple[str | None, ...]) -> re.Pattern[str]:
+    try:
+        import _sre
+
+        rx = _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)  # sre validates the code
+        if type(rx) is re.Pattern and rx.pattern == pattern and rx.flags == flags and rx.groups == groups:
+            return rx
+    except Exception:  # noqa: BLE001 - another interpreter's internals: compile from the pattern
+        pass
+    return re.compile(pattern, flags)
+
+
+class _StatePickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is re.Pattern:
+            try:
+                return _regex_from_recipe, _regex_recipe(obj)
+            except Exception:  # noqa: BLE001 - pickle it the ordinary way (re.compile on load)
+                return NotImplemented
+        return NotImplemented
+
+
+def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
+    """The cached state for ``key``, or None if absent, foreign, truncated or corrupt."""
+    path = os.path.join(cache_dir, f"{key[:32]}.state")
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError:
+        return None
+    if len(blob) < 40 or blob[:8] != _MAGIC or hashlib.sha256(blob[40:]).digest() != blob[8:40]:
+        return None
+    try:
+        state = pickle.loads(blob[40:])
+    except Exception:  # noqa: BLE001 - written by another version of the code: rebuild
+        return None
+    if not isinstance(state, dict) or state.get("key") != key:
+        return None
+    return state
+
+
+def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
+    """Store ``checker``'s build result atomically (temp file + rename); never raises."""
+    try:
+        seg = checker.segmenter
+        freq, total = seg.dictionary() if isinstance(seg, _verify.JiebaSegmenter) else (None, None)
+        state = {
+            "key": key,
+            "rules": checker.rules,
+            "mapping": dict(checker.normalizer.mapping),
+            "compiled": checker.compiled(),
+            "jieba": marshal.dumps((freq, total)) if freq is not None else None,
+        }
+        buf = io.BytesIO()
+        _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+        payload = buf.getvalue()
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".state")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+            os.replace(tmp, os.path.join(cache_dir, f"{key[:32]}.state"))
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        files = sorted(Path(cache_dir).glob("*.state"), key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in files[_KEEP:]:
+            old.unlink(missing_ok=True)
+    except Exception:  # noqa: BLE001 - a cache that cannot be written only costs the next start
+        pass
+
+
+def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
+    rules = state["rules"]
+    compiled = state["compiled"]
+    if not isinstance(rules, RuleSet) or not isinstance(compiled, CompiledRules) or not compiled.fits(rules):
+        return None
+    normalizer = Normalizer.from_mapping(state["mapping"])
+    if state["jieba"] is None:
+        return None
+    freq, total = marshal.loads(state["jieba"])
+    if type(freq) is not dict or type(total) is not int:
+        return None
+    segmenter = _verify.JiebaSegmenter.taught(freq, total)
+    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled)
 
 
 def load_checker(
@@ -85,6 +276,30 @@ def load_checker(
     *,
     defaults: bool = True,
     backend: str = "ahocorasick-rs",
+    cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
 ) -> Checker:
-    """Load the default rules (plus ``paths``, which extend or override them) and build a checker."""
-    return build_checker(load_rule_set(paths, defaults=defaults), backend=backend)
+    """Load the default rules (plus ``paths``, which extend or override them) and build a checker.
+
+    ``cache_dir`` keeps the build result (validated rules, normaliser table, automaton keys and
+    entries, jieba's dictionary taught the rule words) in a file named by the content hash of the
+    rule files, this package's code and the versions it depends on, so a restart with unchanged
+    rules skips parsing, validation and the build (the automata are rebuilt from the cached keys).
+    Any change to a rule file or the package gives a new key; a truncated or corrupt file fails
+    its checksum and is rebuilt. ``DEFAULT_CACHE``: :func:`default_cache_dir`; ``None``: no cache.
+    """
+    layers = _layers(paths, defaults)
+    if cache_dir is None:
+        return build_checker(build_rule_set(layers), backend=backend)
+    cdir = default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
+    key = _state_key(layers, defaults)
+    state = _read_state(cdir, key)
+    if state is not None:
+        try:
+            checker = _checker_from_state(state, backend)
+        except Exception:  # noqa: BLE001 - an unusable state is rebuilt
+            checker = None
+        if checker is not None:
+            return checker
+    checker = build_checker(build_rule_set(layers), backend=backend)
+    _write_state(cdir, key, checker)
+    return checker

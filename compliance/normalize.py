@@ -150,6 +150,15 @@ class Normalizer:
             dense[k] = v
         return cls(mapping=table, table=dense)
 
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[int, int | None]) -> Normalizer:
+        """The normaliser for a canonical ``mapping`` (as in ``Normalizer.build(...).mapping``)."""
+        table = {k: v for k, v in mapping.items() if k < TABLE_SIZE and v != k}
+        dense: list[int | None] = list(range(TABLE_SIZE))
+        for k, v in table.items():
+            dense[k] = v
+        return cls(mapping=table, table=dense)
+
     def batch_table(self, separator: str = "\n") -> list[int | None]:
         """The table, but keeping ``separator`` (for joined batches)."""
         dense = list(self.table)

@@ -48,6 +48,28 @@ def splits_a_word(
     return None
 
 
+def import_jieba():  # type: ignore[no-untyped-def]
+    """``import jieba`` without ``pkg_resources``.
+
+    jieba imports ``pkg_resources`` (setuptools, ~0.1 s) only to open its own data files and
+    falls back to plain ``open`` next to its module when that import fails; the import is made
+    to fail for the duration of jieba's own import only.
+    """
+    import sys
+
+    if "jieba" in sys.modules:
+        return sys.modules["jieba"]
+    block = "pkg_resources" not in sys.modules
+    if block:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes the import raise ImportError
+    try:
+        import jieba
+    finally:
+        if block and sys.modules.get("pkg_resources", 0) is None:
+            del sys.modules["pkg_resources"]
+    return jieba
+
+
 class JiebaSegmenter:
     """A private ``jieba.Tokenizer`` (never jieba's global one), taught the rule vocabulary.
 
@@ -62,15 +84,17 @@ class JiebaSegmenter:
         protected: Iterable[str] = (),
         *,
         cache_dir: str | None = None,
+        dictionary: tuple[dict[str, int], int] | None = None,
     ) -> None:
-        import jieba
-
-        logging.getLogger("jieba").setLevel(logging.WARNING)
-        jieba.setLogLevel(logging.WARNING)
-        self._tk = jieba.Tokenizer()
-        if cache_dir is not None:
-            self._tk.tmp_dir = cache_dir
-        self._tk.initialize()
+        """``dictionary``: jieba's prefix dictionary ``(FREQ, total)`` as already read by the caller
+        (e.g. from jieba's cache file); ``None``: jieba loads it itself. The terms are taught on top.
+        """
+        self._tk = self._tokenizer(cache_dir)
+        if dictionary is not None:
+            self._tk.FREQ, self._tk.total = dictionary
+            self._tk.initialized = True
+        else:
+            self._tk.initialize()
         # rule terms become words of their own ...
         for t in terms:
             if len(t) >= 2:
@@ -79,6 +103,29 @@ class JiebaSegmenter:
         for p in protected:
             if len(p) >= 2:
                 self._tk.add_word(p, freq=max(self._tk.suggest_freq(p, False), 1) * 50)
+
+    @staticmethod
+    def _tokenizer(cache_dir: str | None = None):  # type: ignore[no-untyped-def]
+        jieba = import_jieba()
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer()
+        if cache_dir is not None:
+            tk.tmp_dir = cache_dir
+        return tk
+
+    @classmethod
+    def taught(cls, freq: dict[str, int], total: int) -> JiebaSegmenter:
+        """A segmenter from a dictionary that already holds the rule words (see :meth:`dictionary`)."""
+        self = cls.__new__(cls)
+        self._tk = cls._tokenizer()
+        self._tk.FREQ, self._tk.total = freq, total
+        self._tk.initialized = True
+        return self
+
+    def dictionary(self) -> tuple[dict[str, int], int]:
+        """The taught prefix dictionary ``(FREQ, total)`` (shared, not copied: do not modify)."""
+        return self._tk.FREQ, self._tk.total
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         return list(self._tk.tokenize(text, HMM=False))

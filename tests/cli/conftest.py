@@ -31,10 +31,10 @@ _SEGMENTERS: dict[tuple, object] = {}
 _RealSegmenter = loader.JiebaSegmenter
 
 
-def _cached_segmenter(terms=(), protected=(), *, cache_dir=None):
-    key = (tuple(terms), tuple(protected), cache_dir)
+def _cached_segmenter(terms=(), protected=(), *, cache_dir=None, dictionary=None):
+    key = (tuple(terms), tuple(protected), cache_dir)  # the base dictionary is jieba's, always the same
     if key not in _SEGMENTERS:
-        _SEGMENTERS[key] = _RealSegmenter(terms, protected, cache_dir=cache_dir)
+        _SEGMENTERS[key] = _RealSegmenter(terms, protected, cache_dir=cache_dir, dictionary=dictionary)
     return _SEGMENTERS[key]
 
 

@@ -1,0 +1,135 @@
+"""The loader's checker-state cache: same findings warm or cold, invalidated by any rule change,
+safe against corrupt files, and the engine's compiled state round-trips."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from livestream_compliance import loader
+from livestream_compliance.engine import Checker, CompiledRules
+from livestream_compliance.findings import Source
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "engine"
+
+TEXTS = [
+    "这是全网最低价，赶紧下单",
+    "加我薇信 abc123456 私聊",
+    "打电话 13812345678 订购",
+    "最好的东西",
+    "不是最好的",
+    "家人们这个真的是国家级的好东西",
+    "qq 12345678 联系我",
+    "这里没有违规的内容",
+]
+
+
+def _findings(ck: Checker) -> list[list[tuple[str, int, int, str]]]:
+    out = []
+    for text in TEXTS:
+        for source in Source:
+            out.append([(f.rule_id, f.start, f.end, f.text) for f in ck.check(text, source)])
+            out.append([(f.rule_id, f.start, f.end, f.text) for f in ck.check_batch([text, text], source)[1]])
+    return out
+
+
+@pytest.fixture()
+def rules_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "rules"
+    shutil.copytree(FIXTURE, d)
+    return d
+
+
+def _load(rules_dir: Path, cache: Path | None, backend: str = "ahocorasick-rs") -> Checker:
+    return loader.load_checker([rules_dir], defaults=False, cache_dir=cache, backend=backend)
+
+
+def test_warm_cache_gives_the_same_checker_without_parsing(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    reference = _load(rules_dir, None)
+    cold = _load(rules_dir, cache)
+    assert len(list(cache.glob("*.state"))) == 1
+    # a warm start neither parses nor validates the rule files nor builds the state again
+    monkeypatch.setattr(loader, "build_rule_set", lambda *a, **k: pytest.fail("rules parsed on a warm start"))
+    monkeypatch.setattr(Checker, "_compile", lambda self: pytest.fail("state rebuilt on a warm start"))
+    warm = _load(rules_dir, cache)
+    warm_py = _load(rules_dir, cache, backend="pyahocorasick")
+    assert warm.version == reference.version and warm_py.backend == "pyahocorasick"
+    assert _findings(warm) == _findings(reference) == _findings(cold) == _findings(warm_py)
+    assert [e.tokens for e in (warm.explain(t) for t in TEXTS)] == [e.tokens for e in (reference.explain(t) for t in TEXTS)]
+
+
+def test_any_rule_change_misses(rules_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _load(rules_dir, cache)
+    f = sorted(rules_dir.glob("*.toml"))[0]
+    f.write_text(f.read_text(encoding="utf-8") + "\n# a comment is a change too\n", encoding="utf-8")
+    second = _load(rules_dir, cache)
+    assert len(list(cache.glob("*.state"))) == 2
+    assert second.version != first.version
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
+def test_corrupt_state_is_rebuilt(rules_dir: Path, tmp_path: Path, damage: str) -> None:
+    cache = tmp_path / "cache"
+    reference = _findings(_load(rules_dir, cache))
+    (state,) = cache.glob("*.state")
+    blob = state.read_bytes()
+    if damage == "truncate":
+        blob = blob[: len(blob) // 2]
+    elif damage == "flip":
+        blob = blob[:-100] + bytes([blob[-100] ^ 0xFF]) + blob[-99:]
+    elif damage == "garbage":
+        blob = b"not a state file at all"
+    else:
+        blob = b""
+    state.write_bytes(blob)
+    assert _findings(_load(rules_dir, cache)) == reference
+    # ... and the rebuilt state was written back
+    assert _findings(_load(rules_dir, cache)) == reference and loader._read_state(str(cache), loader._state_key(
+        loader._layers([rules_dir], False), False)) is not None
+
+
+def test_unwritable_cache_still_loads(rules_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    ck = _load(rules_dir, blocker / "cache")  # cannot create a directory under a file
+    assert _findings(ck) == _findings(_load(rules_dir, None))
+
+
+def test_no_cache_writes_nothing(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    _load(rules_dir, None)
+    assert not (tmp_path / "xdg").exists()
+    loader.load_checker([rules_dir], defaults=False)  # the default: $XDG_CACHE_HOME/livestream-compliance
+    assert len(list((tmp_path / "xdg" / "livestream-compliance").glob("*.state"))) == 1
+
+
+def test_compiled_state_round_trips_and_is_checked(rules_dir: Path) -> None:
+    ck = _load(rules_dir, None)
+    compiled = ck.compiled()
+    assert isinstance(compiled, CompiledRules) and compiled.fits(ck.rules)
+    again = Checker(ck.rules, normalizer=ck.normalizer, segmenter=ck.segmenter, compiled=compiled)
+    assert _findings(again) == _findings(ck)
+    other = loader.build_rule_set([[("x.toml", (FIXTURE / sorted(p.name for p in FIXTURE.glob("*.toml"))[0]).read_text(encoding="utf-8"))]])
+    assert not compiled.fits(other)  # another rule set: the state is ignored and rebuilt
+    assert _findings(Checker(ck.rules, normalizer=ck.normalizer, segmenter=ck.segmenter,
+                             compiled=CompiledRules("nope", {}, {}, {}, frozenset()))) == _findings(ck)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])", r"(?:微信|vx)(?P<hit>[a-z][a-z0-9]{5,19})", r"最[好佳]|第一", r"(?i)abc\d+"],
+)
+def test_regex_recipe_round_trip(pattern: str) -> None:
+    rx = re.compile(pattern)
+    again = loader._regex_from_recipe(*loader._regex_recipe(rx))
+    assert again.pattern == rx.pattern and again.flags == rx.flags and again.groupindex == rx.groupindex
+    for text in ["13812345678", "微信abc12345", "最好第一", "ABC123", "x"]:
+        assert [m.span() for m in again.finditer(text)] == [m.span() for m in rx.finditer(text)]
+    # a recipe the interpreter rejects falls back to compiling the pattern
+    bad = loader._regex_from_recipe(pattern, rx.flags, [0, 1, 2], rx.groups, dict(rx.groupindex), (None,))
+    assert bad.pattern == pattern
