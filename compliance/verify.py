@@ -150,7 +150,7 @@ _SENTENCE_BREAK = re.compile(r"[。！？!?；;，,、\s…~～:：（）()【�
 _NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非|绝非|未经")
 _WARNERS = re.compile(
     r"禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|请勿|切勿|不要|千万别|千万不能|别信|举报|骗子|诈骗|冒充|"
-    r"有人(?:让|叫|说|私信|私聊)"  # reported speech: 有人让我加薇信是你们客服吗, 有人说加她V信那都不是我们的人
+    r"有人(?:让|叫|说|问|私信|私聊)|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
 )
 
 #: Phrases that contain a negator character but do not negate (questions, idioms, intensifiers).
