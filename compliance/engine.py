@@ -17,7 +17,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .literals import required_literals
+from .literals import analyse
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
@@ -66,6 +66,10 @@ class _Entry:
     kind: int
     rule: Rule
     pattern: re.Pattern[str] | None = None  # for triggers: the pattern to run
+    #: for triggers: the pattern's longest match and how far it reads past a match start (None:
+    #: unbounded), so a trigger occurrence needs only the pattern searched around it
+    width: int | None = None
+    reach: int | None = None
 
 
 @dataclass
@@ -73,6 +77,8 @@ class _Automaton:
     keys: list[str] = field(default_factory=list)
     entries: list[tuple[_Entry, ...]] = field(default_factory=list)
     matcher: Matcher | None = None
+    #: per key: the patterns it triggers if that is all the key does, else None (see _verify)
+    trigger_only: list[tuple[int, _TriggerOnly] | None] = field(default_factory=list)
 
 
 def _variants(key: str) -> set[str]:
@@ -136,6 +142,84 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
     for i, ch in enumerate(key):
         for alt in HOMOPHONES.get(ch, ""):
             out.add(key[:i] + alt + key[i + 1 :])
+    return out
+
+
+def _only_unmatched_triggers(
+    trigger_only: list[tuple[int, _TriggerOnly] | None],
+    hits: list[tuple[int, int, int]],
+    norm: str,
+    prefilter: re.Pattern[str] | None,
+    same_length: bool,
+) -> bool:
+    """True when every hit is a pattern trigger or a Latin-edged term glued to another letter or
+    digit, and none of the triggered patterns (nor the untriggered ones) matches: the line has no
+    finding, decided without building candidates or the offset map. Exact: anything else (or any
+    doubt) returns False and the full verification decides.
+
+    Most lines that reach verification are like this (a trigger such as 我们 or a digit pair and
+    no pattern match; sb inside a random Latin string), so this is the common verification path.
+    A pattern of bounded width is searched only around the trigger occurrence (``literals.analyse``).
+    """
+    ran: set[int] = set()  # patterns already searched over the whole line
+    for key_index, s, e in hits:
+        pats = trigger_only[key_index]
+        if pats is None:
+            return False  # an exception, a term of a Chinese-edged key: the full path
+        edges, pats = pats
+        if edges and not (
+            # a term whose Latin edge is glued to another letter or digit (sb in xsbq) is dropped
+            # whatever else holds (see _verify). Judged on ``norm`` only when nothing was deleted,
+            # so that norm and the original text align.
+            same_length
+            and ((edges & 1 and s > 0 and norm[s - 1] in _ASCII_ALNUM) or (edges & 2 and e < len(norm) and norm[e] in _ASCII_ALNUM))
+        ):
+            return False
+        for rx, width, reach in pats:
+            if id(rx) in ran:
+                continue
+            if width is not None:
+                # a match containing this occurrence starts in [e - width, s]; the slice up to
+                # s + reach is all the regex engine reads for such a start (see literals.analyse)
+                m = rx.search(norm, e - width if e > width else 0, s + reach)
+                if m is None:
+                    continue
+                if m.start() <= s:
+                    return False
+                # a match starting later in the slice may be an artefact of its end: whole line
+            if rx.search(norm) is not None:
+                return False
+            ran.add(id(rx))
+    return prefilter is None or prefilter.search(norm) is None
+
+
+_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None"], ...]
+
+
+def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tuple[int, _TriggerOnly] | None]:
+    """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
+    ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
+
+    * ``patterns``: ``(pattern, width, reach)`` of the patterns the key triggers;
+    * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
+      of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
+      digit is never a finding.
+    """
+    memo: dict[tuple[int, int], tuple[int, _TriggerOnly] | None] = {}
+    out: list[tuple[int, _TriggerOnly] | None] = []
+    for key, group in zip(keys, entries):
+        edges = (1 if key[:1] in _ASCII_ALNUM else 0) | (2 if key[-1:] in _ASCII_ALNUM else 0)
+        k = (id(group), edges)
+        if k not in memo:
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach) for e in group if e.kind == _TRIGGER}.values())
+            others = [e.kind for e in group if e.kind != _TRIGGER]
+            if not others:
+                memo[k] = (0, pats)  # type: ignore[assignment]
+            elif edges and all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
+                memo[k] = (edges, pats)  # type: ignore[assignment]
+            else:
+                memo[k] = None
+        out.append(memo[k])
     return out
 
 
@@ -230,6 +314,7 @@ class Checker:
         else:
             self._compile()
         for source in Source:
+            self._automata[source].trigger_only = _trigger_only(self._automata[source].keys, self._automata[source].entries)
             self._scan[source] = (self._automata[source].matcher.find_overlapping, self._patterns[source][0], source)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ build
@@ -256,18 +341,19 @@ class Checker:
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
-        compiled: dict[str, tuple[re.Pattern[str], set[str] | None]] = {}
+        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None]] = {}
         alias_cache: dict[str, set[str]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
         shared: dict[tuple[int, str, int], _Entry] = {}
         shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
 
-        def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None) -> _Entry:
+        def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
+                  reach: int | None = None) -> _Entry:
             k = (kind, rule.id, id(pattern) if pattern is not None else 0)
             e = shared.get(k)
             if e is None or e.rule is not rule:
-                e = shared[k] = _Entry(kind, rule, pattern)
+                e = shared[k] = _Entry(kind, rule, pattern, width, reach)
             return e
 
         for source in Source:
@@ -308,11 +394,11 @@ class Checker:
                     by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
-                        compiled[p] = (re.compile(p), required_literals(p))
-                    rx, triggers = compiled[p]
+                        compiled[p] = (re.compile(p), *analyse(p))
+                    rx, triggers, width, reach = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
-                        e_trigger = entry(_TRIGGER, rule, rx)
+                        e_trigger = entry(_TRIGGER, rule, rx, width, reach)
                         for t in triggers:
                             by_key.setdefault(t, []).append(e_trigger)
                     else:
@@ -467,6 +553,10 @@ class Checker:
         trace: list[Candidate] | None,
     ) -> tuple[Finding, ...]:
         auto = self._automata[source]
+        if trace is None and _only_unmatched_triggers(
+            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text)
+        ):
+            return ()
         positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
         term_hits: list[tuple[Rule, str, int, int, bool]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}

@@ -158,11 +158,61 @@ def _required_item(op, av) -> set[str] | None:
 
 def required_literals(pattern: str) -> set[str] | None:
     """Strings one of which occurs in every match of ``pattern`` (None: no such set found)."""
+    return analyse(pattern)[0]
+
+
+#: Widths above this count as unbounded (``X*``, ``X+``, ``X{0,n}`` with a large n).
+MAX_WINDOW = 200
+
+
+def _lookahead_width(items) -> int | None:  # noqa: ANN001 - re._parser's SubPattern
+    """Upper bound of how far lookaheads anywhere in ``items`` read past their position (None: unbounded)."""
+    total = 0
+    for op, av in items:
+        subs: list = []
+        if op in (_c.ASSERT, _c.ASSERT_NOT):
+            direction, sub = av
+            if direction == 1:
+                w = sub.getwidth()[1]
+                if w > MAX_WINDOW:
+                    return None
+                total += w
+            subs = [sub]
+        elif op is _c.SUBPATTERN:
+            subs = [av[3]]
+        elif op is _c.BRANCH:
+            subs = list(av[1])
+        elif op in _REPEATS:
+            subs = [av[2]]
+        elif getattr(_c, "ATOMIC_GROUP", None) is op:
+            subs = [av]
+        elif op is _c.GROUPREF_EXISTS:
+            subs = [x for x in av[1:] if x is not None]
+        for sub in subs:
+            w = _lookahead_width(sub)
+            if w is None:
+                return None
+            total += w
+    return total
+
+
+def analyse(pattern: str) -> tuple[set[str] | None, int | None, int | None]:
+    """``(required_literals, width, reach)`` of ``pattern``, parsed once.
+
+    ``width``: the longest match; ``reach``: how far past a match's start the regex engine may read
+    (the width plus lookaheads, plus one for end-of-text assertions). A match that contains an
+    occurrence ``[s, e)`` of a required literal starts in ``[e - width, s]``, so searching
+    ``pattern.search(text, e - width, s + reach)`` decides whether such a match exists (a match
+    starting after ``s`` in that slice proves nothing). ``None`` when unbounded or unknown.
+    """
     try:
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001 - the rule validator reports bad patterns
-        return None
+        return None, None, None
     req = _required_seq(list(parsed))
-    if not req or "" in req:
-        return None
-    return _minimal(req)
+    literals = None if not req or "" in req else _minimal(req)
+    width = parsed.getwidth()[1]
+    ahead = _lookahead_width(list(parsed))
+    if width > MAX_WINDOW or ahead is None:
+        return literals, None, None
+    return literals, width, width + ahead + 1

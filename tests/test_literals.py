@@ -58,3 +58,13 @@ def test_random_text_matches_always_contain_a_literal(text: str) -> None:
         assert lits
         for m in re.finditer(pattern, text):
             assert any(lit in m.group() for lit in lits)
+
+
+def test_analyse_width_and_reach() -> None:
+    from livestream_compliance.literals import analyse
+
+    lits, width, reach = analyse(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+    assert lits == {f"1{d}" for d in "3456789"} and width == 11 and reach == 11 + 1 + 1
+    assert analyse(r"(?:微信|vx)(?:号|是)*[a-z0-9]{6}")[1:] == (None, None)  # unbounded
+    assert analyse(r"最好(?=[^看]{300})")[1:] == (None, None)  # unbounded lookahead
+    assert analyse(r"第一(?!次|名)")[1:] == (2, 2 + 1 + 1)
