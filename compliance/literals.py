@@ -18,6 +18,9 @@ except ImportError:  # pragma: no cover
 
 #: Largest set of strings tracked while expanding alternatives.
 LIMIT = 256
+#: Largest set when a literal run is continued into a repeat's required copies (digit classes:
+#: 1[3-9][0-9]{9} gives 70 three-character triggers instead of 7 two-character ones).
+EXTEND_LIMIT = 2048
 
 _ZERO_WIDTH = {_c.AT, _c.ASSERT, _c.ASSERT_NOT}
 _REPEATS = {_c.MAX_REPEAT, _c.MIN_REPEAT} | ({_c.POSSESSIVE_REPEAT} if hasattr(_c, "POSSESSIVE_REPEAT") else set())
@@ -106,7 +109,9 @@ def _minimal(s: set[str]) -> set[str]:
 
 
 def _score(s: set[str]) -> tuple[int, int]:
-    return (min(len(x) for x in s), -len(s))
+    # judged on the minimal form, which is what becomes the triggers (电话号码|电话号|电话 is 电话)
+    m = _minimal(s) if len(s) > 1 else s
+    return (min(len(x) for x in m), -len(m))
 
 
 def _required_seq(items) -> set[str] | None:
@@ -127,6 +132,18 @@ def _required_seq(items) -> set[str] | None:
             close()
             run = s
             continue
+        if op in _REPEATS and av[0] >= 1:
+            # X{n,m} with n >= 1 (X{9}, X+) of an exact X: every match continues the run with at
+            # least n copies of X (1[3-9][0-9]{9} contains one of 130..199, not just 13..19)
+            base = _exact_seq(av[2])
+            if base is not None and "" not in base:
+                ext = run
+                for _ in range(av[0]):
+                    if len(ext) * len(base) > EXTEND_LIMIT:
+                        break
+                    ext = {x + y for x in ext for y in base}
+                if ext is not run and "" not in ext:
+                    candidates.append(ext)
         close()
         run = {""}
         r = _required_item(op, av)
