@@ -23,6 +23,12 @@ ANALYSIS = """
 *Written against the engine at commit b168dbb (2026-11-23). The tables below are regenerated on every run;
 if the diff no longer applies, the A/B table says so.*
 
+*Status (2026-12-05): P2, P3 and P8 have been applied to the engine (commit 27b5770), so the diff no longer
+applies as a whole. P6 (jieba on a window) was not applied: it is an approximation of whole-line
+segmentation, and findings must not change. Since then: a checker-state cache in the loader (cold start),
+a no-finding fast path in verification with windowed pattern searches, and triggers continued into
+repeats / scored on their minimal form (see the Cold start and Targets tables).*
+
 **What dominates** (stage table, cProfile and py-spy above; CPU time):
 
 1. **Chat lines, per message** (~1.3 µs/line): the automaton call is the largest part (`RsAhoCorasickMatcher.find`:
