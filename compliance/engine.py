@@ -99,7 +99,7 @@ def _variants(key: str) -> set[str]:
 #: Characters evaders swap for a homophone or near-homophone (醉好 for 最好, 薇信 for 微信).
 #: Each term is also indexed with one of its characters swapped for one of these.
 HOMOPHONES: dict[str, str] = {
-    "最": "醉嘴蕞",
+    "最": "醉嘴蕞罪",
     "佳": "嘉",
     "低": "滴",
     "第": "弟",
@@ -196,6 +196,10 @@ def _only_unmatched_triggers(
 _TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None"], ...]
 
 
+#: ``(edges, no patterns)`` for keys that stand only for terms, by their Latin-edge bits
+_TERM_EDGES: tuple[tuple[int, tuple[()]] | None, ...] = (None, (1, ()), (2, ()), (3, ()))
+
+
 def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tuple[int, _TriggerOnly] | None]:
     """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
     ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
@@ -205,21 +209,29 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
       digit is never a finding.
     """
-    memo: dict[tuple[int, int], tuple[int, _TriggerOnly] | None] = {}
-    out: list[tuple[int, _TriggerOnly] | None] = []
-    for key, group in zip(keys, entries):
-        edges = (1 if key[:1] in _ASCII_ALNUM else 0) | (2 if key[-1:] in _ASCII_ALNUM else 0)
-        k = (id(group), edges)
-        if k not in memo:
+    # classify each distinct entry tuple once: (patterns, stands for terms) or None (full path)
+    kinds: dict[int, tuple[_TriggerOnly, bool] | None] = {}
+    for group in dict(zip(map(id, entries), entries)).values():
+        others = [e.kind for e in group if e.kind != _TRIGGER]
+        if others and not all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
+            kinds[id(group)] = None
+        else:
             pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach) for e in group if e.kind == _TRIGGER}.values())
-            others = [e.kind for e in group if e.kind != _TRIGGER]
-            if not others:
-                memo[k] = (0, pats)  # type: ignore[assignment]
-            elif edges and all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
-                memo[k] = (edges, pats)  # type: ignore[assignment]
-            else:
-                memo[k] = None
-        out.append(memo[k])
+            kinds[id(group)] = (pats, bool(others))  # type: ignore[assignment]
+    alnum = _ASCII_ALNUM
+    out: list[tuple[int, _TriggerOnly] | None] = []
+    append = out.append
+    for key, group in zip(keys, entries):
+        c = kinds[id(group)]
+        if c is None:
+            append(None)
+            continue
+        pats, terms = c
+        if not terms:
+            append((0, pats))
+            continue
+        edges = (key[0] in alnum) | ((key[-1] in alnum) << 1)
+        append(_TERM_EDGES[edges] if not pats else ((edges, pats) if edges else None))
     return out
 
 
@@ -251,6 +263,8 @@ class CompiledRules:
     entries: dict[Source, list[tuple[_Entry, ...]]]
     patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]]
     term_keys: frozenset[str]
+    #: per source and key, the fast-path classification (see ``_trigger_only``); derived, kept to save its loop
+    trigger_only: dict[Source, list[tuple[int, _TriggerOnly] | None]] | None = None
 
     def fits(self, rules: RuleSet) -> bool:
         """Is this the compiled form of ``rules``: same version, its rule objects, consistent shapes?"""
@@ -262,6 +276,10 @@ class CompiledRules:
         for s in Source:
             keys, entries = self.keys[s], self.entries[s]
             if type(keys) is not list or type(entries) is not list or len(keys) != len(entries):
+                return False
+            if self.trigger_only is not None and (
+                type(self.trigger_only.get(s)) is not list or len(self.trigger_only[s]) != len(keys)
+            ):
                 return False
             for group in dict(zip(map(id, entries), entries)).values():  # entry tuples are shared
                 if type(group) is not tuple or not group:
@@ -314,7 +332,9 @@ class Checker:
         else:
             self._compile()
         for source in Source:
-            self._automata[source].trigger_only = _trigger_only(self._automata[source].keys, self._automata[source].entries)
+            auto = self._automata[source]
+            if len(auto.trigger_only) != len(auto.keys):
+                auto.trigger_only = _trigger_only(auto.keys, auto.entries)
             self._scan[source] = (self._automata[source].matcher.find_overlapping, self._patterns[source][0], source)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ build
@@ -329,11 +349,14 @@ class Checker:
             entries={s: a.entries for s, a in self._automata.items()},
             patterns=dict(self._patterns),
             term_keys=frozenset(self._term_keys),
+            trigger_only={s: a.trigger_only for s, a in self._automata.items()},
         )
 
     def _load(self, compiled: CompiledRules) -> None:
         for source in Source:
             auto = _Automaton(list(compiled.keys[source]), list(compiled.entries[source]))
+            if compiled.trigger_only is not None:
+                auto.trigger_only = compiled.trigger_only[source]
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             self._patterns[source] = compiled.patterns[source]
