@@ -152,7 +152,14 @@ def _required_seq(items) -> set[str] | None:
     close()
     if not candidates:
         return None
-    return max(candidates, key=_score)
+    # max(candidates, key=_score), computing the minimal forms only for the longest-shortest ones
+    # (a set's shortest strings survive minimisation, so its minimum length needs no _minimal)
+    shortest = [min(len(x) for x in c) for c in candidates]
+    best = max(shortest)
+    top = [c for c, n in zip(candidates, shortest) if n == best]
+    if len(top) == 1:
+        return top[0]
+    return max(top, key=_score)
 
 
 def _required_item(op, av) -> set[str] | None:
