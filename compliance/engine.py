@@ -17,7 +17,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .literals import analyse
+from .literals import analyse_parsed, compile_parsed
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
@@ -265,6 +265,8 @@ class CompiledRules:
     term_keys: frozenset[str]
     #: per source and key, the fast-path classification (see ``_trigger_only``); derived, kept to save its loop
     trigger_only: dict[Source, list[tuple[int, _TriggerOnly] | None]] | None = None
+    #: pattern -> what ``re`` compiled it from (``literals.compile_parsed``), so a cache can skip recompiling
+    recipes: dict[str, tuple[object, ...]] | None = None
 
     def fits(self, rules: RuleSet) -> bool:
         """Is this the compiled form of ``rules``: same version, its rule objects, consistent shapes?"""
@@ -324,6 +326,8 @@ class Checker:
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
         self._term_keys: set[str] = set()
+        #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
+        self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
         self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source]] = {}
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
@@ -350,6 +354,7 @@ class Checker:
             patterns=dict(self._patterns),
             term_keys=frozenset(self._term_keys),
             trigger_only={s: a.trigger_only for s, a in self._automata.items()},
+            recipes=dict(self._recipes),
         )
 
     def _load(self, compiled: CompiledRules) -> None:
@@ -417,7 +422,11 @@ class Checker:
                     by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
-                        compiled[p] = (re.compile(p), *analyse(p))
+                        lits, width, reach, parsed = analyse_parsed(p)
+                        rx, recipe = compile_parsed(p, parsed) if parsed is not None else (re.compile(p), None)
+                        compiled[p] = (rx, lits, width, reach)
+                        if recipe is not None:
+                            self._recipes[p] = recipe
                     rx, triggers, width, reach = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs

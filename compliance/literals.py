@@ -220,6 +220,49 @@ def _lookahead_width(items) -> int | None:  # noqa: ANN001 - re._parser's SubPat
     return total
 
 
+def compile_parsed(pattern: str, parsed=None):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    """``(re.compile(pattern), recipe)`` from one parse: ``recipe`` is what ``re`` hands to
+    ``_sre.compile`` (pattern, flags, code, groups, groupindex, indexgroup), so that the pattern can be
+    rebuilt without parsing and code generation (:func:`from_recipe`). Falls back to ``re.compile``
+    (recipe None) if this interpreter's internals differ.
+    """
+    import re
+
+    try:
+        import _sre
+        import re._compiler as rc
+
+        p = parsed if parsed is not None else _p.parse(pattern, 0)
+        code = [int(c) for c in rc._code(p, 0)]  # plain ints (the opcodes are named int subclasses)
+        groupindex = dict(p.state.groupdict)
+        indexgroup: list[str | None] = [None] * p.state.groups
+        for k, i in groupindex.items():
+            indexgroup[i] = k
+        recipe = (pattern, p.state.flags, code, p.state.groups - 1, groupindex, tuple(indexgroup))
+        rx = _sre.compile(*recipe)
+        if rx.pattern == pattern:
+            return rx, recipe
+    except Exception:  # noqa: BLE001 - another interpreter: the public route
+        pass
+    return re.compile(pattern), None
+
+
+def from_recipe(pattern: str, flags: int, code: list[int], groups: int, groupindex: dict[str, int],
+                indexgroup: tuple[str | None, ...]):  # type: ignore[no-untyped-def]
+    """The compiled pattern for a recipe of :func:`compile_parsed` (``re.compile`` if it is refused)."""
+    import re
+
+    try:
+        import _sre
+
+        rx = _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)  # sre validates the code
+        if type(rx) is re.Pattern and rx.pattern == pattern and rx.flags == flags and rx.groups == groups:
+            return rx
+    except Exception:  # noqa: BLE001 - another interpreter's internals: compile from the pattern
+        pass
+    return re.compile(pattern, flags)
+
+
 def analyse(pattern: str) -> tuple[set[str] | None, int | None, int | None]:
     """``(required_literals, width, reach)`` of ``pattern``, parsed once.
 
@@ -229,14 +272,19 @@ def analyse(pattern: str) -> tuple[set[str] | None, int | None, int | None]:
     ``pattern.search(text, e - width, s + reach)`` decides whether such a match exists (a match
     starting after ``s`` in that slice proves nothing). ``None`` when unbounded or unknown.
     """
+    return analyse_parsed(pattern)[:3]
+
+
+def analyse_parsed(pattern: str):  # type: ignore[no-untyped-def]
+    """:func:`analyse` plus the parse it made (None if the pattern does not parse)."""
     try:
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001 - the rule validator reports bad patterns
-        return None, None, None
+        return None, None, None, None
     req = _required_seq(list(parsed))
     literals = None if not req or "" in req else _minimal(req)
     width = parsed.getwidth()[1]
     ahead = _lookahead_width(list(parsed))
     if width > MAX_WINDOW or ahead is None:
-        return literals, None, None
-    return literals, width, width + ahead + 1
+        return literals, None, None, parsed
+    return literals, width, width + ahead + 1, parsed

@@ -8,6 +8,7 @@ automata, so that the first message costs no more than any other.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import marshal
@@ -197,8 +198,15 @@ def _regex_from_recipe(pattern: str, flags: int, code: list[int], groups: int, g
 
 
 class _StatePickler(pickle.Pickler):
+    def __init__(self, *args: Any, recipes: dict[str, tuple[Any, ...]] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._recipes = recipes or {}
+
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is re.Pattern:
+            recipe = self._recipes.get(obj.pattern)  # kept by the build (same parse), else made here
+            if recipe is not None and recipe[1] == obj.flags:
+                return _regex_from_recipe, recipe
             try:
                 return _regex_from_recipe, _regex_recipe(obj)
             except Exception:  # noqa: BLE001 - pickle it the ordinary way (re.compile on load)
@@ -229,16 +237,18 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
     """Store ``checker``'s build result atomically (temp file + rename); never raises."""
     try:
         seg = checker.segmenter
+        compiled = checker.compiled()
+        recipes, compiled = compiled.recipes, dataclasses.replace(compiled, recipes=None)  # recipes travel in the patterns
         freq, total = seg.dictionary() if isinstance(seg, _verify.JiebaSegmenter) else (None, None)
         state = {
             "key": key,
             "rules": checker.rules,
             "mapping": dict(checker.normalizer.mapping),
-            "compiled": checker.compiled(),
+            "compiled": compiled,
             "jieba": marshal.dumps((freq, total)) if freq is not None else None,
         }
         buf = io.BytesIO()
-        _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+        _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL, recipes=recipes).dump(state)
         payload = buf.getvalue()
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".state")
