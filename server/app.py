@@ -1,9 +1,11 @@
 """The websocket sidecar: one asyncio server, websocket protocol on ``/``, HTTP routes on the same port.
 
-Per message: one ``orjson.loads``, a pydantic model validation, the session join and the checker
-call (microseconds, on the event loop), one ``orjson.dumps`` per answer. Rule loading runs in an
-executor and the new checker replaces the old one in a single assignment on the event loop, so
-every message is checked by exactly one rule set, and every warning names it.
+Per message: one ``orjson.loads``, a hand-written check of a chat/transcript frame's few fields
+(``protocol.fast_parse``; pydantic validates anything else, and words every error), the session
+join and the checker call (microseconds, on the event loop), and the answer queued on the connection
+without awaiting (``Conn.write``: one socket write per event-loop iteration for all queued answers).
+Rule loading runs in an executor and the new checker replaces the old one in a single assignment on
+the event loop, so every message is checked by exactly one rule set, and every warning names it.
 
     app = App(load_config({"port": 0}))
     await app.start()           # loads the rules (unless a checker was given) and listens
