@@ -97,14 +97,18 @@ def _minimal(s: set[str]) -> set[str]:
 
     A string is dropped exactly when some other member of the set is a substring of it (if that
     member was itself dropped, a shorter member inside it is inside this string too), so each
-    string's substrings of the lengths present are looked up in the set: no pairwise scan.
+    string's substrings of the shorter lengths present are looked up in the set: no pairwise scan.
     """
-    lengths = sorted({len(x) for x in s})
-    kept: set[str] = set()
+    by_len: dict[int, list[str]] = {}
     for x in s:
-        n = len(x)
-        if not any(x[i : i + k] in s for k in lengths if k < n for i in range(n - k + 1)):
-            kept.add(x)
+        by_len.setdefault(len(x), []).append(x)
+    lengths = sorted(by_len)
+    kept: set[str] = set(by_len[lengths[0]]) if lengths else set()  # nothing shorter to contain
+    for idx in range(1, len(lengths)):
+        n, shorter = lengths[idx], lengths[:idx]
+        for x in by_len[n]:
+            if not any(x[i : i + k] in s for k in shorter for i in range(n - k + 1)):
+                kept.add(x)
     return kept
 
 
