@@ -64,6 +64,7 @@ from .protocol import (
     fast_parse,
     parse_client,
 )
+from .fastws import FastServerConnection, fast_reads_possible
 from .pubsub import Hub, Outbox
 from .sinks import AuditRecord, AuditSink, AuditWriter, NullAuditSink
 
@@ -283,6 +284,8 @@ class App:
         #: False with the null sink (``--no-audit``): no record is built or handed to the writer thread
         self._auditing = type(self.audit.sink) is not NullAuditSink
         self.draining = False
+        #: read plain text frames without websockets' per-frame parser (server/fastws.py), when its internals fit
+        self.fast_reads = fast_reads_possible()
         self._block_level = config.block_level()
         self._conns: set[Conn] = set()
         self._server: Server | None = None
@@ -371,6 +374,8 @@ class App:
             max_size=c.hard_max_frame_bytes,
             max_queue=32,
             compression=None,
+            # plain text frames are cut and unmasked without websockets' per-frame parser (server/fastws.py)
+            create_connection=FastServerConnection if self.fast_reads else None,
             server_header=f"livestream-compliance/{__version__}",
             logger=logging.getLogger("livestream_compliance.server.ws"),
         )

@@ -26,7 +26,12 @@ async def make_app(live_checker: Checker) -> AsyncIterator[Callable[..., Awaitab
     apps: list[App] = []
 
     async def factory(
-        *, sink: Any = None, checker: Checker | None = None, checker_factory: Any = None, **settings: Any
+        *,
+        sink: Any = None,
+        checker: Checker | None = None,
+        checker_factory: Any = None,
+        fast_reads: bool | None = None,
+        **settings: Any,
     ) -> App:
         values: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -49,6 +54,8 @@ async def make_app(live_checker: Checker) -> AsyncIterator[Callable[..., Awaitab
             checker=checker if checker is not None else (None if checker_factory else live_checker),
             **kwargs,
         )
+        if fast_reads is not None:  # server/fastws.py on or off (default: on when websockets' internals fit)
+            app.fast_reads = fast_reads
         await app.start()
         apps.append(app)
         return app
