@@ -27,6 +27,12 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
         default=os.environ.get("COMPLIANCE_BACKEND", "ahocorasick-rs"),
         help="Aho-Corasick implementation (default: %(default)s)",
     )
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build the rules from scratch instead of reusing the build state cached (by content hash) "
+        "in $XDG_CACHE_HOME/livestream-compliance",
+    )
 
 
 def add_speaker_options(p: argparse.ArgumentParser, *, default_source: str = "host") -> None:
@@ -40,10 +46,14 @@ def add_speaker_options(p: argparse.ArgumentParser, *, default_source: str = "ho
 
 
 def load_from_args(args: argparse.Namespace) -> Checker:
-    from ..loader import build_checker, load_rule_set
+    from ..loader import DEFAULT_CACHE, load_checker
 
-    rule_set = load_rule_set(args.rules, defaults=not args.no_default_rules)
-    return build_checker(rule_set, backend=args.backend)
+    return load_checker(
+        args.rules,
+        defaults=not args.no_default_rules,
+        backend=args.backend,
+        cache_dir=None if getattr(args, "no_cache", False) else DEFAULT_CACHE,
+    )
 
 
 def severity_arg(value: str) -> Severity:

@@ -607,3 +607,20 @@ def test_python_dash_m_version():
     )
     assert proc.returncode == 0
     assert proc.stdout.decode() == f"compliance {__version__}\n"
+
+
+def test_the_build_state_is_cached_unless_no_cache(cli, stdin_bytes, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """check reuses the loader's state cache (keyed by rule content); --no-cache neither reads nor writes it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "xdg" / "livestream-compliance"
+    args = ["check", "-", "--format", "jsonl", *BASIC_RULES]
+    stdin_bytes("这是最好的，加我微信\n".encode())
+    first = cli(*args, "--no-cache")
+    assert first.code == 1 and not cache.exists()
+    stdin_bytes("这是最好的，加我微信\n".encode())
+    second = cli(*args)
+    assert cache.is_dir() and len(list(cache.iterdir())) == 1
+    stdin_bytes("这是最好的，加我微信\n".encode())
+    third = cli(*args)  # from the cache
+    assert first.out == second.out == third.out != ""
