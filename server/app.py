@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hmac
 import logging
@@ -167,6 +168,10 @@ class Conn:
     flush_pending: bool = False
     #: the connection is websockets' own (not a test double): :meth:`write` may use its sans-I/O protocol
     fast: bool = False
+    #: the handler waits in ``recv()`` (so a frame can be answered straight from ``data_received``)
+    idle: bool = False
+    #: frames were queued by :meth:`queue_frame`, to be written by :meth:`write_queued`
+    dirty: bool = False
 
     def __post_init__(self) -> None:
         self.fast = _fast_writes_possible(self.ws)
@@ -190,8 +195,26 @@ class Conn:
             ws.loop.call_soon(self._flush)
         return True
 
+    def can_write(self) -> bool:
+        """:meth:`write` would queue a frame now (open, not over the write buffer's limit, no fragmented send)."""
+        ws = self.ws
+        return self.fast and ws.protocol.state is _OPEN and not ws.paused and ws.send_in_progress is None
+
+    def queue_frame(self, data: bytes) -> None:
+        """Queue a frame, to be written by :meth:`write_queued` (only after :meth:`can_write` said yes)."""
+        self.ws.protocol.send_text(data)
+        self.dirty = True
+
+    def write_queued(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            self._write_out()
+
     def _flush(self) -> None:
         self.flush_pending = False
+        self._write_out()
+
+    def _write_out(self) -> None:
         try:
             self.ws.send_data()
         except Exception:  # as in websockets' own send path: the connection is lost, recv() will say so
@@ -323,6 +346,7 @@ class App:
             for src in (_HOST, _CHAT)
         }
         self._max_text_chars = config.max_text_chars
+        self._max_frame_bytes = config.max_frame_bytes
         #: the ack frame's end for the checker that answered last (rebuilt when the rules are reloaded)
         self._ack_checker: Checker | None = None
         self._ack_tail = b""
@@ -366,6 +390,7 @@ class App:
                 assert self._last_reload_error is not None
                 raise self._last_reload_error
         c = self.config
+        self._loop_time = asyncio.get_running_loop().time
         self._server = await serve(
             self._handler,
             c.host,
@@ -615,12 +640,19 @@ class App:
         max_frame = c.max_frame_bytes
         dispatch = self._dispatch
         sync_dispatch = self._sync_dispatch
+        direct = isinstance(ws, FastServerConnection) and conn.fast
+        if direct:  # chat/transcript frames answered straight from data_received while this loop waits
+            ws.on_text = functools.partial(self._answer_now, conn)
+            ws.on_chunk_end = conn.write_queued
         try:
             while True:
                 try:
+                    conn.idle = True
                     raw = await ws.recv(decode=False)
                 except ConnectionClosed:
                     break
+                finally:
+                    conn.idle = False
                 t_rx = loop.time()
                 conn.last_rx = t_rx
                 try:
@@ -661,19 +693,55 @@ class App:
         except ConnectionClosed:
             pass
         finally:
+            if direct:
+                ws.on_text = ws.on_chunk_end = None
             self._conns.discard(conn)
             if conn.outbox is not None:
                 self.hub.remove(conn.outbox)
                 await conn.outbox.close(timeout=0)
 
-    async def _send_error(
-        self, conn: Conn, code: str, detail: str, seq: int | None = None, retry_after: float | None = None
-    ) -> None:
+    def _answer_now(self, conn: Conn, raw: bytes) -> bool:
+        """Answer a chat/transcript frame straight from ``data_received`` (server/fastws.py), as the handler would.
+
+        Only while the handler waits in ``recv()`` with nothing queued (so answers keep their order), the
+        answer can be written without waiting (flow control), and the frame is one the fast path reads
+        and the token bucket allows; anything else returns False and the frame goes to ``recv()``.
+        """
+        if not conn.idle or len(raw) > self._max_frame_bytes or not conn.can_write():
+            return False
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return False
+        msg = fast_parse(data) if type(data) is dict else None
+        if msg is None:
+            return False
+        t_rx = self._loop_time()
+        if conn.bucket.take(1, t_rx):
+            return False
+        conn.last_rx = t_rx
+        try:
+            frame = self._sync_dispatch[type(msg)](conn, msg, t_rx)
+        except ProtocolError as exc:
+            frame = self._error_frame(exc.code, exc.detail, exc.seq)
+        except Exception:
+            log.exception("internal error handling a frame")
+            frame = self._error_frame("internal", "internal error; the server logged it")
+        if frame is not None:
+            conn.queue_frame(frame)
+        return True
+
+    def _error_frame(self, code: str, detail: str, seq: int | None = None, retry_after: float | None = None) -> bytes:
         self.metrics.error(code)
         frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail, "seq": seq}
         if retry_after is not None:
             frame["retry_after"] = round(retry_after, 4)
-        await conn.send(orjson.dumps(frame))
+        return orjson.dumps(frame)
+
+    async def _send_error(
+        self, conn: Conn, code: str, detail: str, seq: int | None = None, retry_after: float | None = None
+    ) -> None:
+        await conn.send(self._error_frame(code, detail, seq, retry_after))
 
     # ------------------------------------------------------------------ messages
     async def _on_hello(self, conn: Conn, msg: Hello, t_rx: float) -> None:

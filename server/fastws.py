@@ -23,6 +23,7 @@ before), and any state but OPEN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -66,6 +67,11 @@ class FastServerConnection(ServerConnection):
         self._rx = bytearray()
         #: None: not decided yet (decided at the first data after the handshake); then True or False
         self._rx_fast: bool | None = None
+        #: called with a plain text frame's payload while no other frame waits to be read; returns True
+        #: when it answered the frame itself (then ``recv()`` never sees it), False to queue it as usual
+        self.on_text: Callable[[bytes], bool] | None = None
+        #: called after each chunk of data had its complete frames handled (e.g. to write the answers out)
+        self.on_chunk_end: Callable[[], None] | None = None
 
     def _give_up(self, data: bytes | bytearray) -> None:
         self._rx_fast = False
@@ -120,13 +126,18 @@ class FastServerConnection(ServerConnection):
                 break  # incomplete: wait for the rest
             if b0 == 0x81 and b1 & 0x80 and protocol.state is _OPEN and protocol.current_size is None:
                 payload = apply_mask(data[pos + head : end], data[pos + head - 4 : pos + head])
-                self.process_event(Frame(_TEXT, payload))
+                on_text = self.on_text
+                if on_text is None or len(self.recv_messages.frames) or not on_text(payload):
+                    self.process_event(Frame(_TEXT, payload))
             else:
                 super().data_received(bytes(data[pos:end]))
                 if protocol.state is not _OPEN:
                     self._give_up(data[end:])
                     return
             pos = end
+        on_chunk_end = self.on_chunk_end
+        if on_chunk_end is not None:
+            on_chunk_end()
         # keep what is left (an incomplete frame) for the next call
         if data is buf:
             del buf[:pos]
