@@ -368,9 +368,18 @@ def config_from(a: argparse.Namespace) -> be.Config:
     return cfg
 
 
+#: the section benchmarks/workers.py writes into RESULTS.md, kept when this script rewrites the file
+WORKERS_BEGIN, WORKERS_END = "<!-- workers:begin -->", "<!-- workers:end -->"
+
+
 def write(rep: Report, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(rep), encoding="utf-8")
+    text = markdown(rep)
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    if WORKERS_BEGIN in old and WORKERS_END in old:
+        kept = old[old.index(WORKERS_BEGIN): old.index(WORKERS_END) + len(WORKERS_END)]
+        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    out.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
