@@ -138,12 +138,22 @@ async def _answers(app: App, data: bytes, seed: int) -> tuple[list[Any], list[An
 async def test_fast_reader_gives_websockets_answers(make_app, seed: int) -> None:
     data = _stream(random.Random(seed))
     got = {}
+    direct = []
     for fast in (True, False):
         app = await make_app(fast_reads=fast)
+        answer_now = app._answer_now
+
+        def counting(conn: Any, raw: bytes, answer_now: Any = answer_now) -> bool:
+            done = answer_now(conn, raw)
+            direct.append(done)
+            return done
+
+        app._answer_now = counting  # type: ignore[method-assign]
         got[fast], conns = await _answers(app, data, seed)
         # the fast reader stayed on through pings, fragments, binary, bad and oversized frames
         assert conns == ([(FastServerConnection, True)] if fast else [(ServerConnection, None)]), conns
     assert got[True] == got[False]
+    assert direct  # offered to the direct path (in this mix most frames queue behind one that is not)
     assert any(isinstance(a, tuple) and a[:2] == ("op", 10) for a in got[True])  # pongs to websocket pings
     assert any(isinstance(a, dict) and a.get("type") == "warning" and a.get("speaker") == "frag" for a in got[True])
 
@@ -182,3 +192,37 @@ async def test_websockets_client_keepalive_and_close(app: App, connect: Connect)
         await c.ping(i)
     await c.ws.close()
     assert c.ws.close_code == 1000
+
+
+async def test_frames_one_at_a_time_are_answered_from_data_received(make_app) -> None:
+    """A client that waits for each answer: every chat/transcript frame takes the direct path, same answers."""
+    texts = ["主播好", "谁能加微信", "全网最低价", "x" * 300, "好看"]
+    got = {}
+    direct: list[bool] = []
+    for fast in (True, False):
+        app = await make_app(fast_reads=fast)
+        answer_now = app._answer_now
+
+        def counting(conn: Any, raw: bytes, answer_now: Any = answer_now) -> bool:
+            done = answer_now(conn, raw)
+            direct.append(done)
+            return done
+
+        app._answer_now = counting  # type: ignore[method-assign]
+        c = await RawClient.open(app)
+        try:
+            c.writer.write(frame(orjson.dumps({"type": "hello", "stream_id": "one", "acks": True})))
+            out = [(await c.read_frame())[1]]
+            for i in range(40):
+                kind = "chat" if i % 3 else "transcript"
+                msg = {"type": kind, "seq": i, "text": texts[i % len(texts)], "user": f"u{i % 4}"}
+                if i == 17:
+                    msg["seq"] = -1  # an invalid frame: answered with the model's error frame
+                c.writer.write(frame(orjson.dumps(msg)))
+                out.append((await c.read_frame())[1])
+            got[fast] = [orjson.loads(x) for x in out]
+        finally:
+            c.close()
+    assert got[True] == got[False]
+    assert any(a["type"] == "warning" for a in got[True]) and any(a["type"] == "error" for a in got[True])
+    assert direct.count(True) == 39 and direct.count(False) == 2  # the hello and the invalid frame go to recv()
