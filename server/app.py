@@ -237,7 +237,9 @@ def _fast_writes_possible(ws: Any) -> bool:
 
 
 def tune_gc() -> None:
-    """Garbage-collector settings for a long-running server; call once after start-up (``compliance serve`` does).
+    """Garbage-collector settings for a long-running process; call once after start-up.
+
+    ``compliance serve`` and ``compliance worker`` do.
 
     ``gc.freeze()`` moves everything alive after start-up (rules, matchers, jieba, modules: a quarter
     of a million objects) into the permanent generation, so no later collection scans it again.
@@ -308,7 +310,7 @@ class App:
         self._auditing = type(self.audit.sink) is not NullAuditSink
         self.draining = False
         #: read plain text frames without websockets' per-frame parser (server/fastws.py), when its internals fit
-        self.fast_reads = fast_reads_possible()
+        self.fast_reads = config.websocket_fast_path and fast_reads_possible()
         self._block_level = config.block_level()
         self._conns: set[Conn] = set()
         self._server: Server | None = None
@@ -636,6 +638,8 @@ class App:
         loop = asyncio.get_running_loop()
         c = self.config
         conn = Conn(ws, TokenBucket(c.rate, c.burst, loop.time()), acks=c.acks)
+        if not c.websocket_fast_path:
+            conn.fast = False
         self._conns.add(conn)
         max_frame = c.max_frame_bytes
         dispatch = self._dispatch

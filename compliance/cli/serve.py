@@ -56,6 +56,13 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         help="answer messages without findings with ack frames (clients can also ask in hello)",
     )
+    p.add_argument(
+        "--no-fast-path",
+        dest="websocket_fast_path",
+        action="store_const",
+        const=False,
+        help="use only websockets' public recv/send (no direct frame reads and queued writes)",
+    )
     p.add_argument("--rate", type=float, help="messages per second per connection (token bucket)")
     p.add_argument("--burst", type=int, help="token bucket size")
     p.add_argument("--max-frame-bytes", type=int, help="larger frames get an error frame (default 65536)")
@@ -82,6 +89,7 @@ _OVERRIDES = (
     "publish_redis",
     "publish_stream",
     "acks",
+    "websocket_fast_path",
     "rate",
     "burst",
     "max_frame_bytes",

@@ -151,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         f"dead letters {config.dead_letter}; metrics {where}\n"
     )
     sys.stderr.flush()
+    from livestream_compliance_server.app import tune_gc
+
+    tune_gc()  # the rules, jieba and matchers are long-lived: out of every later collection (~15% less CPU/entry)
     try:
         return worker.run() or EXIT_OK
     except redis.RedisError as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from livestream_compliance_server.app import App
+from livestream_compliance_server.app import App, Conn
 from livestream_compliance_server.fastws import FastServerConnection
 from websockets.asyncio.server import ServerConnection
 from wsutil import TOKEN, Connect
@@ -226,3 +226,27 @@ async def test_frames_one_at_a_time_are_answered_from_data_received(make_app) ->
     assert got[True] == got[False]
     assert any(a["type"] == "warning" for a in got[True]) and any(a["type"] == "error" for a in got[True])
     assert direct.count(True) == 39 and direct.count(False) == 2  # the hello and the invalid frame go to recv()
+
+
+async def test_the_fast_path_switch_uses_only_websockets_public_api(make_app) -> None:
+    """``websocket_fast_path = false`` (``--no-fast-path``): plain connections, awaited sends, same answers."""
+    data = _stream(random.Random(11))
+    fast_app = await make_app()
+    fast_answers, fast_conns = await _answers(fast_app, data, 11)
+    app = await make_app(websocket_fast_path=False)
+    assert app.fast_reads is False
+    seen: list[bool] = []
+    real_write = Conn.write
+
+    def spy(self: Conn, payload: bytes) -> bool:
+        seen.append(self.fast)
+        return real_write(self, payload)
+
+    Conn.write = spy  # type: ignore[method-assign]
+    try:
+        answers, conns = await _answers(app, data, 11)
+    finally:
+        Conn.write = real_write  # type: ignore[method-assign]
+    assert conns == [(ServerConnection, None)] and fast_conns == [(FastServerConnection, True)]
+    assert seen and not any(seen)  # every answer went through an awaited ws.send
+    assert answers == fast_answers
