@@ -24,6 +24,7 @@ from typing import Any
 
 from .engine import Checker, CompiledRules
 from .errors import RuleError, RuleIssue
+from .literals import from_recipe
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
 from .tables import pinyin_table, traditional_to_simplified
@@ -184,17 +185,8 @@ def _regex_recipe(rx: re.Pattern[str]) -> tuple[Any, ...]:
     return (rx.pattern, rx.flags | p.state.flags, code, p.state.groups - 1, groupindex, tuple(indexgroup))
 
 
-def _regex_from_recipe(pattern: str, flags: int, code: list[int], groups: int, groupindex: dict[str, int],
-                       indexgroup: tuple[str | None, ...]) -> re.Pattern[str]:
-    try:
-        import _sre
-
-        rx = _sre.compile(pattern, flags, code, groups, groupindex, indexgroup)  # sre validates the code
-        if type(rx) is re.Pattern and rx.pattern == pattern and rx.flags == flags and rx.groups == groups:
-            return rx
-    except Exception:  # noqa: BLE001 - another interpreter's internals: compile from the pattern
-        pass
-    return re.compile(pattern, flags)
+#: rebuilds a pattern from its cached recipe (``re.compile`` when the interpreter refuses the code)
+_regex_from_recipe = from_recipe
 
 
 class _StatePickler(pickle.Pickler):
