@@ -35,7 +35,7 @@ from livestream_compliance import __version__
 from livestream_compliance.engine import Checker
 from livestream_compliance.errors import ComplianceError, RuleError
 from livestream_compliance.findings import Finding, Severity, Source
-from livestream_compliance.loader import build_checker, load_rule_set
+from livestream_compliance.loader import DEFAULT_CACHE, build_checker, load_checker, load_rule_set
 from livestream_compliance.rules import RuleSet
 from livestream_compliance.session import SessionStore
 from prometheus_client import CollectorRegistry
@@ -509,7 +509,12 @@ class App:
 
     # ------------------------------------------------------------------ reload
     def _build(self) -> Checker:
-        rule_set = load_rule_set(self.config.rules, defaults=self.config.default_rules)
+        c = self.config
+        if c.state_cache and self.checker_factory is build_checker:
+            # the loader's state cache (keyed by the rule files' content): a restart or a reload with
+            # unchanged rules skips validation and the build; any edit is a miss and builds afresh
+            return load_checker(c.rules, defaults=c.default_rules, cache_dir=DEFAULT_CACHE)
+        rule_set = load_rule_set(c.rules, defaults=c.default_rules)
         return self.checker_factory(rule_set)
 
     async def reload(self, trigger: str = "api") -> ReloadResult:

@@ -86,6 +86,9 @@ class ServerConfig:
     #: (server/fastws.py, ``Conn.write``; ~2x less CPU per message). Off: only websockets' public
     #: ``recv``/``send`` are used (a safety switch should a websockets release change its internals)
     websocket_fast_path: bool = True
+    #: reuse the rule build state cached in $XDG_CACHE_HOME/livestream-compliance (keyed by the
+    #: rule files' content, the package and its dependencies' versions): start-up in about a second
+    state_cache: bool = True
 
     # sessions (see livestream_compliance.session)
     tail_chars: int = 16

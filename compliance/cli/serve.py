@@ -63,6 +63,13 @@ def add_parser(subparsers: Any) -> None:
         const=False,
         help="use only websockets' public recv/send (no direct frame reads and queued writes)",
     )
+    p.add_argument(
+        "--no-cache",
+        dest="state_cache",
+        action="store_const",
+        const=False,
+        help="build the rules from scratch at start-up and on reload (no state cache)",
+    )
     p.add_argument("--rate", type=float, help="messages per second per connection (token bucket)")
     p.add_argument("--burst", type=int, help="token bucket size")
     p.add_argument("--max-frame-bytes", type=int, help="larger frames get an error frame (default 65536)")
@@ -90,6 +97,7 @@ _OVERRIDES = (
     "publish_stream",
     "acks",
     "websocket_fast_path",
+    "state_cache",
     "rate",
     "burst",
     "max_frame_bytes",

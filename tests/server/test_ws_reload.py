@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import json
 import logging
 import os
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -184,3 +184,21 @@ async def test_real_builder_reload(make_app, rules_dir: Path) -> None:
     assert result.ok and result.rule_version != before
     assert seen["thread"] != threading.get_ident()
     assert seen["loop_served"] == "served"
+
+
+@pytest.mark.parametrize("state_cache", [True, False])
+async def test_default_builder_uses_the_state_cache_unless_disabled(
+    make_app, rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_cache: bool
+) -> None:
+    """With the default builder, reloads go through the loader's state cache (``--no-cache``: never)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "xdg" / "livestream-compliance"
+    app: App = await make_app(rules=[str(rules_dir)], state_cache=state_cache)
+    first = await app.reload()
+    second = await app.reload()  # unchanged rules: from the cache when it is on
+    assert first.ok and second.ok and first.rule_version == second.rule_version
+    assert (cache.is_dir() and len(list(cache.iterdir())) == 1) is state_cache
+    set_pack_version(rules_dir, "4.0")  # an edit is a miss: rebuilt, and a second state file
+    third = await app.reload()
+    assert third.ok and third.rule_version != second.rule_version
+    assert (len(list(cache.iterdir())) == 2) if state_cache else not cache.exists()
