@@ -48,6 +48,28 @@ def example_failures(checker) -> list[RuleIssue]:
     return issues
 
 
+def dead_pattern_characters(checker) -> list[RuleIssue]:  # type: ignore[no-untyped-def]
+    """Characters of regex patterns that normalisation rewrites, so the text never contains them.
+
+    Terms and exceptions are normalised at load; patterns are not (they are regexes). A pattern
+    written with 乾 or 陆 can never match: the text it runs on says 干 and 6. Reported unless the
+    pattern also has the normalised form (an alternation such as ``(?:乾|干)`` covers it).
+    """
+    norm = checker.normalizer.normalize
+    issues: list[RuleIssue] = []
+    for rule in checker.rules.rules:
+        for i, pattern in enumerate(rule.patterns):
+            for c in dict.fromkeys(pattern):
+                if ord(c) < 128:
+                    continue
+                n = norm(c)
+                if n != c and (not n or n not in pattern):
+                    becomes = f"becomes {n!r}" if n else "is deleted"
+                    issues.append(RuleIssue(rule.file, rule.id, f"patterns[{i}]",
+                                            f"{c!r} {becomes} in normalised text, so this part never matches"))
+    return issues
+
+
 def run_validate(args: argparse.Namespace) -> int:
     from ..loader import build_checker, load_rule_set
 
@@ -61,6 +83,8 @@ def run_validate(args: argparse.Namespace) -> int:
             sys.stderr.write(f"{issue}\n")
         sys.stderr.write(f"{len(issues)} error(s)\n")
         return EXIT_ERROR
+    for warning in dead_pattern_characters(checker):
+        sys.stderr.write(f"warning: {warning}\n")
     issues = [] if args.no_examples else example_failures(checker)
     for issue in issues:
         sys.stderr.write(f"{issue}\n")

@@ -186,3 +186,12 @@ def test_rules_bad_arguments_exit_2(cli, argv, message):
     res = cli("rules", *argv)
     assert res.code == 2
     assert message in res.err
+
+
+def test_validate_warns_about_pattern_characters_normalisation_rewrites(cli) -> None:
+    r = cli("rules", "validate", "--no-default-rules", f"{RULES_FX}/dead_pattern")
+    assert r.code == 0, r
+    warnings = [line for line in r.err_lines if line.startswith("warning:")]
+    assert len(warnings) == 1, r
+    assert "state.toml" in warnings[0] and "STATE-ARMY" in warnings[0] and "patterns[0]" in warnings[0]
+    assert "'陆' becomes '6'" in warnings[0]
