@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import (  # noqa: E402
     DEFAULT_CORPORA,
-    HERE,
     PROJECT,
     Table,
     houbb_strings,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import mimetypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from http import HTTPStatus
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
