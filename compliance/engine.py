@@ -17,7 +17,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .literals import analyse_parsed, compile_parsed
+from .literals import prepare
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
@@ -235,6 +235,24 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     return out
 
 
+def _unique_entries(
+    entries: list[_Entry], shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]], term_kinds: tuple[int, ...]
+) -> tuple[tuple[_Entry, ...], bool]:
+    """A key's entries deduplicated (a term listed twice, or a variant equal to another term), as
+    the one shared tuple of those entries, and whether the key stands for a term."""
+    if len(entries) == 1:
+        uniq_entries: tuple[_Entry, ...] = (entries[0],)
+    else:
+        uniq: dict[tuple[int, str, int], _Entry] = {}
+        for e in entries:
+            if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
+                continue  # the doubled form is also a real term of this rule
+            uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
+        uniq_entries = tuple(uniq.values())
+    uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
+    return uniq_entries, any(x.kind in term_kinds for x in uniq_entries)
+
+
 def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tuple[tuple[int, int], ...]:
     """Split word spans wherever characters were deleted between two normalised characters."""
     out: list[tuple[int, int]] = []
@@ -422,11 +440,10 @@ class Checker:
                     by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
-                        lits, width, reach, parsed = analyse_parsed(p)
-                        rx, recipe = compile_parsed(p, parsed) if parsed is not None else (re.compile(p), None)
-                        compiled[p] = (rx, lits, width, reach)
-                        if recipe is not None:
-                            self._recipes[p] = recipe
+                        prep = prepare(p)  # shared with the rule validator: parsed and compiled once
+                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach)
+                        if prep.recipe is not None:
+                            self._recipes[p] = prep.recipe
                     rx, triggers, width, reach = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
@@ -437,22 +454,19 @@ class Checker:
                         pats.append((rule, rx))
             auto = _Automaton()
             term_kinds = (_TERM, _VARIANT, _ALIAS)
-            for key, entries in by_key.items():
-                auto.keys.append(key)
-                if len(entries) == 1:
-                    uniq_entries: tuple[_Entry, ...] = (entries[0],)
-                else:
-                    # deduplicate (a term listed twice, or a variant equal to another term)
-                    uniq: dict[tuple[int, str, int], _Entry] = {}
-                    for e in entries:
-                        if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
-                            continue  # the doubled form is also a real term of this rule
-                        uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
-                    uniq_entries = tuple(uniq.values())
-                uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
-                auto.entries.append(uniq_entries)
-                if uniq_entries[0].kind in term_kinds or any(x.kind in term_kinds for x in uniq_entries):
-                    self._term_keys.add(key)
+            # keys share few distinct entry lists (every variant of a rule's terms has [variant]):
+            # deduplicate and classify each distinct list once, by its entries' ids
+            by_ids: dict[tuple[int, ...], tuple[tuple[_Entry, ...], bool]] = {}
+            auto.keys = list(by_key)
+            groups: list[tuple[tuple[_Entry, ...], bool]] = []
+            for entries in by_key.values():
+                ids = tuple(map(id, entries))
+                group = by_ids.get(ids)
+                if group is None:
+                    group = by_ids[ids] = _unique_entries(entries, shared_tuples, term_kinds)
+                groups.append(group)
+            auto.entries = [g for g, _ in groups]
+            self._term_keys.update(key for key, (_, is_term) in zip(auto.keys, groups) if is_term)
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
