@@ -70,6 +70,8 @@ class _Entry:
     #: unbounded), so a trigger occurrence needs only the pattern searched around it
     width: int | None = None
     reach: int | None = None
+    #: for triggers: strings one of which every match contains (literals.prepare), or None
+    guard: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -175,7 +177,7 @@ def _only_unmatched_triggers(
             and ((edges & 1 and s > 0 and norm[s - 1] in _ASCII_ALNUM) or (edges & 2 and e < len(norm) and norm[e] in _ASCII_ALNUM))
         ):
             return False
-        for rx, width, reach in pats:
+        for rx, width, reach, guard in pats:
             if id(rx) in ran:
                 continue
             if width is not None:
@@ -187,13 +189,14 @@ def _only_unmatched_triggers(
                 if m.start() <= s:
                     return False
                 # a match starting later in the slice may be an artefact of its end: whole line
-            if rx.search(norm) is not None:
+            # (unless the line lacks all of another set of strings the pattern requires)
+            if (guard is None or any(map(norm.__contains__, guard))) and rx.search(norm) is not None:
                 return False
             ran.add(id(rx))
     return prefilter is None or prefilter.search(norm) is None
 
 
-_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None"], ...]
+_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None", "tuple[str, ...] | None"], ...]
 
 
 #: ``(edges, no patterns)`` for keys that stand only for terms, by their Latin-edge bits
@@ -204,7 +207,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
     ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
 
-    * ``patterns``: ``(pattern, width, reach)`` of the patterns the key triggers;
+    * ``patterns``: ``(pattern, width, reach, guard)`` of the patterns the key triggers;
     * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
       digit is never a finding.
@@ -216,7 +219,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         if others and not all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
             kinds[id(group)] = None
         else:
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach) for e in group if e.kind == _TRIGGER}.values())
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard) for e in group if e.kind == _TRIGGER}.values())
             kinds[id(group)] = (pats, bool(others))  # type: ignore[assignment]
     alnum = _ASCII_ALNUM
     out: list[tuple[int, _TriggerOnly] | None] = []
@@ -387,7 +390,7 @@ class Checker:
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
-        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None]] = {}
+        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None]] = {}
         alias_cache: dict[str, set[str]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
@@ -395,11 +398,11 @@ class Checker:
         shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
 
         def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
-                  reach: int | None = None) -> _Entry:
+                  reach: int | None = None, guard: tuple[str, ...] | None = None) -> _Entry:
             k = (kind, rule.id, id(pattern) if pattern is not None else 0)
             e = shared.get(k)
             if e is None or e.rule is not rule:
-                e = shared[k] = _Entry(kind, rule, pattern, width, reach)
+                e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard)
             return e
 
         for source in Source:
@@ -441,13 +444,13 @@ class Checker:
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
                         prep = prepare(p)  # shared with the rule validator: parsed and compiled once
-                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach)
+                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach, prep.guard)
                         if prep.recipe is not None:
                             self._recipes[p] = prep.recipe
-                    rx, triggers, width, reach = compiled[p]
+                    rx, triggers, width, reach, guard = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
-                        e_trigger = entry(_TRIGGER, rule, rx, width, reach)
+                        e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard)
                         for t in triggers:
                             by_key.setdefault(t, []).append(e_trigger)
                     else:

@@ -124,6 +124,11 @@ def _score(s: set[str]) -> tuple[int, int]:
 
 
 def _required_seq(items) -> set[str] | None:
+    return _best(_required_candidates(items))
+
+
+def _required_candidates(items) -> list[set[str]]:
+    """Sets of strings each of which is required: every match of ``items`` contains one string of every set."""
     candidates: list[set[str]] = []
     run: set[str] = {""}
 
@@ -159,6 +164,11 @@ def _required_seq(items) -> set[str] | None:
         if r is not None:
             candidates.append(r)
     close()
+    return candidates
+
+
+def _best(candidates: list[set[str]]) -> set[str] | None:
+    """The candidate that makes the best triggers: longest shortest string, then fewest strings."""
     if not candidates:
         return None
     # max(candidates, key=_score), computing the minimal forms only for the longest-shortest ones
@@ -323,17 +333,29 @@ def analyse_parsed(pattern: str):  # type: ignore[no-untyped-def]
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001 - the rule validator reports bad patterns
         return None, None, None, None
-    return (*_analyse_tree(parsed), parsed)
+    return (*_analyse_tree(parsed)[:3], parsed)
+
+
+#: Largest guard (see :func:`prepare`): a few substring tests must stay much cheaper than a search.
+GUARD_MAX = 16
 
 
 def _analyse_tree(parsed):  # type: ignore[no-untyped-def]  # noqa: ANN001
-    req = _required_seq(parsed.data)
+    """``(literals, width, reach, guard)`` of a parsed pattern (see :func:`analyse` and :class:`Prepared`)."""
+    candidates = _required_candidates(parsed.data)
+    req = _best(candidates)
     literals = None if not req or "" in req else _minimal(req)
+    guard = None
+    if literals is not None and not parsed.state.flags & re.IGNORECASE:
+        others = [_minimal(c) for c in candidates if c is not req and len(c) <= 4 * GUARD_MAX]
+        smallest = min(others, key=len, default=None)
+        if smallest and len(smallest) <= GUARD_MAX and "" not in smallest:
+            guard = tuple(sorted(smallest))
     width = parsed.getwidth()[1]
     ahead = _lookahead_width(parsed.data)
     if width > MAX_WINDOW or ahead is None:
-        return literals, None, None
-    return literals, width, width + ahead + 1
+        return literals, None, None, guard
+    return literals, width, width + ahead + 1, guard
 
 
 class Prepared(NamedTuple):
@@ -345,6 +367,9 @@ class Prepared(NamedTuple):
     literals: set[str] | None
     width: int | None
     reach: int | None
+    #: another set of required strings (one of them occurs in every match), when a small one exists:
+    #: a line containing none of them cannot match, so the checker skips a whole-line search
+    guard: tuple[str, ...] | None = None
 
 
 #: pattern -> its Prepared form; bounded (cleared when full), keyed by the pattern text only
@@ -365,9 +390,9 @@ def prepare(pattern: str) -> Prepared:
     if got is not None:
         return got
     parsed = _p.parse(pattern, 0)  # what re.compile(pattern) parses first: the same errors
-    literals, width, reach = _analyse_tree(parsed)
+    literals, width, reach, guard = _analyse_tree(parsed)
     rx, recipe = compile_parsed(pattern, parsed)
-    got = Prepared(rx, recipe, literals, width, reach)
+    got = Prepared(rx, recipe, literals, width, reach, guard)
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
     _PREPARED[pattern] = got
