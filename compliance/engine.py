@@ -72,6 +72,8 @@ class _Entry:
     reach: int | None = None
     #: for triggers: strings one of which every match contains (literals.prepare), or None
     guard: tuple[str, ...] | None = None
+    #: for triggers: every match begins with a trigger, so only a match at an occurrence is possible
+    anchored: bool = False
 
 
 @dataclass
@@ -177,8 +179,14 @@ def _only_unmatched_triggers(
             and ((edges & 1 and s > 0 and norm[s - 1] in _ASCII_ALNUM) or (edges & 2 and e < len(norm) and norm[e] in _ASCII_ALNUM))
         ):
             return False
-        for rx, width, reach, guard in pats:
+        for rx, width, reach, guard, anchored in pats:
             if id(rx) in ran:
+                continue
+            if anchored:
+                # every match begins with a trigger, and every trigger occurrence is a hit: a match
+                # can only start at one of them, and up to s + reach is all it reads from here
+                if (rx.match(norm, s) if reach is None else rx.match(norm, s, s + reach)) is not None:
+                    return False
                 continue
             if width is not None:
                 # a match containing this occurrence starts in [e - width, s]; the slice up to
@@ -196,7 +204,7 @@ def _only_unmatched_triggers(
     return prefilter is None or prefilter.search(norm) is None
 
 
-_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None", "tuple[str, ...] | None"], ...]
+_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None", "tuple[str, ...] | None", bool], ...]
 
 
 #: ``(edges, no patterns)`` for keys that stand only for terms, by their Latin-edge bits
@@ -207,7 +215,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
     ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
 
-    * ``patterns``: ``(pattern, width, reach, guard)`` of the patterns the key triggers;
+    * ``patterns``: ``(pattern, width, reach, guard, anchored)`` of the patterns the key triggers;
     * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
       digit is never a finding.
@@ -219,7 +227,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         if others and not all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
             kinds[id(group)] = None
         else:
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard) for e in group if e.kind == _TRIGGER}.values())
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
             kinds[id(group)] = (pats, bool(others))  # type: ignore[assignment]
     alnum = _ASCII_ALNUM
     out: list[tuple[int, _TriggerOnly] | None] = []
@@ -390,7 +398,7 @@ class Checker:
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
-        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None]] = {}
+        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
         alias_cache: dict[str, set[str]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
@@ -398,11 +406,11 @@ class Checker:
         shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
 
         def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
-                  reach: int | None = None, guard: tuple[str, ...] | None = None) -> _Entry:
+                  reach: int | None = None, guard: tuple[str, ...] | None = None, anchored: bool = False) -> _Entry:
             k = (kind, rule.id, id(pattern) if pattern is not None else 0)
             e = shared.get(k)
             if e is None or e.rule is not rule:
-                e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard)
+                e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard, anchored)
             return e
 
         for source in Source:
@@ -444,13 +452,13 @@ class Checker:
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
                         prep = prepare(p)  # shared with the rule validator: parsed and compiled once
-                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach, prep.guard)
+                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach, prep.guard, prep.anchored)
                         if prep.recipe is not None:
                             self._recipes[p] = prep.recipe
-                    rx, triggers, width, reach, guard = compiled[p]
+                    rx, triggers, width, reach, guard, anchored = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
-                        e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard)
+                        e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard, anchored)
                         for t in triggers:
                             by_key.setdefault(t, []).append(e_trigger)
                     else:

@@ -347,15 +347,49 @@ def _analyse_tree(parsed):  # type: ignore[no-untyped-def]  # noqa: ANN001
     literals = None if not req or "" in req else _minimal(req)
     guard = None
     if literals is not None and not parsed.state.flags & re.IGNORECASE:
-        others = [_minimal(c) for c in candidates if c is not req and len(c) <= 4 * GUARD_MAX]
-        smallest = min(others, key=len, default=None)
-        if smallest and len(smallest) <= GUARD_MAX and "" not in smallest:
+        # any required set will do (it need not be minimal): the smallest small one
+        smallest = min((c for c in candidates if c is not req and len(c) <= GUARD_MAX), key=len, default=None)
+        if smallest and "" not in smallest:
             guard = tuple(sorted(smallest))
+    anchored = literals is not None and not parsed.state.flags & re.IGNORECASE and _starts_with_one_of(parsed.data, literals)
     width = parsed.getwidth()[1]
     ahead = _lookahead_width(parsed.data)
     if width > MAX_WINDOW or ahead is None:
-        return literals, None, None, guard
-    return literals, width, width + ahead + 1, guard
+        return literals, None, None, guard, anchored
+    return literals, width, width + ahead + 1, guard, anchored
+
+
+def _starts_with_one_of(items, literals: set[str]) -> bool:  # noqa: ANN001
+    """Does every match of ``items`` begin with one of ``literals``?
+
+    True when the strings the pattern's leading run of exact items can match (zero-width items
+    such as look-behinds consume nothing) each start with one of ``literals``: then every match
+    starts at an occurrence of a trigger, and the checker tries the pattern only there.
+    """
+    run: set[str] = {""}
+    starts = tuple(literals)
+    for op, av in getattr(items, "data", items):
+        s = _exact_item(op, av)
+        if s is None and op in _REPEATS and av[0] >= 1:
+            # X{n,m} with n >= 1 of an exact X: every match continues with n copies (as in
+            # _required_candidates: 1[3-9][0-9]{9} starts with one of 130..199)
+            base = _exact_seq(av[2])
+            if base is None or "" in base:
+                return False
+            for _ in range(av[0]):  # as many copies as stay small: each is a prefix of every match
+                if len(run) * len(base) > EXTEND_LIMIT:
+                    break
+                run = {x + y for x in run for y in base}
+            return "" not in run and all(x.startswith(starts) for x in run)
+        if s is None:
+            break
+        combined = _product(run, s)
+        if combined is None:
+            break
+        run = combined
+        if "" not in run and all(x.startswith(starts) for x in run):
+            return True
+    return False
 
 
 class Prepared(NamedTuple):
@@ -370,6 +404,8 @@ class Prepared(NamedTuple):
     #: another set of required strings (one of them occurs in every match), when a small one exists:
     #: a line containing none of them cannot match, so the checker skips a whole-line search
     guard: tuple[str, ...] | None = None
+    #: every match begins with one of ``literals``: a trigger occurrence needs only ``rx.match`` there
+    anchored: bool = False
 
 
 #: pattern -> its Prepared form; bounded (cleared when full), keyed by the pattern text only
@@ -390,9 +426,9 @@ def prepare(pattern: str) -> Prepared:
     if got is not None:
         return got
     parsed = _p.parse(pattern, 0)  # what re.compile(pattern) parses first: the same errors
-    literals, width, reach, guard = _analyse_tree(parsed)
+    literals, width, reach, guard, anchored = _analyse_tree(parsed)
     rx, recipe = compile_parsed(pattern, parsed)
-    got = Prepared(rx, recipe, literals, width, reach, guard)
+    got = Prepared(rx, recipe, literals, width, reach, guard, anchored)
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
     _PREPARED[pattern] = got

@@ -87,3 +87,15 @@ def test_prepare_shares_one_compile_and_finds_a_guard() -> None:
     assert prep.guard == ("kg", "斤")
     with pytest.raises(re.error, match="missing"):
         prepare("(?:ab")
+
+
+def test_prepare_anchored_patterns_start_with_a_trigger() -> None:
+    from livestream_compliance.literals import prepare
+
+    # every match begins with one of the triggers (look-behinds consume nothing)
+    phone = prepare(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+    assert phone.anchored
+    assert prepare(r"(?<![a-z])(?:vx|微信)(?:号)?[a-z0-9]{6,}").anchored
+    # a trigger that sits later in the match, or an optional lead: not anchored
+    assert not prepare(r"(?:\d+|[一二三]+)(?:天|周)(?:瘦|减)").anchored
+    assert not prepare(r"(?:全网)?最低价").anchored
