@@ -347,9 +347,11 @@ def _analyse_tree(parsed):  # type: ignore[no-untyped-def]  # noqa: ANN001
     literals = None if not req or "" in req else _minimal(req)
     guard = None
     if literals is not None and not parsed.state.flags & re.IGNORECASE:
-        # any required set will do (it need not be minimal): the smallest small one
-        smallest = min((c for c in candidates if c is not req and len(c) <= GUARD_MAX), key=len, default=None)
-        if smallest and "" not in smallest:
+        # any required set will do; minimising one (dropping strings that contain another) can
+        # bring it under GUARD_MAX ((?:丰|升|长高|...)(?:了)? is 丰 升 长 ...)
+        others = [c if len(c) <= GUARD_MAX else _minimal(c) for c in candidates if c is not req and len(c) <= 4 * GUARD_MAX]
+        smallest = min(others, key=len, default=None)
+        if smallest and len(smallest) <= GUARD_MAX and "" not in smallest:
             guard = tuple(sorted(smallest))
     anchored = literals is not None and not parsed.state.flags & re.IGNORECASE and _starts_with_one_of(parsed.data, literals)
     width = parsed.getwidth()[1]
