@@ -336,6 +336,8 @@ def load_checker(
     rules skips parsing, validation and the build (the automata are rebuilt from the cached keys).
     Any change to a rule file or the package gives a new key; a truncated or corrupt file fails
     its checksum and is rebuilt. ``DEFAULT_CACHE``: :func:`default_cache_dir`; ``None``: no cache.
+    jieba's parsed base dictionary (``jieba.cache``, jieba's own format) is looked up in the cache
+    directory and then in the temporary directory, and written to the cache directory when missing.
     """
     layers = _layers(paths, defaults)
     if cache_dir is None:
