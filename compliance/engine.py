@@ -17,7 +17,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import Normalizer, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .literals import analyse_parsed, compile_parsed
+from .literals import prepare
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
@@ -70,6 +70,10 @@ class _Entry:
     #: unbounded), so a trigger occurrence needs only the pattern searched around it
     width: int | None = None
     reach: int | None = None
+    #: for triggers: strings one of which every match contains (literals.prepare), or None
+    guard: tuple[str, ...] | None = None
+    #: for triggers: every match begins with a trigger, so only a match at an occurrence is possible
+    anchored: bool = False
 
 
 @dataclass
@@ -175,8 +179,14 @@ def _only_unmatched_triggers(
             and ((edges & 1 and s > 0 and norm[s - 1] in _ASCII_ALNUM) or (edges & 2 and e < len(norm) and norm[e] in _ASCII_ALNUM))
         ):
             return False
-        for rx, width, reach in pats:
+        for rx, width, reach, guard, anchored in pats:
             if id(rx) in ran:
+                continue
+            if anchored:
+                # every match begins with a trigger, and every trigger occurrence is a hit: a match
+                # can only start at one of them, and up to s + reach is all it reads from here
+                if (rx.match(norm, s) if reach is None else rx.match(norm, s, s + reach)) is not None:
+                    return False
                 continue
             if width is not None:
                 # a match containing this occurrence starts in [e - width, s]; the slice up to
@@ -187,13 +197,21 @@ def _only_unmatched_triggers(
                 if m.start() <= s:
                     return False
                 # a match starting later in the slice may be an artefact of its end: whole line
-            if rx.search(norm) is not None:
+            # (unless the line lacks all of another set of strings the pattern requires)
+            # (on short lines the search costs less than the substring tests)
+            if (guard is None or len(norm) < _GUARD_MIN_LENGTH or any(map(norm.__contains__, guard))) and (
+                rx.search(norm) is not None
+            ):
                 return False
             ran.add(id(rx))
     return prefilter is None or prefilter.search(norm) is None
 
 
-_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None"], ...]
+#: Lines shorter than this skip the guard test (see _only_unmatched_triggers): measured on host speech
+#: (mostly < 40 characters) the test costs more than the searches it saves; on long lines it wins.
+_GUARD_MIN_LENGTH = 64
+
+_TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None", "tuple[str, ...] | None", bool], ...]
 
 
 #: ``(edges, no patterns)`` for keys that stand only for terms, by their Latin-edge bits
@@ -204,7 +222,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
     ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
 
-    * ``patterns``: ``(pattern, width, reach)`` of the patterns the key triggers;
+    * ``patterns``: ``(pattern, width, reach, guard, anchored)`` of the patterns the key triggers;
     * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
       digit is never a finding.
@@ -216,7 +234,7 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         if others and not all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
             kinds[id(group)] = None
         else:
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach) for e in group if e.kind == _TRIGGER}.values())
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
             kinds[id(group)] = (pats, bool(others))  # type: ignore[assignment]
     alnum = _ASCII_ALNUM
     out: list[tuple[int, _TriggerOnly] | None] = []
@@ -233,6 +251,24 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         edges = (key[0] in alnum) | ((key[-1] in alnum) << 1)
         append(_TERM_EDGES[edges] if not pats else ((edges, pats) if edges else None))
     return out
+
+
+def _unique_entries(
+    entries: list[_Entry], shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]], term_kinds: tuple[int, ...]
+) -> tuple[tuple[_Entry, ...], bool]:
+    """A key's entries deduplicated (a term listed twice, or a variant equal to another term), as
+    the one shared tuple of those entries, and whether the key stands for a term."""
+    if len(entries) == 1:
+        uniq_entries: tuple[_Entry, ...] = (entries[0],)
+    else:
+        uniq: dict[tuple[int, str, int], _Entry] = {}
+        for e in entries:
+            if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
+                continue  # the doubled form is also a real term of this rule
+            uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
+        uniq_entries = tuple(uniq.values())
+    uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
+    return uniq_entries, any(x.kind in term_kinds for x in uniq_entries)
 
 
 def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tuple[tuple[int, int], ...]:
@@ -369,7 +405,7 @@ class Checker:
 
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
-        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None]] = {}
+        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
         alias_cache: dict[str, set[str]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
@@ -377,11 +413,11 @@ class Checker:
         shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
 
         def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
-                  reach: int | None = None) -> _Entry:
+                  reach: int | None = None, guard: tuple[str, ...] | None = None, anchored: bool = False) -> _Entry:
             k = (kind, rule.id, id(pattern) if pattern is not None else 0)
             e = shared.get(k)
             if e is None or e.rule is not rule:
-                e = shared[k] = _Entry(kind, rule, pattern, width, reach)
+                e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard, anchored)
             return e
 
         for source in Source:
@@ -422,37 +458,33 @@ class Checker:
                     by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
-                        lits, width, reach, parsed = analyse_parsed(p)
-                        rx, recipe = compile_parsed(p, parsed) if parsed is not None else (re.compile(p), None)
-                        compiled[p] = (rx, lits, width, reach)
-                        if recipe is not None:
-                            self._recipes[p] = recipe
-                    rx, triggers, width, reach = compiled[p]
+                        prep = prepare(p)  # shared with the rule validator: parsed and compiled once
+                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach, prep.guard, prep.anchored)
+                        if prep.recipe is not None:
+                            self._recipes[p] = prep.recipe
+                    rx, triggers, width, reach, guard, anchored = compiled[p]
                     if triggers:
                         # the pattern runs only on lines where one of these occurs
-                        e_trigger = entry(_TRIGGER, rule, rx, width, reach)
+                        e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard, anchored)
                         for t in triggers:
                             by_key.setdefault(t, []).append(e_trigger)
                     else:
                         pats.append((rule, rx))
             auto = _Automaton()
             term_kinds = (_TERM, _VARIANT, _ALIAS)
-            for key, entries in by_key.items():
-                auto.keys.append(key)
-                if len(entries) == 1:
-                    uniq_entries: tuple[_Entry, ...] = (entries[0],)
-                else:
-                    # deduplicate (a term listed twice, or a variant equal to another term)
-                    uniq: dict[tuple[int, str, int], _Entry] = {}
-                    for e in entries:
-                        if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
-                            continue  # the doubled form is also a real term of this rule
-                        uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
-                    uniq_entries = tuple(uniq.values())
-                uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
-                auto.entries.append(uniq_entries)
-                if uniq_entries[0].kind in term_kinds or any(x.kind in term_kinds for x in uniq_entries):
-                    self._term_keys.add(key)
+            # keys share few distinct entry lists (every variant of a rule's terms has [variant]):
+            # deduplicate and classify each distinct list once, by its entries' ids
+            by_ids: dict[tuple[int, ...], tuple[tuple[_Entry, ...], bool]] = {}
+            auto.keys = list(by_key)
+            groups: list[tuple[tuple[_Entry, ...], bool]] = []
+            for entries in by_key.values():
+                ids = tuple(map(id, entries))
+                group = by_ids.get(ids)
+                if group is None:
+                    group = by_ids[ids] = _unique_entries(entries, shared_tuples, term_kinds)
+                groups.append(group)
+            auto.entries = [g for g, _ in groups]
+            self._term_keys.update(key for key, (_, is_term) in zip(auto.keys, groups) if is_term)
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None

@@ -9,6 +9,10 @@ cost more than the whole rest of the pipeline).
 
 from __future__ import annotations
 
+import re
+import threading
+from typing import NamedTuple
+
 try:  # Python 3.11+
     import re._constants as _c
     import re._parser as _p
@@ -35,7 +39,7 @@ def _product(a: set[str], b: set[str]) -> set[str] | None:
 def _exact_seq(items) -> set[str] | None:
     """Every string the sequence can match, if that is a small finite set."""
     result: set[str] | None = {""}
-    for op, av in items:
+    for op, av in getattr(items, "data", items):  # a SubPattern's list: no __getitem__ per item
         s = _exact_item(op, av)
         if s is None or result is None:
             return None
@@ -106,8 +110,9 @@ def _minimal(s: set[str]) -> set[str]:
     kept: set[str] = set(by_len[lengths[0]]) if lengths else set()  # nothing shorter to contain
     for idx in range(1, len(lengths)):
         n, shorter = lengths[idx], lengths[:idx]
+        starts = [(i, i + k) for k in shorter for i in range(n - k + 1)]
         for x in by_len[n]:
-            if not any(x[i : i + k] in s for k in shorter for i in range(n - k + 1)):
+            if s.isdisjoint([x[i:j] for i, j in starts]):
                 kept.add(x)
     return kept
 
@@ -119,6 +124,11 @@ def _score(s: set[str]) -> tuple[int, int]:
 
 
 def _required_seq(items) -> set[str] | None:
+    return _best(_required_candidates(items))
+
+
+def _required_candidates(items) -> list[set[str]]:
+    """Sets of strings each of which is required: every match of ``items`` contains one string of every set."""
     candidates: list[set[str]] = []
     run: set[str] = {""}
 
@@ -126,7 +136,7 @@ def _required_seq(items) -> set[str] | None:
         if run and "" not in run:
             candidates.append(run)
 
-    for op, av in items:
+    for op, av in getattr(items, "data", items):  # a SubPattern's list: no __getitem__ per item
         s = _exact_item(op, av)
         if s is not None:
             combined = _product(run, s)
@@ -154,6 +164,11 @@ def _required_seq(items) -> set[str] | None:
         if r is not None:
             candidates.append(r)
     close()
+    return candidates
+
+
+def _best(candidates: list[set[str]]) -> set[str] | None:
+    """The candidate that makes the best triggers: longest shortest string, then fewest strings."""
     if not candidates:
         return None
     # max(candidates, key=_score), computing the minimal forms only for the longest-shortest ones
@@ -196,7 +211,7 @@ MAX_WINDOW = 200
 def _lookahead_width(items) -> int | None:  # noqa: ANN001 - re._parser's SubPattern
     """Upper bound of how far lookaheads anywhere in ``items`` read past their position (None: unbounded)."""
     total = 0
-    for op, av in items:
+    for op, av in getattr(items, "data", items):  # a SubPattern's list: no __getitem__ per item
         subs: list = []
         if op in (_c.ASSERT, _c.ASSERT_NOT):
             direction, sub = av
@@ -237,7 +252,7 @@ def compile_parsed(pattern: str, parsed=None):  # type: ignore[no-untyped-def]  
         import re._compiler as rc
 
         p = parsed if parsed is not None else _p.parse(pattern, 0)
-        code = [int(c) for c in rc._code(p, 0)]  # plain ints (the opcodes are named int subclasses)
+        code = [int(c) for c in _code(rc, p)]  # plain ints (the opcodes are named int subclasses)
         groupindex = dict(p.state.groupdict)
         indexgroup: list[str | None] = [None] * p.state.groups
         for k, i in groupindex.items():
@@ -249,6 +264,39 @@ def compile_parsed(pattern: str, parsed=None):  # type: ignore[no-untyped-def]  
     except Exception:  # noqa: BLE001 - another interpreter: the public route
         pass
     return re.compile(pattern), None
+
+
+#: ``re._compiler._optimize_charset`` results by argument: rule patterns repeat the same classes
+#: (``[\u4e00-\u9fff]`` in 52 of them, digit classes...), and each costs up to 2 ms to optimise
+_CHARSETS: dict[tuple[object, ...], tuple[list[tuple[object, object]], bool]] = {}
+_CHARSETS_LOCK = threading.Lock()
+
+
+def _code(rc, p):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    """``rc._code(p, 0)`` with ``_optimize_charset`` memoised (a pure function of its arguments)."""
+    orig = rc._optimize_charset
+
+    def optimize_charset(charset, iscased=None, fixup=None, fixes=None):  # type: ignore[no-untyped-def]  # noqa: ANN001
+        if fixup is not None or fixes is not None:
+            return orig(charset, iscased, fixup, fixes)
+        try:
+            key = (tuple(charset), iscased)
+            got = _CHARSETS.get(key)
+        except TypeError:  # an unhashable item: not memoised
+            return orig(charset, iscased, fixup, fixes)
+        if got is None:
+            got = orig(charset, iscased, fixup, fixes)
+            if len(_CHARSETS) >= 4096:
+                _CHARSETS.clear()
+            _CHARSETS[key] = got
+        return list(got[0]), got[1]
+
+    with _CHARSETS_LOCK:
+        rc._optimize_charset = optimize_charset
+        try:
+            return rc._code(p, 0)
+        finally:
+            rc._optimize_charset = orig
 
 
 def from_recipe(pattern: str, flags: int, code: list[int], groups: int, groupindex: dict[str, int],
@@ -285,10 +333,105 @@ def analyse_parsed(pattern: str):  # type: ignore[no-untyped-def]
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001 - the rule validator reports bad patterns
         return None, None, None, None
-    req = _required_seq(list(parsed))
+    return (*_analyse_tree(parsed)[:3], parsed)
+
+
+#: Largest guard (see :func:`prepare`): a few substring tests must stay much cheaper than a search.
+GUARD_MAX = 16
+
+
+def _analyse_tree(parsed):  # type: ignore[no-untyped-def]  # noqa: ANN001
+    """``(literals, width, reach, guard)`` of a parsed pattern (see :func:`analyse` and :class:`Prepared`)."""
+    candidates = _required_candidates(parsed.data)
+    req = _best(candidates)
     literals = None if not req or "" in req else _minimal(req)
+    guard = None
+    if literals is not None and not parsed.state.flags & re.IGNORECASE:
+        # any required set will do; minimising one (dropping strings that contain another) can
+        # bring it under GUARD_MAX ((?:丰|升|长高|...)(?:了)? is 丰 升 长 ...)
+        others = [c if len(c) <= GUARD_MAX else _minimal(c) for c in candidates if c is not req and len(c) <= 4 * GUARD_MAX]
+        smallest = min(others, key=len, default=None)
+        if smallest and len(smallest) <= GUARD_MAX and "" not in smallest:
+            guard = tuple(sorted(smallest))
+    anchored = literals is not None and not parsed.state.flags & re.IGNORECASE and _starts_with_one_of(parsed.data, literals)
     width = parsed.getwidth()[1]
-    ahead = _lookahead_width(list(parsed))
+    ahead = _lookahead_width(parsed.data)
     if width > MAX_WINDOW or ahead is None:
-        return literals, None, None, parsed
-    return literals, width, width + ahead + 1, parsed
+        return literals, None, None, guard, anchored
+    return literals, width, width + ahead + 1, guard, anchored
+
+
+def _starts_with_one_of(items, literals: set[str]) -> bool:  # noqa: ANN001
+    """Does every match of ``items`` begin with one of ``literals``?
+
+    True when the strings the pattern's leading run of exact items can match (zero-width items
+    such as look-behinds consume nothing) each start with one of ``literals``: then every match
+    starts at an occurrence of a trigger, and the checker tries the pattern only there.
+    """
+    run: set[str] = {""}
+    starts = tuple(literals)
+    for op, av in getattr(items, "data", items):
+        s = _exact_item(op, av)
+        if s is None and op in _REPEATS and av[0] >= 1:
+            # X{n,m} with n >= 1 of an exact X: every match continues with n copies (as in
+            # _required_candidates: 1[3-9][0-9]{9} starts with one of 130..199)
+            base = _exact_seq(av[2])
+            if base is None or "" in base:
+                return False
+            for _ in range(av[0]):  # as many copies as stay small: each is a prefix of every match
+                if len(run) * len(base) > EXTEND_LIMIT:
+                    break
+                run = {x + y for x in run for y in base}
+            return "" not in run and all(x.startswith(starts) for x in run)
+        if s is None:
+            break
+        combined = _product(run, s)
+        if combined is None:
+            break
+        run = combined
+        if "" not in run and all(x.startswith(starts) for x in run):
+            return True
+    return False
+
+
+class Prepared(NamedTuple):
+    """A rule pattern compiled once, with what the checker derives from it (see :func:`prepare`)."""
+
+    rx: re.Pattern[str]
+    #: what ``re`` compiled it from (:func:`compile_parsed`), None if it took the public route
+    recipe: tuple[object, ...] | None
+    literals: set[str] | None
+    width: int | None
+    reach: int | None
+    #: another set of required strings (one of them occurs in every match), when a small one exists:
+    #: a line containing none of them cannot match, so the checker skips a whole-line search
+    guard: tuple[str, ...] | None = None
+    #: every match begins with one of ``literals``: a trigger occurrence needs only ``rx.match`` there
+    anchored: bool = False
+
+
+#: pattern -> its Prepared form; bounded (cleared when full), keyed by the pattern text only
+_PREPARED: dict[str, Prepared] = {}
+_PREPARED_MAX = 4096
+
+
+def prepare(pattern: str) -> Prepared:
+    """Parse, analyse (:func:`analyse`) and compile ``pattern`` once per process.
+
+    The rule validator (which must compile every pattern) and the checker build (which needs the
+    compiled pattern, its required literals and widths) share the one parse and code generation,
+    instead of ``re.compile`` in one and a second parse and compile in the other. Raises
+    ``re.error`` exactly as ``re.compile(pattern)`` would. The result is shared: do not modify
+    ``literals``.
+    """
+    got = _PREPARED.get(pattern)
+    if got is not None:
+        return got
+    parsed = _p.parse(pattern, 0)  # what re.compile(pattern) parses first: the same errors
+    literals, width, reach, guard, anchored = _analyse_tree(parsed)
+    rx, recipe = compile_parsed(pattern, parsed)
+    got = Prepared(rx, recipe, literals, width, reach, guard, anchored)
+    if len(_PREPARED) >= _PREPARED_MAX:
+        _PREPARED.clear()
+    _PREPARED[pattern] = got
+    return got

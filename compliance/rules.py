@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import RuleError, RuleIssue
 from .findings import LegalBasis, Severity, Source
+from .literals import prepare
 
 #: Product categories a stream may declare and a rule may be scoped to.
 PRODUCT_CATEGORIES: tuple[str, ...] = (
@@ -126,7 +127,7 @@ class RuleModel(_Strict):
     def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for p in value:
             try:
-                rx = re.compile(p)
+                rx = prepare(p).rx  # compiled once, shared with the checker build
             except re.error as exc:
                 raise ValueError(f"pattern {p!r} does not compile: {exc}") from None
             if rx.groups and "hit" not in rx.groupindex:

@@ -133,3 +133,31 @@ def test_regex_recipe_round_trip(pattern: str) -> None:
     # a recipe the interpreter rejects falls back to compiling the pattern
     bad = loader._regex_from_recipe(pattern, rx.flags, [0, 1, 2], rx.groups, dict(rx.groupindex), (None,))
     assert bad.pattern == pattern
+
+
+def test_jieba_dictionary_parsed_like_jieba_and_cached_in_the_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import marshal
+    import os
+
+    from livestream_compliance.verify import import_jieba
+
+    jieba = import_jieba()
+    with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), "rb") as f:
+        expected = jieba.Tokenizer().gen_pfdict(f)
+    assert loader._parse_jieba_dict() == expected
+    # a fresh container: nothing in TMPDIR nor in the cache dir -> parsed, and written to the cache dir
+    empty_tmp, cache = tmp_path / "tmp", tmp_path / "cache"
+    empty_tmp.mkdir()
+    monkeypatch.setattr(loader.tempfile, "gettempdir", lambda: str(empty_tmp))
+    assert loader._jieba_base_dictionary(str(cache)) == expected
+    assert not list(empty_tmp.iterdir())
+    with open(cache / "jieba.cache", "rb") as f:
+        assert marshal.loads(f.read()) == expected  # jieba's own format
+    # the next start reads it back (a damaged file is skipped, then rebuilt)
+    assert loader._jieba_base_dictionary(str(cache)) == expected
+    (cache / "jieba.cache").write_bytes(b"junk")
+    assert loader._jieba_base_dictionary(str(cache)) == expected
+    # an unwritable cache directory only costs the next start
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert loader._jieba_base_dictionary(str(blocker / "sub")) == expected

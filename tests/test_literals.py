@@ -70,3 +70,32 @@ def test_analyse_width_and_reach() -> None:
     assert analyse(r"(?:微信|vx)(?:号|是)*[a-z0-9]{6}")[1:] == (None, None)  # unbounded
     assert analyse(r"最好(?=[^看]{300})")[1:] == (None, None)  # unbounded lookahead
     assert analyse(r"第一(?!次|名)")[1:] == (2, 2 + 1 + 1)
+
+
+def test_prepare_shares_one_compile_and_finds_a_guard() -> None:
+    import re
+
+    from livestream_compliance.literals import prepare
+
+    p = r"(?:\d+|[一二三]+)(?:天|周)(?:瘦|减)(?:\d+)(?:斤|kg)"
+    prep = prepare(p)
+    assert prep is prepare(p)  # once per process
+    assert prep.rx.pattern == p and prep.rx.search("7天瘦10斤") is not None
+    assert prep.width is None  # unbounded: the checker searches the whole line
+    # every match contains one of the triggers and one of the guard's strings
+    assert prep.literals == {"天瘦", "天减", "周瘦", "周减"}
+    assert prep.guard == ("kg", "斤")
+    with pytest.raises(re.error, match="missing"):
+        prepare("(?:ab")
+
+
+def test_prepare_anchored_patterns_start_with_a_trigger() -> None:
+    from livestream_compliance.literals import prepare
+
+    # every match begins with one of the triggers (look-behinds consume nothing)
+    phone = prepare(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+    assert phone.anchored
+    assert prepare(r"(?<![a-z])(?:vx|微信)(?:号)?[a-z0-9]{6,}").anchored
+    # a trigger that sits later in the match, or an optional lead: not anchored
+    assert not prepare(r"(?:\d+|[一二三]+)(?:天|周)(?:瘦|减)").anchored
+    assert not prepare(r"(?:全网)?最低价").anchored
