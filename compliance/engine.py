@@ -15,7 +15,7 @@ from typing import Literal
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
-from .normalize import Normalizer, offset_map, to_original_span
+from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
 from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
@@ -358,6 +358,7 @@ class Checker:
         self._table = self.normalizer.table
         self._mapping = self.normalizer.mapping
         self._batch_table = self.normalizer.batch_table("\n")
+        self._vector_table: VectorTable | None = None  # built on the first long batch (numpy import)
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -535,7 +536,12 @@ class Checker:
         if joined.count("\n") != n - 1 or len(joined) > MAX_TEXT_LENGTH * 50:
             # a text with its own newline (or a huge batch): fall back to per-line checks
             return [self.check(t, source, product) for t in texts]
-        norm_joined = joined.translate(self._batch_table)
+        if len(joined) >= VECTOR_MIN_CHARS:
+            if self._vector_table is None:
+                self._vector_table = VectorTable(self._batch_table)
+            norm_joined = self._vector_table.translate(joined)
+        else:
+            norm_joined = joined.translate(self._batch_table)
         auto = self._automata[source]
         hits = auto.matcher.find(norm_joined)  # type: ignore[union-attr]
         prefilter, _pats = self._patterns[source]

@@ -22,6 +22,7 @@ from livestream_compliance import (
     load_rule_set,
 )
 from livestream_compliance.engine import MAX_TEXT_LENGTH
+from livestream_compliance.normalize import VECTOR_MIN_CHARS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "engine"
 
@@ -180,6 +181,14 @@ def test_any_string_is_checked_or_raises_our_error(checker: Checker, text: str, 
 @given(st.lists(_evasive, max_size=20), st.sampled_from(list(Source)))
 @settings(max_examples=100, deadline=None)
 def test_batch_equals_per_line_on_default_rules(checker: Checker, lines: list[str], source: Source) -> None:
+    assert checker.check_batch(lines, source) == [checker.check(t, source) for t in lines]
+
+
+@given(st.lists(_weird | _evasive, min_size=1, max_size=20), st.sampled_from(list(Source)))
+@settings(max_examples=60, deadline=None)
+def test_long_batch_equals_per_line(checker: Checker, lines: list[str], source: Source) -> None:
+    # long enough for the vectorised normaliser (VECTOR_MIN_CHARS)
+    lines = lines * (VECTOR_MIN_CHARS // (sum(map(len, lines)) + len(lines)) + 1)
     assert checker.check_batch(lines, source) == [checker.check(t, source) for t in lines]
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livestream_compliance.normalize import Normalizer, offset_map, to_original_span
+from livestream_compliance.normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from livestream_compliance.tables import traditional_to_simplified
 
 NORM = Normalizer.build(traditional_to_simplified())
@@ -96,3 +96,22 @@ def test_traditional_table_is_single_characters() -> None:
     assert table["國"] == "国" and table["發"] == "发" and table["髮"] == "发"
     assert all(len(k) == 1 and len(v) == 1 for k, v in table.items())
     assert len(table) > 2000
+
+
+VECTOR = VectorTable(NORM.batch_table("\n"))
+
+
+@given(st.text(alphabet=st.characters(), max_size=300) | evasive_text)
+@settings(max_examples=500, deadline=None)
+def test_vector_table_equals_str_translate(text: str) -> None:
+    # any code point: astral, beyond the table, lone surrogates, the separator
+    table = NORM.batch_table("\n")
+    assert VECTOR.translate(text) == text.translate(table)
+    long = "\n".join([text] * (VECTOR_MIN_CHARS // (len(text) + 1) + 1))
+    assert VECTOR.translate(long) == long.translate(table)
+
+
+def test_vector_table_edges() -> None:
+    table = NORM.batch_table("\n")
+    for text in ["", "\n", "\ud800", "𝐕𝐗\U0010ffff\U000e0041", "國 家 級！\n加❤V", "a" * 5000]:
+        assert VECTOR.translate(text) == text.translate(table)
