@@ -96,6 +96,12 @@ class _Segment:
         self.final = False
 
 
+#: the segment of a final message with nothing found (most chat lines): one shared, never changed instance;
+#: replaced by a segment of its own when something is to be remembered for it
+_FINAL_CLEAN = _Segment()
+_FINAL_CLEAN.final = True
+
+
 @dataclass(slots=True)
 class _Speaker:
     tail: str = ""
@@ -200,14 +206,16 @@ class StreamSession:
         if not own and not crossing:
             # nothing found (almost every message): nothing to report, remember or add to the spans
             if seg is None:
-                seg = segments[seg_key] = _Segment()
+                seg = segments[seg_key] = _FINAL_CLEAN if final else _Segment()
                 if len(segments) > config.max_open_segments:
                     segments.popitem(last=False)
+                if final:
+                    self._extend_tail(sp, text, seq, now, None)
             else:
                 segments.move_to_end(seg_key)
-            if final and not seg.final:
-                seg.final = True
-                self._extend_tail(sp, text, seq, now, None)
+                if final and not seg.final:
+                    seg.final = True
+                    self._extend_tail(sp, text, seq, now, None)
             return ()
         if seg is not None:
             segments.move_to_end(seg_key)
@@ -243,6 +251,9 @@ class StreamSession:
             seg = segments[seg_key] = _Segment()
             if len(segments) > config.max_open_segments:
                 segments.popitem(last=False)
+        elif seg is _FINAL_CLEAN and keys:
+            seg = segments[seg_key] = _Segment()  # the shared instance is never changed
+            seg.final = True
         if keys:
             reported = seg.reported
             if reported is _NOTHING:

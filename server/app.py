@@ -76,6 +76,8 @@ CheckerFactory = Callable[[RuleSet], Checker]
 
 _HOST, _CHAT = Source.HOST, Source.CHAT
 _perf_counter = time.perf_counter
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 _SOURCES = {"host": _HOST, "chat": _CHAT}
 
 
@@ -763,11 +765,14 @@ class App:
         answer can be written without waiting (flow control), and the frame is one the fast path reads
         and the token bucket allows; anything else returns False and the frame goes to ``recv()``.
         """
-        if not conn.idle or len(raw) > self._max_frame_bytes or not conn.can_write():
+        if not conn.idle or len(raw) > self._max_frame_bytes:
+            return False
+        ws = conn.ws  # conn.can_write(), inlined: this runs for every frame
+        if not conn.fast or ws.protocol.state is not _OPEN or ws.paused or ws.send_in_progress is not None:
             return False
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            data = _loads(raw)
+        except _JSONDecodeError:
             return False
         msg = fast_parse(data) if type(data) is dict else None
         if msg is None:
@@ -777,7 +782,22 @@ class App:
             return False
         conn.last_rx = t_rx
         try:
-            frame = self._sync_dispatch[type(msg)](conn, msg, t_rx)
+            if type(msg) is FastChat:  # self._chat, inlined
+                frame = self._check(
+                    conn,
+                    msg.stream_id or conn.stream_id or self._stream(conn, None, msg.seq),
+                    _CHAT,
+                    msg.text,
+                    msg.seq,
+                    True,
+                    None,
+                    msg.user,
+                    msg.product or conn.product,
+                    msg.sent_at,
+                    t_rx,
+                )
+            else:
+                frame = self._sync_dispatch[type(msg)](conn, msg, t_rx)
         except ProtocolError as exc:
             frame = self._error_frame(exc.code, exc.detail, exc.seq)
         except Exception:
@@ -951,7 +971,6 @@ class App:
             )
         checker = self.checker
         assert checker is not None
-        m = self.metrics
         t0 = _perf_counter()
         try:
             reported = self.sessions.session(stream_id, t_rx).feed(
@@ -977,6 +996,7 @@ class App:
                     self._ack_tail = b',"rule_version":%s}' % orjson.dumps(checker.version)
                 return b'{"type":"ack","seq":%d%s' % (seq, self._ack_tail)
             return None
+        m = self.metrics
         findings = [wire_finding(r.finding, r.carry, r.from_seq) for r in reported]
         frame = orjson.dumps(
             {
