@@ -95,7 +95,9 @@ class TokenBucket:
 
     def take(self, n: float, now: float) -> float:
         """Take ``n`` tokens and return 0.0, or take nothing and return the seconds until there are enough."""
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self.stamp = now
         if tokens >= n:
             self.tokens = tokens - n
