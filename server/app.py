@@ -695,7 +695,7 @@ class App:
         c = self.config
         conn = Conn(ws, TokenBucket(c.rate, c.burst, loop.time()), acks=c.acks)
         if not c.websocket_fast_path:
-            conn.fast = False
+            conn.fast = conn.raw = False
         self._conns.add(conn)
         max_frame = c.max_frame_bytes
         dispatch = self._dispatch
