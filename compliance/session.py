@@ -136,16 +136,6 @@ class StreamSession:
     def __len__(self) -> int:
         return len(self._speakers)
 
-    def _speaker(self, key: tuple[Source, str]) -> _Speaker:
-        sp = self._speakers.get(key)
-        if sp is None:
-            sp = self._speakers[key] = _Speaker()
-            if len(self._speakers) > self.config.max_speakers:
-                self._speakers.popitem(last=False)
-        else:
-            self._speakers.move_to_end(key)
-        return sp
-
     def feed(
         self,
         checker: _Checks,
