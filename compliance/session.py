@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 from .findings import Finding, Source
 
+_HOST = Source.HOST
+
 __all__ = ["Reported", "SessionConfig", "SessionStore", "StreamSession"]
 
 #: characters of the new text, beyond ``tail_chars``, checked together with the tail for matches
@@ -80,10 +82,24 @@ class Reported:
         return d
 
 
-@dataclass(slots=True)
+_NOTHING: frozenset[tuple[str, str, int]] = frozenset()
+
+
 class _Segment:
-    reported: set[tuple[str, str, int]] = field(default_factory=set)
-    final: bool = False
+    """What was reported for one segment (a plain slotted class: one is made per message, so it is kept cheap)."""
+
+    __slots__ = ("reported", "final")
+
+    def __init__(self) -> None:
+        #: (rule_id, matched, occurrence) already reported; the shared empty frozenset until there is one
+        self.reported: frozenset[tuple[str, str, int]] | set[tuple[str, str, int]] = _NOTHING
+        self.final = False
+
+
+#: the segment of a final message with nothing found (most chat lines): one shared, never changed instance;
+#: replaced by a segment of its own when something is to be remembered for it
+_FINAL_CLEAN = _Segment()
+_FINAL_CLEAN.final = True
 
 
 @dataclass(slots=True)
@@ -120,16 +136,6 @@ class StreamSession:
     def __len__(self) -> int:
         return len(self._speakers)
 
-    def _speaker(self, key: tuple[Source, str]) -> _Speaker:
-        sp = self._speakers.get(key)
-        if sp is None:
-            sp = self._speakers[key] = _Speaker()
-            if len(self._speakers) > self.config.max_speakers:
-                self._speakers.popitem(last=False)
-        else:
-            self._speakers.move_to_end(key)
-        return sp
-
     def feed(
         self,
         checker: _Checks,
@@ -153,31 +159,57 @@ class StreamSession:
         self.last_seen = now
         if speaker is None:
             return tuple(Reported(f) for f in checker.check(text, source, product))
-        sp = self._speaker((source, speaker))
+        # the speaker's state, most recently used last (inlined _speaker: this runs for every message)
+        key = (source, speaker)
+        speakers = self._speakers
+        sp = speakers.get(key)
+        config = self.config
+        if sp is None:
+            sp = speakers[key] = _Speaker()
+            if len(speakers) > config.max_speakers:
+                speakers.popitem(last=False)
+        else:
+            speakers.move_to_end(key)
         tail = sp.tail
-        if tail and now - sp.tail_at > self.config.window(source):
+        if tail and now - sp.tail_at > (config.host_window if source is _HOST else config.chat_window):
             sp.clear_tail()
             tail = ""
         n = len(tail)
-        base = sp.origin  # absolute position of combined[0]
         # What lies wholly in the new text is decided by the new text alone: an earlier message's
         # words must not cancel it (a negation or warning look-back stops at the join). The join
         # itself (tail + the head of the new text) is checked only for matches that cross it.
         own = checker.check(text, source, product)
         crossing: list[Finding] = []
         if n:
-            head = text[: self.config.tail_chars + _JOIN_LOOKAHEAD]
-            crossing = [f for f in checker.check(tail + head, source, product) if f.start < n < f.end]
-            if crossing:
-                # a crossing match supersedes the same category's shorter match inside the new text
-                own = tuple(
-                    f for f in own
-                    if not any(c.category == f.category and f.start + n < c.end for c in crossing)
-                )
+            joined = checker.check(tail + text[: config.tail_chars + _JOIN_LOOKAHEAD], source, product)
+            if joined:
+                crossing = [f for f in joined if f.start < n < f.end]
+                if crossing and own:
+                    # a crossing match supersedes the same category's shorter match inside the new text
+                    own = tuple(
+                        f for f in own
+                        if not any(c.category == f.category and f.start + n < c.end for c in crossing)
+                    )
         seg_key = seq if segment is None else segment
-        seg = sp.segments.get(seg_key)
+        segments = sp.segments
+        seg = segments.get(seg_key)
+        if not own and not crossing:
+            # nothing found (almost every message): nothing to report, remember or add to the spans
+            if seg is None:
+                seg = segments[seg_key] = _FINAL_CLEAN if final else _Segment()
+                if len(segments) > config.max_open_segments:
+                    segments.popitem(last=False)
+                if final:
+                    self._extend_tail(sp, text, seq, now, None)
+            else:
+                segments.move_to_end(seg_key)
+                if final and not seg.final:
+                    seg.final = True
+                    self._extend_tail(sp, text, seq, now, None)
+            return ()
         if seg is not None:
-            sp.segments.move_to_end(seg_key)
+            segments.move_to_end(seg_key)
+        base = sp.origin  # absolute position of (tail + text)[0]
         out: list[Reported] = []
         keys: list[tuple[str, str, int]] = []
         new_spans: list[tuple[str, int, int]] = []
@@ -206,28 +238,38 @@ class StreamSession:
                         break
                 out.append(Reported(replace(f, start=0, end=f.end - n), carry=n - f.start, from_seq=from_seq))
         if seg is None:
-            seg = sp.segments[seg_key] = _Segment()
-            if len(sp.segments) > self.config.max_open_segments:
-                sp.segments.popitem(last=False)
-        seg.reported.update(keys)
+            seg = segments[seg_key] = _Segment()
+            if len(segments) > config.max_open_segments:
+                segments.popitem(last=False)
+        elif seg is _FINAL_CLEAN and keys:
+            seg = segments[seg_key] = _Segment()  # the shared instance is never changed
+            seg.final = True
+        if keys:
+            reported = seg.reported
+            if reported is _NOTHING:
+                seg.reported = set(keys)
+            else:
+                reported.update(keys)  # type: ignore[union-attr]
         if final and not seg.final:
             seg.final = True
             self._extend_tail(sp, text, seq, now, new_spans)
         return tuple(out)
 
-    def _extend_tail(self, sp: _Speaker, text: str, seq: int, now: float, spans: list[tuple[str, int, int]]) -> None:
+    def _extend_tail(
+        self, sp: _Speaker, text: str, seq: int, now: float, spans: list[tuple[str, int, int]] | None
+    ) -> None:
         if not text:
             return
-        sp.pieces.append((seq, sp.origin + len(sp.tail)))
+        tail = sp.tail
+        pieces = sp.pieces
+        pieces.append((seq, sp.origin + len(tail)))
         if spans:
             sp.spans.extend(spans)
-        joined = sp.tail + text
+        joined = tail + text
         cut = len(joined) - self.config.tail_chars
         if cut > 0:
             sp.tail = joined[cut:]
-            sp.origin += cut
-            origin = sp.origin
-            pieces = sp.pieces
+            origin = sp.origin = sp.origin + cut
             # keep the piece that holds tail[0] and every later one
             while len(pieces) > 1 and pieces[1][1] <= origin:
                 pieces.popleft()

@@ -23,6 +23,7 @@ import hmac
 import logging
 import re
 import signal
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ CheckerFactory = Callable[[RuleSet], Checker]
 
 _HOST, _CHAT = Source.HOST, Source.CHAT
 _perf_counter = time.perf_counter
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 _SOURCES = {"host": _HOST, "chat": _CHAT}
 
 
@@ -92,7 +95,9 @@ class TokenBucket:
 
     def take(self, n: float, now: float) -> float:
         """Take ``n`` tokens and return 0.0, or take nothing and return the seconds until there are enough."""
-        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self.stamp = now
         if tokens >= n:
             self.tokens = tokens - n
@@ -173,8 +178,32 @@ class Conn:
     #: frames were queued by :meth:`queue_frame`, to be written by :meth:`write_queued`
     dirty: bool = False
 
+    #: text frames are framed here and appended to websockets' write buffer (see :func:`_raw_writes_possible`)
+    raw: bool = False
+
     def __post_init__(self) -> None:
         self.fast = _fast_writes_possible(self.ws)
+        self.raw = self.fast and _raw_writes_possible(self.ws.protocol)
+
+    def _queue(self, data: bytes) -> None:
+        """One text frame into websockets' outgoing buffer (``protocol.writes``), in order with its own frames.
+
+        The frame is built here (a server's frames are unmasked, no extension is negotiated: the
+        server is started with ``compression=None``), which is what ``protocol.send_text`` does
+        through a ``Frame`` object and its generic serializer; while websockets logs frames
+        (``protocol.debug``) or a fragmented message is being sent, its own ``send_text`` is used.
+        """
+        protocol = self.ws.protocol
+        if self.raw and not protocol.debug and not protocol.expect_continuation_frame:
+            n = len(data)
+            if n < 126:
+                protocol.writes.append(_HEADS[n] + data)
+            elif n < 65536:
+                protocol.writes.append(_pack_head16(0x81, 126, n) + data)
+            else:
+                protocol.writes.append(_pack_head64(0x81, 127, n) + data)
+        else:
+            protocol.send_text(data)
 
     def write(self, data: bytes) -> bool:
         """Queue one text frame without awaiting; False when the caller must ``await ws.send`` instead.
@@ -189,7 +218,7 @@ class Conn:
         ws = self.ws
         if not self.fast or ws.protocol.state is not _OPEN or ws.paused or ws.send_in_progress is not None:
             return False
-        ws.protocol.send_text(data)
+        self._queue(data)
         if not self.flush_pending:
             self.flush_pending = True
             ws.loop.call_soon(self._flush)
@@ -202,7 +231,7 @@ class Conn:
 
     def queue_frame(self, data: bytes) -> None:
         """Queue a frame, to be written by :meth:`write_queued` (only after :meth:`can_write` said yes)."""
-        self.ws.protocol.send_text(data)
+        self._queue(data)
         self.dirty = True
 
     def write_queued(self) -> None:
@@ -215,8 +244,16 @@ class Conn:
         self._write_out()
 
     def _write_out(self) -> None:
+        ws = self.ws
         try:
-            self.ws.send_data()
+            writes = ws.protocol.writes if self.raw else None
+            if writes and len(writes) > 1 and all(writes):
+                # several frames: one transport.write (one send syscall), where websockets' send_data makes
+                # one per frame (an empty item is its EOF marker: left to send_data)
+                ws.protocol.writes = []
+                ws.transport.write(b"".join(writes))
+            else:
+                ws.send_data()
         except Exception:  # as in websockets' own send path: the connection is lost, recv() will say so
             log.debug("writing queued frames failed", exc_info=True)
             self.ws.transport.abort()
@@ -227,6 +264,20 @@ class Conn:
 
 
 _OPEN = State.OPEN
+#: a text frame's header (FIN, opcode 1, unmasked) for payloads under 126 bytes, by length; longer ones are packed
+_HEADS = [bytes((0x81, n)) for n in range(126)]
+_pack_head16 = struct.Struct("!BBH").pack
+_pack_head64 = struct.Struct("!BBQ").pack
+
+
+def _raw_writes_possible(protocol: Any) -> bool:
+    """``protocol`` (websockets' sans-I/O side of a connection) has the internals :meth:`Conn._queue` uses, no extensions."""
+    return (
+        isinstance(getattr(protocol, "writes", None), list)
+        and getattr(protocol, "extensions", None) == []
+        and hasattr(protocol, "debug")
+        and hasattr(protocol, "expect_continuation_frame")
+    )
 
 
 def _fast_writes_possible(ws: Any) -> bool:
@@ -644,7 +695,7 @@ class App:
         c = self.config
         conn = Conn(ws, TokenBucket(c.rate, c.burst, loop.time()), acks=c.acks)
         if not c.websocket_fast_path:
-            conn.fast = False
+            conn.fast = conn.raw = False
         self._conns.add(conn)
         max_frame = c.max_frame_bytes
         dispatch = self._dispatch
@@ -716,11 +767,14 @@ class App:
         answer can be written without waiting (flow control), and the frame is one the fast path reads
         and the token bucket allows; anything else returns False and the frame goes to ``recv()``.
         """
-        if not conn.idle or len(raw) > self._max_frame_bytes or not conn.can_write():
+        if not conn.idle or len(raw) > self._max_frame_bytes:
+            return False
+        ws = conn.ws  # conn.can_write(), inlined: this runs for every frame
+        if not conn.fast or ws.protocol.state is not _OPEN or ws.paused or ws.send_in_progress is not None:
             return False
         try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            data = _loads(raw)
+        except _JSONDecodeError:
             return False
         msg = fast_parse(data) if type(data) is dict else None
         if msg is None:
@@ -730,7 +784,22 @@ class App:
             return False
         conn.last_rx = t_rx
         try:
-            frame = self._sync_dispatch[type(msg)](conn, msg, t_rx)
+            if type(msg) is FastChat:  # self._chat, inlined
+                frame = self._check(
+                    conn,
+                    msg.stream_id or conn.stream_id or self._stream(conn, None, msg.seq),
+                    _CHAT,
+                    msg.text,
+                    msg.seq,
+                    True,
+                    None,
+                    msg.user,
+                    msg.product or conn.product,
+                    msg.sent_at,
+                    t_rx,
+                )
+            else:
+                frame = self._sync_dispatch[type(msg)](conn, msg, t_rx)
         except ProtocolError as exc:
             frame = self._error_frame(exc.code, exc.detail, exc.seq)
         except Exception:
@@ -904,7 +973,6 @@ class App:
             )
         checker = self.checker
         assert checker is not None
-        m = self.metrics
         t0 = _perf_counter()
         try:
             reported = self.sessions.session(stream_id, t_rx).feed(
@@ -930,6 +998,7 @@ class App:
                     self._ack_tail = b',"rule_version":%s}' % orjson.dumps(checker.version)
                 return b'{"type":"ack","seq":%d%s' % (seq, self._ack_tail)
             return None
+        m = self.metrics
         findings = [wire_finding(r.finding, r.carry, r.from_seq) for r in reported]
         frame = orjson.dumps(
             {

@@ -100,6 +100,11 @@ class FastServerConnection(ServerConnection):
             data = buf  # type: ignore[assignment]
         n = len(data)
         pos = 0
+        limit = protocol.max_message_size
+        on_text = self.on_text
+        # frames already queued for recv(): while there are any, a text frame queues behind them
+        waiting = self.recv_messages.frames
+        waiting = getattr(waiting, "queue", waiting)  # SimpleQueue's deque: len() without a Python-level __len__
         while n - pos >= 2:
             b0 = data[pos]
             b1 = data[pos + 1]
@@ -117,7 +122,6 @@ class FastServerConnection(ServerConnection):
                 head = 10
             if b1 & 0x80:
                 head += 4
-            limit = protocol.max_message_size
             if limit is not None and length > limit:
                 self._give_up(data[pos:])  # websockets fails the connection (1009), as before
                 return
@@ -126,8 +130,7 @@ class FastServerConnection(ServerConnection):
                 break  # incomplete: wait for the rest
             if b0 == 0x81 and b1 & 0x80 and protocol.state is _OPEN and protocol.current_size is None:
                 payload = apply_mask(data[pos + head : end], data[pos + head - 4 : pos + head])
-                on_text = self.on_text
-                if on_text is None or len(self.recv_messages.frames) or not on_text(payload):
+                if on_text is None or len(waiting) or not on_text(payload):
                     self.process_event(Frame(_TEXT, payload))
             else:
                 super().data_received(bytes(data[pos:end]))

@@ -301,7 +301,7 @@ def fast_parse(data: dict[str, Any]) -> FastChat | FastTranscript | None:
         return None
     if kind == "chat":
         user = g("user")
-        if not _name(user):
+        if user is not None and (type(user) is not str or len(user) > MAX_ID_CHARS):  # _name(user), inlined
             return None
         return FastChat(sid, seq, text, user, sent_at, product)
     if kind == "transcript":

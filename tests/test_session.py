@@ -189,3 +189,14 @@ def test_a_crossing_match_supersedes_the_shorter_one_in_the_new_text(small: Chec
     assert s.feed(small, "真的是全网", source=H, seq=1, now=0.0, speaker="host") == ()
     out = s.feed(small, "最低价，史上最低价", source=H, seq=2, now=1.0, speaker="host")
     assert spans(out) == [("T-LOWEST", 0, 3, "全网最低价", 2, 1), ("T-LOWEST", 4, 9, "史上最低价", 0, None)]
+
+
+def test_a_clean_message_resent_enters_the_tail_once(small: Checker) -> None:
+    """The no-findings path remembers the segment too: the same seq again does not extend the tail."""
+    s = StreamSession("s")
+    assert s.feed(small, "加", source=C, seq=1, now=0.0, speaker="u1") == ()
+    assert s.feed(small, "加", source=C, seq=1, now=0.1, speaker="u1") == ()
+    sp = s._speakers[(C, "u1")]
+    assert sp.tail == "加" and list(sp.pieces) == [(1, 0)]
+    out = s.feed(small, "微信", source=C, seq=2, now=0.2, speaker="u1")
+    assert spans(out) == [("T-WECHAT", 0, 2, "加微信", 1, 1)]

@@ -228,6 +228,45 @@ async def test_write_falls_back_when_not_open_or_paused(app: App, connect: Conne
     assert f["seq"] == 2
 
 
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+async def test_raw_frames_are_websockets_frames(app: App, connect: Connect, size: int) -> None:
+    """``Conn._queue`` frames a text payload byte for byte as websockets' ``send_text`` would, at every length form."""
+    c = await connect(app, hello={"stream_id": "raw"})
+    await c.ping()
+    (conn,) = app._conns
+    assert conn.raw
+    protocol = conn.ws.protocol
+    payload = orjson.dumps({"type": "pong", "seq": 7, "rule_version": "x" * max(0, size - 40)})[: max(size, 2)]
+    if size < 2:
+        payload = b"x" * size
+    assert not protocol.writes
+    conn._queue(payload)
+    ours = protocol.writes.pop()
+    protocol.send_text(payload)
+    theirs = protocol.writes.pop()
+    assert ours == theirs
+
+
+async def test_several_queued_frames_go_out_in_one_write(app: App, connect: Connect) -> None:
+    c = await connect(app, hello={"stream_id": "one-write"})
+    await c.ping()
+    (conn,) = app._conns
+    writes: list[bytes] = []
+    transport = conn.ws.transport
+    real_write = transport.write
+    transport.write = lambda data: (writes.append(bytes(data)), real_write(data))[1]  # type: ignore[method-assign]
+    try:
+        for i in range(3):
+            conn.queue_frame(orjson.dumps({"type": "pong", "seq": i, "rule_version": "x"}))
+        conn.write_queued()
+    finally:
+        del transport.write
+    assert len(writes) == 1
+    for i in range(3):
+        f = orjson.loads(await asyncio.wait_for(c.ws.recv(), 5))
+        assert f["seq"] == i
+
 # ----------------------------------------------------------------------------- metrics
 VALUES = [0.0, 1e-6, *CHECK_BUCKETS, *(b * 1.0000001 for b in CHECK_BUCKETS), 0.3, 10.0, 1e9, 4e-5, 7e-4]
 
