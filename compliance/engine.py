@@ -186,10 +186,18 @@ def gap_forms(key: str) -> dict[str, int]:
 
     Only for CJK terms of ``GAP_TERM_LENGTHS`` characters; such a key counts only where the original
     text has a deleted symbol or emoji at the gap (see ``Checker._verify``), so 加信 alone never fires.
+    A form made only of ``FUNCTION_CHARACTERS`` (你吗 for 你瞎吗) is left out: such common text
+    would send many clean lines to verification.
     """
     if len(key) not in GAP_TERM_LENGTHS or not all("\u4e00" <= ch <= "\u9fff" for ch in key):
         return {}
-    return {key[:i] + key[i + 1 :]: i for i in range(1, len(key) - 1)}
+    out = {}
+    for i in range(1, len(key) - 1):
+        g = key[:i] + key[i + 1 :]
+        if all(ch in FUNCTION_CHARACTERS for ch in g):
+            continue
+        out[g] = i
+    return out
 
 
 def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
@@ -419,6 +427,8 @@ class CompiledRules:
     trigger_only: dict[Source, list[tuple[int, _TriggerOnly] | None]] | None = None
     #: pattern -> what ``re`` compiled it from (``literals.compile_parsed``), so a cache can skip recompiling
     recipes: dict[str, tuple[object, ...]] | None = None
+    #: per source, the indexes of keys that stand only for dropped-character forms; derived, kept to save its loop
+    gap_only: dict[Source, frozenset[int]] | None = None
 
     def fits(self, rules: RuleSet) -> bool:
         """Is this the compiled form of ``rules``: same version, its rule objects, consistent shapes?"""
@@ -434,6 +444,8 @@ class CompiledRules:
             if self.trigger_only is not None and (
                 type(self.trigger_only.get(s)) is not list or len(self.trigger_only[s]) != len(keys)
             ):
+                return False
+            if self.gap_only is not None and type(self.gap_only.get(s)) is not frozenset:
                 return False
             for group in dict(zip(map(id, entries), entries)).values():  # entry tuples are shared
                 if type(group) is not tuple or not group:
@@ -480,8 +492,9 @@ class Checker:
         self._table = self.normalizer.table
         self._mapping = self.normalizer.mapping
         self._batch_table = self.normalizer.batch_table("\n")
-        #: a deleted character that can stand for a dropped one (see gap_forms, _symbol_between)
-        self._stand_in = _stand_ins(self._mapping)
+        #: the deleted characters that can stand for a dropped one (see gap_forms, _symbol_between);
+        #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
+        self._stand_in: frozenset[str] = frozenset()
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -490,7 +503,7 @@ class Checker:
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
         self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int]]] = {}
-        self._gap_only: dict[Source, frozenset[int]] = {}
+        self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
             self._load(compiled)
@@ -502,11 +515,18 @@ class Checker:
                 auto.trigger_only = _trigger_only(auto.keys, auto.entries)
             #: keys that stand only for terms with a dropped character (gap_forms): never a finding on
             #: a line from which nothing was deleted, so such lines skip verification altogether
-            gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
-            self._gap_only[source] = gap_only
+            gap_only = self._gap_only.get(source)
+            if gap_only is None:
+                gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
+                self._gap_only[source] = gap_only
             self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ build
+    def _stand_ins(self) -> frozenset[str]:
+        if not self._stand_in:
+            self._stand_in = _stand_ins(self._mapping) or frozenset("*")
+        return self._stand_in
+
     def normalize(self, text: str) -> str:
         return text.translate(self._table)
 
@@ -519,6 +539,7 @@ class Checker:
             patterns=dict(self._patterns),
             term_keys=frozenset(self._term_keys),
             trigger_only={s: a.trigger_only for s, a in self._automata.items()},
+            gap_only=dict(self._gap_only),
             recipes=dict(self._recipes),
         )
 
@@ -527,6 +548,8 @@ class Checker:
             auto = _Automaton(list(compiled.keys[source]), list(compiled.entries[source]))
             if compiled.trigger_only is not None:
                 auto.trigger_only = compiled.trigger_only[source]
+            if compiled.gap_only is not None and compiled.trigger_only is not None:
+                self._gap_only[source] = compiled.gap_only[source]
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             self._patterns[source] = compiled.patterns[source]
@@ -611,7 +634,8 @@ class Checker:
                     else:
                         pats.append((rule, rx))
             auto = _Automaton()
-            term_kinds = (_TERM, _VARIANT, _ALIAS, _HOMOPHONE)
+            # (generic homophone spellings are not: they are never words of jieba's, see homophone_swaps)
+            term_kinds = (_TERM, _VARIANT, _ALIAS)
             for key, entries in by_key.items():
                 auto.keys.append(key)
                 if len(entries) == 1:
@@ -654,7 +678,7 @@ class Checker:
             not hits
             or (
                 all(h[0] in gap_only for h in hits)
-                and (len(norm) == len(text) or self._stand_in.isdisjoint(text))
+                and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
             )
         ) and (prefilter is None or prefilter.search(norm) is None):
             return ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
@@ -713,7 +737,7 @@ class Checker:
                 entry[2].append((key_index, s - entry[0], e - entry[0]))
             else:
                 pre_lines.add(line)
-        gap_only, stand_in = self._gap_only[source], self._stand_in
+        gap_only = self._gap_only[source]
         for li, (lo, hi, line_hits) in flagged.items():
             text = texts[li]
             if len(text) > MAX_TEXT_LENGTH:
@@ -722,7 +746,7 @@ class Checker:
                 line_hits
                 and li not in pre_lines
                 and all(h[0] in gap_only for h in line_hits)
-                and (len(text) == hi - lo or stand_in.isdisjoint(text))
+                and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
@@ -778,7 +802,8 @@ class Checker:
     ) -> tuple[Finding, ...]:
         auto = self._automata[source]
         if trace is None and _only_unmatched_triggers(
-            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text, self._stand_in
+            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
+            self._stand_in or self._stand_ins(),
         ):
             return ()
         positions = None if len(norm) == len(text) else offset_map(text, self._mapping)

@@ -72,6 +72,8 @@ def test_gap_forms() -> None:
     assert gap_forms("加微信") == {"加信": 1}
     assert gap_forms("你妈的逼") == {"你的逼": 1, "你妈逼": 2}
     assert gap_forms("最好") == {} and gap_forms("加vx号") == {} and gap_forms("一二三四五") == {}
+    # common text would send clean lines to verification: particles only
+    assert gap_forms("你瞎吗") == {} and gap_forms("你是猪吗") == {"你猪吗": 1}  # not 你是吗
 
 
 def test_latin_context() -> None:
