@@ -8,6 +8,7 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,7 +19,7 @@ from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
-from .verify import Segmenter, WholeTextSegmenter, negation_before, splits_a_word
+from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -31,9 +32,10 @@ _SOURCES: dict[str, Source] = {s.value: s for s in Source}
 
 _PRODUCTS = frozenset(PRODUCT_CATEGORIES)
 
-_TERM, _EXCEPTION, _VARIANT, _TRIGGER, _ALIAS = 0, 1, 2, 3, 4
+#: entry kinds; ``_Entry.width`` of a ``_GAP`` entry is where its term lost a character (see ``gap_forms``)
+_TERM, _EXCEPTION, _VARIANT, _TRIGGER, _ALIAS, _GAP, _HOMOPHONE = 0, 1, 2, 3, 4, 5, 6
 
-Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained"]
+Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained", "gap", "context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +126,94 @@ HOMOPHONES: dict[str, str] = {
 #: Terms longer than this get no pinyin or homophone spellings (keeps the automaton small).
 MAX_ALIAS_TERM = 6
 
+#: Terms of this many characters at most are also spelt with one character in pinyin (降xue压, bao过);
+#: longer ones only with two adjacent characters or all of them in pinyin.
+MAX_SINGLE_PINYIN_TERM = 6
+
+#: Terms of this many characters at most (and at least 2) are also indexed with one character
+#: swapped for any *common* character of the same toneless pinyin (``homophones``): 降雪压, 刷丹,
+#: 鼎级. Longer terms only get the listed ``HOMOPHONES`` (each generic swap costs keys).
+MAX_HOMOPHONE_TERM = 3
+
+#: Terms of this many characters (CJK only) are also indexed with one interior character dropped,
+#: counted only where the original text has a symbol or emoji in its place (加❤信 for 加微信).
+GAP_TERM_LENGTHS = (3, 4)
+
+
+#: Never swapped in as a homophone: particles, pronouns, prepositions, auxiliaries and numerals glue
+#: to any neighbour (去吧 is not 祛疤, 大吗 is not 大麻, 女拳是 is not 女拳师).
+FUNCTION_CHARACTERS = frozenset(
+    "的地得了着过吗吧呢啊呀哦嘛么是你您我他她它们在有和与就都也不没这那哪什个把被给让对从向跟为很还又才再会能要可以"
+    "一二三四五六七八九十百千万"
+)
+
+
+#: Nor a character that is this common as a one-character word in jieba's dictionary (叫, 去, 家, 但).
+MAX_SWAP_WORD_FREQ = 20_000
+
+
+def homophone_swaps(
+    key: str,
+    romanize: Mapping[str, str],
+    homophones: Mapping[str, str],
+    lexicon: Mapping[str, int] | None = None,
+) -> set[str]:
+    """``key`` with one character swapped for a common character of the same toneless pinyin.
+
+    ``homophones``: syllable -> its common characters (``data/homophones.tsv``). A spelling that is
+    itself a word of ``lexicon`` (jieba's dictionary: 定级 for 顶级, 至于 for 治愈) is skipped: a
+    real word is not an evasion; nor is a swap to a ``FUNCTION_CHARACTERS`` character or to a
+    character that is a very common word on its own (``MAX_SWAP_WORD_FREQ``). Only terms of 2 to
+    ``MAX_HOMOPHONE_TERM`` characters.
+    """
+    out: set[str] = set()
+    if not (2 <= len(key) <= MAX_HOMOPHONE_TERM) or not homophones:
+        return out
+    for i, ch in enumerate(key):
+        py = romanize.get(ch)
+        if py is None:
+            continue
+        for alt in homophones.get(py, ""):
+            if alt == ch or alt in FUNCTION_CHARACTERS:
+                continue
+            if lexicon is not None and lexicon.get(alt, 0) >= MAX_SWAP_WORD_FREQ:
+                continue  # 叫, 去, 家: a common word on its own glues to any neighbour (叫珊瑚 is not 角珊瑚)
+            v = key[:i] + alt + key[i + 1 :]
+            if lexicon is not None and lexicon.get(v, 0) > 0:
+                continue
+            out.add(v)
+    return out
+
+
+def gap_forms(key: str) -> dict[str, int]:
+    """``key`` with one interior character dropped -> where the gap is (加信 -> 1 for 加微信).
+
+    Only for CJK terms of ``GAP_TERM_LENGTHS`` characters; such a key counts only where the original
+    text has a deleted symbol or emoji at the gap (see ``Checker._verify``), so 加信 alone never fires.
+    A form made only of ``FUNCTION_CHARACTERS`` (你吗 for 你瞎吗) is left out: such common text
+    would send many clean lines to verification.
+    """
+    if len(key) not in GAP_TERM_LENGTHS or not all("\u4e00" <= ch <= "\u9fff" for ch in key):
+        return {}
+    out = {}
+    for i in range(1, len(key) - 1):
+        g = key[:i] + key[i + 1 :]
+        if all(ch in FUNCTION_CHARACTERS for ch in g):
+            continue
+        out[g] = i
+    return out
+
 
 def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
     """Other spellings of a normalised term that evaders use.
 
-    * pinyin for the whole term or any two adjacent characters (kaiguang, yishengtuijian, 全网zuidi价),
-      when ``romanize`` knows them (the loader builds it from pypinyin's dictionary);
+    * pinyin for the whole term, any two adjacent characters or, in terms of at most
+      ``MAX_SINGLE_PINYIN_TERM`` characters, any one character (kaiguang, 全网zuidi价, 降xue压,
+      bao过), when ``romanize`` knows them (the loader builds it from pypinyin's dictionary); a
+      one-character pinyin needs at least two letters;
     * one character swapped for a listed homophone (醉好, 全网醉低价, 薇信).
-    Latin edges are still subject to the Latin word-boundary check, jieba boundaries still apply.
+    Generic homophones of short terms are :func:`homophone_swaps`, a kind of their own (always
+    checked against jieba's word boundaries). Latin edges are still subject to the Latin word-boundary check, jieba boundaries still apply.
     """
     out: set[str] = set()
     n = len(key)
@@ -143,6 +225,11 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
             py = [romanize.get(ch) for ch in key[i:j]]
             if j - i >= 2 and all(py):
                 out.add(key[:i] + "".join(py) + key[j:])  # type: ignore[arg-type]
+        if 2 <= n <= MAX_SINGLE_PINYIN_TERM:
+            for i, ch in enumerate(key):  # one character (降xue压, jiang血压, bao过)
+                py1 = romanize.get(ch)
+                if py1 is not None and len(py1) >= 2:
+                    out.add(key[:i] + py1 + key[i + 1 :])
     for i, ch in enumerate(key):
         for alt in HOMOPHONES.get(ch, ""):
             out.add(key[:i] + alt + key[i + 1 :])
@@ -155,6 +242,8 @@ def _only_unmatched_triggers(
     norm: str,
     prefilter: re.Pattern[str] | None,
     same_length: bool,
+    text: str = "",
+    stand_in: frozenset[str] | None = None,
 ) -> bool:
     """True when every hit is a pattern trigger or a Latin-edged term glued to another letter or
     digit, and none of the triggered patterns (nor the untriggered ones) matches: the line has no
@@ -164,6 +253,8 @@ def _only_unmatched_triggers(
     Most lines that reach verification are like this (a trigger such as 我们 or a digit pair and
     no pattern match; sb inside a random Latin string), so this is the common verification path.
     A pattern of bounded width is searched only around the trigger occurrence (``literals.analyse``).
+    A term with a dropped character (``gap_forms``) is no finding on a line of ``text`` in which
+    nothing was deleted or which has no character of ``stand_in`` (symbols and emoji; None: any line).
     """
     ran: set[int] = set()  # patterns already searched over the whole line
     for key_index, s, e in hits:
@@ -171,7 +262,11 @@ def _only_unmatched_triggers(
         if pats is None:
             return False  # an exception, a term of a Chinese-edged key: the full path
         edges, pats = pats
-        if edges and not (
+        if edges & 4:
+            # a term with a dropped character: only where a symbol or emoji was deleted from the line
+            if not same_length and (stand_in is None or not stand_in.isdisjoint(text)):
+                return False
+        elif edges and not (
             # a term whose Latin edge is glued to another letter or digit (sb in xsbq) is dropped
             # whatever else holds (see _verify). Judged on ``norm`` only when nothing was deleted,
             # so that norm and the original text align.
@@ -215,7 +310,7 @@ _TriggerOnly = tuple[tuple[re.Pattern[str], "int | None", "int | None", "tuple[s
 
 
 #: ``(edges, no patterns)`` for keys that stand only for terms, by their Latin-edge bits
-_TERM_EDGES: tuple[tuple[int, tuple[()]] | None, ...] = (None, (1, ()), (2, ()), (3, ()))
+_TERM_EDGES: tuple[tuple[int, tuple[()]] | None, ...] = (None, (1, ()), (2, ()), (3, ()), (4, ()))
 
 
 def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tuple[int, _TriggerOnly] | None]:
@@ -225,13 +320,17 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     * ``patterns``: ``(pattern, width, reach, guard, anchored)`` of the patterns the key triggers;
     * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
-      digit is never a finding.
+      digit is never a finding; 4 for a key that stands only for terms with a dropped character
+      (``gap_forms``): never a finding on a line from which nothing was deleted.
     """
     # classify each distinct entry tuple once: (patterns, stands for terms) or None (full path)
     kinds: dict[int, tuple[_TriggerOnly, bool] | None] = {}
     for group in dict(zip(map(id, entries), entries)).values():
         others = [e.kind for e in group if e.kind != _TRIGGER]
-        if others and not all(kind in (_TERM, _VARIANT, _ALIAS) for kind in others):
+        if others and all(kind == _GAP for kind in others):
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
+            kinds[id(group)] = (pats, 4)  # type: ignore[assignment]
+        elif others and not all(kind in (_TERM, _VARIANT, _ALIAS, _HOMOPHONE) for kind in others):
             kinds[id(group)] = None
         else:
             pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
@@ -248,6 +347,9 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         if not terms:
             append((0, pats))
             continue
+        if terms == 4:  # only dropped-character forms
+            append(_TERM_EDGES[4] if not pats else (4, pats))
+            continue
         edges = (key[0] in alnum) | ((key[-1] in alnum) << 1)
         append(_TERM_EDGES[edges] if not pats else ((edges, pats) if edges else None))
     return out
@@ -263,12 +365,70 @@ def _unique_entries(
     else:
         uniq: dict[tuple[int, str, int], _Entry] = {}
         for e in entries:
-            if e.kind in (_VARIANT, _ALIAS) and (_TERM, e.rule.id, 0) in uniq:
+            if e.kind in (_VARIANT, _ALIAS, _GAP, _HOMOPHONE) and (_TERM, e.rule.id, 0) in uniq:
                 continue  # the doubled form is also a real term of this rule
-            uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else 0), e)
+            uniq.setdefault((e.kind, e.rule.id, id(e.pattern) if e.pattern else -(e.width or 0)), e)
         uniq_entries = tuple(uniq.values())
     uniq_entries = shared_tuples.setdefault(tuple(map(id, uniq_entries)), uniq_entries)
     return uniq_entries, any(x.kind in term_kinds for x in uniq_entries)
+
+
+#: how a candidate hit came about (``Checker._verify``)
+_HOW_TERM, _HOW_PATTERN, _HOW_ALIAS, _HOW_GAP, _HOW_HOMOPHONE = 0, 1, 2, 3, 4
+
+
+#: punctuation that masks a character as a symbol does (加*信, 加＊信)
+_STAND_INS = frozenset("*＊")
+#: symbols used as punctuation in chat (找你～我不…): they separate words, they stand for nothing
+_NOT_STAND_INS = frozenset("~～〜^＾`｀|｜")
+
+
+def _is_stand_in(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    return (cat[0] == "S" and ch not in _NOT_STAND_INS) or cat == "Co" or ch in _STAND_INS
+
+
+def _stand_ins(mapping: Mapping[int, int | None]) -> frozenset[str]:
+    """The characters the normaliser deletes that ``_symbol_between`` accepts (``set.isdisjoint(text)``
+    then tells in C whether a line has one)."""
+    return frozenset(chr(cp) for cp, v in mapping.items() if v is None and _is_stand_in(chr(cp)))
+
+
+def _symbol_between(text: str, a: int, b: int) -> bool:
+    """Does ``text[a+1:b]`` (characters the normaliser deleted) hold a symbol or emoji that can stand
+    for a character (加❤信, 加*信)? Spaces, zero-width characters and punctuation (你，我) do not.
+    """
+    return any(_is_stand_in(ch) for ch in text[a + 1 : b])
+
+
+#: Latin words that equal the pinyin of a term but are names in their own right (知乎 is zhihu, as is
+#: 指虎): a whole-term pinyin alias equal to one of these never fires on its own.
+LATIN_STOP_WORDS = frozenset({"zhihu"})
+
+#: Characters that, next to a Latin run, make it part of a URL, an e-mail address, a file name or a handle.
+_URLISH = frozenset("./@:_-#&=?~\\")
+
+
+def latin_context(text: str, start: int, end: int, key: str) -> str | None:
+    """Why the all-Latin hit ``text[start:end]`` (a whole-term pinyin alias) is not a spelling of the
+    term, or None: it is a listed name (``LATIN_STOP_WORDS``, e.g. zhihu), or it belongs to a URL,
+    e-mail address, file name or handle (a ``.``, ``/``, ``@``… joins it to more Latin text).
+    """
+    if key in LATIN_STOP_WORDS:
+        return f"the name {key!r}"
+    n = len(text)
+
+    def latin(i: int) -> bool:
+        return 0 <= i < n and text[i].isascii() and text[i].isalnum()
+
+    for i, step in ((start - 1, -1), (end, 1)):
+        # skip the URL-ish characters next to the hit; Latin text beyond them (zhihu.com, www.zhihu)
+        j = i
+        while 0 <= j < n and text[j] in _URLISH:
+            j += step
+        if j != i and latin(j):
+            return "a URL, address or handle"
+    return None
 
 
 def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tuple[tuple[int, int], ...]:
@@ -303,6 +463,8 @@ class CompiledRules:
     trigger_only: dict[Source, list[tuple[int, _TriggerOnly] | None]] | None = None
     #: pattern -> what ``re`` compiled it from (``literals.compile_parsed``), so a cache can skip recompiling
     recipes: dict[str, tuple[object, ...]] | None = None
+    #: per source, the indexes of keys that stand only for dropped-character forms; derived, kept to save its loop
+    gap_only: dict[Source, frozenset[int]] | None = None
 
     def fits(self, rules: RuleSet) -> bool:
         """Is this the compiled form of ``rules``: same version, its rule objects, consistent shapes?"""
@@ -318,6 +480,8 @@ class CompiledRules:
             if self.trigger_only is not None and (
                 type(self.trigger_only.get(s)) is not list or len(self.trigger_only[s]) != len(keys)
             ):
+                return False
+            if self.gap_only is not None and type(self.gap_only.get(s)) is not frozenset:
                 return False
             for group in dict(zip(map(id, entries), entries)).values():  # entry tuples are shared
                 if type(group) is not tuple or not group:
@@ -347,11 +511,17 @@ class Checker:
         segmenter: Segmenter | None = None,
         backend: str = "ahocorasick-rs",
         romanize: Mapping[str, str] | None = None,
+        homophones: Mapping[str, str] | None = None,
+        lexicon: Mapping[str, int] | None = None,
         compiled: CompiledRules | None = None,
     ) -> None:
         self.rules = rules
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
+        #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
+        self._homophones = homophones or {}
+        #: word -> frequency (jieba's dictionary): a homophone spelling that is a real word is skipped
+        self._lexicon = lexicon
         self.version = rules.version
         self.backend = backend
         self.normalizer = normalizer or Normalizer.build()
@@ -359,6 +529,9 @@ class Checker:
         self._mapping = self.normalizer.mapping
         self._batch_table = self.normalizer.batch_table("\n")
         self._vector_table: VectorTable | None = None  # built on the first long batch (numpy import)
+        #: the deleted characters that can stand for a dropped one (see gap_forms, _symbol_between);
+        #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
+        self._stand_in: frozenset[str] = frozenset()
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -366,7 +539,8 @@ class Checker:
         #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
-        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source]] = {}
+        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int]]] = {}
+        self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
             self._load(compiled)
@@ -376,9 +550,20 @@ class Checker:
             auto = self._automata[source]
             if len(auto.trigger_only) != len(auto.keys):
                 auto.trigger_only = _trigger_only(auto.keys, auto.entries)
-            self._scan[source] = (self._automata[source].matcher.find_overlapping, self._patterns[source][0], source)  # type: ignore[union-attr]
+            #: keys that stand only for terms with a dropped character (gap_forms): never a finding on
+            #: a line from which nothing was deleted, so such lines skip verification altogether
+            gap_only = self._gap_only.get(source)
+            if gap_only is None:
+                gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
+                self._gap_only[source] = gap_only
+            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ build
+    def _stand_ins(self) -> frozenset[str]:
+        if not self._stand_in:
+            self._stand_in = _stand_ins(self._mapping) or frozenset("*")
+        return self._stand_in
+
     def normalize(self, text: str) -> str:
         return text.translate(self._table)
 
@@ -391,6 +576,7 @@ class Checker:
             patterns=dict(self._patterns),
             term_keys=frozenset(self._term_keys),
             trigger_only={s: a.trigger_only for s, a in self._automata.items()},
+            gap_only=dict(self._gap_only),
             recipes=dict(self._recipes),
         )
 
@@ -399,6 +585,8 @@ class Checker:
             auto = _Automaton(list(compiled.keys[source]), list(compiled.entries[source]))
             if compiled.trigger_only is not None:
                 auto.trigger_only = compiled.trigger_only[source]
+            if compiled.gap_only is not None and compiled.trigger_only is not None:
+                self._gap_only[source] = compiled.gap_only[source]
             auto.matcher = build_matcher(auto.keys, self.backend)
             self._automata[source] = auto
             self._patterns[source] = compiled.patterns[source]
@@ -407,7 +595,7 @@ class Checker:
     def _compile(self) -> None:
         issues: list[RuleIssue] = []
         compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
-        alias_cache: dict[str, set[str]] = {}
+        alias_cache: dict[str, tuple[set[str], set[str]]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
         shared: dict[tuple[int, str, int], _Entry] = {}
@@ -415,7 +603,7 @@ class Checker:
 
         def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
                   reach: int | None = None, guard: tuple[str, ...] | None = None, anchored: bool = False) -> _Entry:
-            k = (kind, rule.id, id(pattern) if pattern is not None else 0)
+            k = (kind, rule.id, id(pattern) if pattern is not None else -(width or 0))
             e = shared.get(k)
             if e is None or e.rule is not rule:
                 e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard, anchored)
@@ -429,6 +617,7 @@ class Checker:
                     continue
                 norm_terms = []
                 e_term, e_variant, e_alias = entry(_TERM, rule), entry(_VARIANT, rule), entry(_ALIAS, rule)
+                e_homophone = entry(_HOMOPHONE, rule)
                 for term in rule.terms:
                     key = self.normalize(term)
                     if len(key) < 2:
@@ -440,12 +629,21 @@ class Checker:
                     by_key.setdefault(key, []).append(e_term)
                     for v in _variants(key) - {key}:
                         by_key.setdefault(v, []).append(e_variant)
-                    if not rule.aliases:
+                    for g, gap in gap_forms(key).items():
+                        by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
+                    if not (rule.aliases or rule.homophones):
                         continue
                     if key not in alias_cache:
-                        alias_cache[key] = aliases(key, self._romanize) - {key}
-                    for a in alias_cache[key]:
-                        by_key.setdefault(a, []).append(e_alias)
+                        spellings = aliases(key, self._romanize) - {key}
+                        swaps = homophone_swaps(key, self._romanize, self._homophones, self._lexicon) - spellings - {key}
+                        alias_cache[key] = (spellings, swaps)
+                    spellings, swaps = alias_cache[key]
+                    if rule.aliases:
+                        for a in spellings:
+                            by_key.setdefault(a, []).append(e_alias)
+                    if rule.homophones:
+                        for a in swaps:
+                            by_key.setdefault(a, []).append(e_homophone)
                 for exc in rule.exceptions:
                     key = self.normalize(exc)
                     if not key:
@@ -472,6 +670,7 @@ class Checker:
                     else:
                         pats.append((rule, rx))
             auto = _Automaton()
+            # (generic homophone spellings are not: they are never words of jieba's, see homophone_swaps)
             term_kinds = (_TERM, _VARIANT, _ALIAS)
             # keys share few distinct entry lists (every variant of a rule's terms has [variant]):
             # deduplicate and classify each distinct list once, by its entries' ids
@@ -501,15 +700,21 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         norm = text.translate(self._table)
         hits = find(norm, True)
-        if not hits and (prefilter is None or prefilter.search(norm) is None):
-            return ()
+        if (
+            not hits
+            or (
+                all(h[0] in gap_only for h in hits)
+                and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
+            )
+        ) and (prefilter is None or prefilter.search(norm) is None):
+            return ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
         return self._verify(text, norm, source, product, hits, None)
 
     def check_batch(
@@ -556,6 +761,7 @@ class Checker:
         line = pos = 0
         current = -1
         entry: tuple[int, int, list[tuple[int, int, int]]] = (0, 0, [])
+        pre_lines: set[int] = set()  # lines where an untriggered pattern may match
         for key_index, s, e in hits:
             if s > pos:
                 line += norm_joined.count("\n", pos, s)
@@ -567,10 +773,20 @@ class Checker:
                 entry = flagged.setdefault(line, (lo, len(norm_joined) if hi < 0 else hi, []))
             if key_index >= 0:
                 entry[2].append((key_index, s - entry[0], e - entry[0]))
+            else:
+                pre_lines.add(line)
+        gap_only = self._gap_only[source]
         for li, (lo, hi, line_hits) in flagged.items():
             text = texts[li]
             if len(text) > MAX_TEXT_LENGTH:
                 raise InputError(f"text {li} is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
+            if (
+                line_hits
+                and li not in pre_lines
+                and all(h[0] in gap_only for h in line_hits)
+                and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
+            ):
+                continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
         return out
 
@@ -588,7 +804,7 @@ class Checker:
                 continue
             for key_index, s, e in self._automata[other].matcher.find(norm):  # type: ignore[union-attr]
                 for entry in self._automata[other].entries[key_index]:
-                    if entry.kind != _EXCEPTION and source not in entry.rule.sources:
+                    if entry.kind not in (_EXCEPTION, _GAP) and source not in entry.rule.sources:
                         os_, oe = to_original_span(s, e, offset_map(text, self._mapping))
                         trace.append(
                             Candidate(entry.rule.id, self._automata[other].keys[key_index], s, e, os_, oe, "speaker",
@@ -624,25 +840,39 @@ class Checker:
     ) -> tuple[Finding, ...]:
         auto = self._automata[source]
         if trace is None and _only_unmatched_triggers(
-            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text)
+            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
+            self._stand_in or self._stand_ins(),
         ):
             return ()
         positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
-        term_hits: list[tuple[Rule, str, int, int, bool]] = []
+        #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
+        term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
         triggered: dict[int, tuple[re.Pattern[str], Rule]] = {}  # by id: hashing a Pattern hashes its code
         for key_index, s, e in hits:
             for entry in auto.entries[key_index]:
                 kind = entry.kind
-                if kind == _TERM or kind == _ALIAS:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
+                if kind == _TERM:
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_TERM))
+                elif kind == _ALIAS:
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_ALIAS))
+                elif kind == _HOMOPHONE:
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_HOMOPHONE))
                 elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
                 elif kind == _TRIGGER:
                     triggered[id(entry.pattern)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
+                elif kind == _GAP:
+                    # a term with a dropped character: a symbol or emoji must stand where it was
+                    if positions is not None and _symbol_between(text, positions[s + entry.width - 1], positions[s + entry.width]):  # type: ignore[operator]
+                        term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_GAP))
+                    elif trace is not None:
+                        os_, oe = to_original_span(s, e, positions)
+                        trace.append(Candidate(entry.rule.id, auto.keys[key_index], s, e, os_, oe, "gap",
+                                               "a character is missing and no symbol or emoji stands in its place"))
                 # a doubled-character form only counts when written without separators
                 elif positions is None or positions[e - 1] - positions[s] == e - s - 1:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, False))
+                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_TERM))
         prefilter, pats = self._patterns[source]
         to_run = list(triggered.values())
         if prefilter is not None and prefilter.search(norm) is not None:
@@ -654,10 +884,11 @@ class Checker:
                 else:
                     s, e = m.span()
                 if e > s:
-                    term_hits.append((rule, rx.pattern, s, e, True))
+                    term_hits.append((rule, rx.pattern, s, e, _HOW_PATTERN))
         words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
-        for rule, key, s, e, is_pattern in term_hits:
+        for rule, key, s, e, how in term_hits:
+            is_pattern = how == _HOW_PATTERN
             os_, oe = to_original_span(s, e, positions)
             verdict: Verdict = "kept"
             detail = ""
@@ -671,7 +902,10 @@ class Checker:
                 or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe))
             ):
                 verdict, detail = "boundary", "part of a longer Latin word or number"
-            elif rule.word_boundary and not is_pattern:
+            elif how == _HOW_ALIAS and key[0] in _ASCII_ALNUM and key[-1] in _ASCII_ALNUM and latin_context(text, os_, oe, key):
+                verdict, detail = "context", f"pinyin spelling inside {latin_context(text, os_, oe, key)}"
+            elif (rule.word_boundary or how == _HOW_HOMOPHONE) and not is_pattern:
+                # a generic homophone spelling is always checked: 福建人 is not 贱人
                 if words is None:
                     words = self.segmenter.spans(norm)
                     if positions is not None:
@@ -681,11 +915,19 @@ class Checker:
                 why = splits_a_word(words, s, e, norm, self._term_keys)
                 if why:
                     verdict, detail = "boundary", f"{why} (jieba)"
+                elif how == _HOW_HOMOPHONE and crosses_a_word(words, s, e):
+                    verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
                 neg = negation_before(text, os_)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
             if trace is not None:
+                if verdict == "kept" and how == _HOW_ALIAS:
+                    detail = "pinyin or listed homophone spelling of a term"
+                elif verdict == "kept" and how == _HOW_HOMOPHONE:
+                    detail = "a character swapped for a common one of the same pinyin"
+                elif verdict == "kept" and how == _HOW_GAP:
+                    detail = "a symbol or emoji stands for a dropped character of a term"
                 trace.append(Candidate(rule.id, key, s, e, os_, oe, verdict, detail))
             if verdict == "kept":
                 kept.setdefault((rule.id, s, e), (rule, key, s, e))

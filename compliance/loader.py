@@ -27,7 +27,7 @@ from .errors import RuleError, RuleIssue
 from .literals import from_recipe
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
-from .tables import pinyin_table, traditional_to_simplified
+from .tables import homophone_table, pinyin_table, traditional_to_simplified
 from . import verify as _verify
 from .verify import JiebaSegmenter
 
@@ -163,7 +163,17 @@ def build_checker(
         segmenter = JiebaSegmenter(
             sorted(terms), sorted(protected), cache_dir=jieba_cache_dir, dictionary=_jieba_base_dictionary(jieba_cache_dir)
         )
-    return Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend, romanize=pinyin_table("".join(terms)))
+    dictionary = getattr(segmenter, "dictionary", None)  # jieba's words: a homophone spelling that is a word is skipped
+    lexicon = dictionary()[0] if callable(dictionary) else None
+    return Checker(
+        rule_set,
+        normalizer=normalizer,
+        segmenter=segmenter,
+        backend=backend,
+        romanize=pinyin_table("".join(terms)),
+        homophones=homophone_table(),
+        lexicon=lexicon,
+    )
 
 
 # --------------------------------------------------------------------------- checker state cache

@@ -115,6 +115,9 @@ class RuleModel(_Strict):
     negatable: bool = True
     #: also index pinyin and homophone spellings of the terms (off for rules that list their variants)
     aliases: bool = True
+    #: also index short terms with one character swapped for a common character of the same pinyin
+    #: (刷丹 for 刷单), checked against jieba's word boundaries; independent of ``aliases``
+    homophones: bool = True
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -177,6 +180,7 @@ class Rule:
     version: str
     file: str
     description: str = ""
+    homophones: bool = True
 
     def applies(self, source: Source, product: str | None) -> bool:
         if source not in self.sources:
@@ -202,6 +206,7 @@ class Rule:
             word_boundary=m.word_boundary,
             negatable=m.negatable,
             aliases=m.aliases,
+            homophones=m.homophones,
             legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
             message=m.message,
             suggestion=m.suggestion,

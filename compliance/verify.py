@@ -48,6 +48,22 @@ def splits_a_word(
     return None
 
 
+def crosses_a_word(spans: tuple[tuple[int, int], ...], start: int, end: int) -> bool:
+    """Does a word of this segmentation cross the start or the end of ``[start, end)``?
+
+    Stricter than :func:`splits_a_word`, for spellings that are not words themselves (a generic
+    homophone, 叫珊瑚 in 叫/珊瑚红): both edges must be word boundaries.
+    """
+    for ts, te in spans:
+        if te <= start:
+            continue
+        if ts >= end:
+            break
+        if ts < start < te or ts < end < te:
+            return True
+    return False
+
+
 def import_jieba():  # type: ignore[no-untyped-def]
     """``import jieba`` without ``pkg_resources``.
 

@@ -429,6 +429,8 @@ _line_text = st.text(
 def test_txt_round_trip(lines, encoding, newline, trailing):
     # A leading U+FEFF is a byte order mark by definition and is dropped on reading.
     assume(not (lines and lines[0].startswith("\ufeff")))
+    # UTF-16-LE text starting with U+0000 begins FF FE 00 00: the UTF-32-LE byte order mark, refused
+    assume(not (encoding == "utf-16" and lines and lines[0].startswith("\x00")))
     content = newline.join(lines) + (newline if trailing and lines else "")
     data = content.encode(encoding)
     if encoding == "gb18030":

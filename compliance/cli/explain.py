@@ -24,6 +24,8 @@ VERDICT_LABELS = {
     "speaker": "speaker   ",
     "product": "product   ",
     "contained": "contained ",
+    "gap": "gap       ",
+    "context": "context   ",
 }
 
 

@@ -1,0 +1,188 @@
+"""Generic evasions: homophone swaps, one character in pinyin, a symbol standing for a dropped
+character, and pinyin that collides with Latin names (fixture rules in fixtures/rules/evasions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from livestream_compliance import Checker, build_checker, load_rule_set
+from livestream_compliance.engine import (
+    FUNCTION_CHARACTERS,
+    MAX_SWAP_WORD_FREQ,
+    aliases,
+    gap_forms,
+    homophone_swaps,
+    latin_context,
+)
+from livestream_compliance.tables import homophone_table, pinyin_table
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "evasions"
+
+
+@pytest.fixture(scope="module")
+def ev() -> Checker:
+    return build_checker(load_rule_set([FIXTURE], defaults=False))
+
+
+@pytest.fixture(scope="module")
+def ev_py(ev: Checker) -> Checker:
+    return build_checker(load_rule_set([FIXTURE], defaults=False), segmenter=ev.segmenter, backend="pyahocorasick")
+
+
+def spans(findings) -> list[tuple[str, int, int, str]]:
+    return [(f.rule_id, f.start, f.end, f.text) for f in findings]
+
+
+# ---------------------------------------------------------------- the building blocks
+
+
+def test_homophone_table_holds_common_characters() -> None:
+    table = homophone_table()
+    assert "雪" in table["xue"] and "鼎" in table["ding"] and "丹" in table["dan"]
+    assert all(len(chars) <= 8 for chars in table.values())
+    assert "鐐" not in "".join(table.values())  # simplified characters only
+
+
+def test_homophone_swaps_skip_real_words_and_glue_characters() -> None:
+    romanize = {"顶": "ding", "级": "ji", "祛": "qu", "疤": "ba"}
+    table = {"ding": "定顶鼎丁", "ji": "机级", "ba": "吧八巴"}
+    lexicon = {"定级": 3, "丁": MAX_SWAP_WORD_FREQ}
+    # 定级 is a word; 丁 is too common a word on its own
+    assert homophone_swaps("顶级", romanize, table, lexicon) == {"鼎级", "顶机"}
+    assert homophone_swaps("顶级", romanize, table) == {"定级", "鼎级", "丁级", "顶机"}
+    # particles and numerals are never swapped in (去吧, 祛八)
+    assert {"吧", "八"} <= FUNCTION_CHARACTERS
+    assert homophone_swaps("祛疤", romanize, table) == {"祛巴"}
+    # long terms and single characters get none
+    assert homophone_swaps("顶级顶级", romanize, table) == set()
+    assert homophone_swaps("顶", romanize, table) == set()
+
+
+def test_one_character_pinyin_aliases() -> None:
+    romanize = pinyin_table("降血压包过")
+    out = aliases("降血压", romanize)
+    assert {"jiang血压", "降xue压", "降血ya", "jiangxueya", "jiangxue压", "降xueya"} <= out
+    assert {"bao过", "包guo", "baoguo"} <= aliases("包过", romanize)
+    assert "e饿" not in aliases("饿饿", {"饿": "e"})  # one-letter syllables are not indexed alone
+
+
+def test_gap_forms() -> None:
+    assert gap_forms("加微信") == {"加信": 1}
+    assert gap_forms("你妈的逼") == {"你的逼": 1, "你妈逼": 2}
+    assert gap_forms("最好") == {} and gap_forms("加vx号") == {} and gap_forms("一二三四五") == {}
+    # common text would send clean lines to verification: particles only
+    assert gap_forms("你瞎吗") == {} and gap_forms("你是猪吗") == {"你猪吗": 1}  # not 你是吗
+
+
+def test_latin_context() -> None:
+    assert latin_context("www.zhihu.com", 4, 9, "zhihu")
+    assert latin_context("去看kaiguang.jpg", 2, 10, "kaiguang") == "a URL, address or handle"
+    assert latin_context("me@kaiguang", 3, 11, "kaiguang") == "a URL, address or handle"
+    assert latin_context("kaiguang的手串", 0, 8, "kaiguang") is None
+    assert latin_context("kaiguang。", 0, 8, "kaiguang") is None
+
+
+# ---------------------------------------------------------------- homophones
+
+
+def test_generic_homophone_spellings_are_caught(ev: Checker) -> None:
+    assert spans(ev.check("这茶喝了能降雪压", "host")) == [("E-MED", 5, 8, "降雪压")]
+    assert spans(ev.check("据说能抗肿流", "host")) == [("E-MED", 3, 6, "抗肿流")]
+    assert spans(ev.check("长期招人刷丹", "chat")) == [("E-FAKE", 4, 6, "刷丹")]
+    assert spans(ev.check("这可是鼎级的料子", "host")) == [("E-FAKE", 3, 5, "鼎级")]
+    # aliases = false does not turn generic homophones off; homophones = false does
+    assert spans(ev.check("去桃宝下单", "chat")) == [("E-PLATFORM", 1, 3, "桃宝")]
+    assert ev.check("专佳说好", "host") == ()
+    # through the normaliser: spaces, traditional characters
+    assert spans(ev.check("能降 雪 壓", "host")) == [("E-MED", 1, 6, "降 雪 壓")]
+
+
+def test_generic_homophones_keep_precision(ev: Checker) -> None:
+    assert ev.check("这是定级考试", "host") == ()  # 定级 is a word of its own
+    assert ev.check("她是福建人", "chat") == ()  # jieba: 福建人 contains the spelling
+    assert ev.check("这个颜色叫珊瑚红", "chat") == ()  # 叫 is too common a word to be a swap
+    assert ev.check("先刷蛋液再烤", "host") == ()  # jieba: 刷 / 蛋液 crosses the spelling's end
+    assert ev.check("道路降雪压力不小", "host") == ()  # 降雪 / 压力: a spelling must be whole words
+
+
+def test_homophone_explain_says_why(ev: Checker) -> None:
+    (kept,) = ev.explain("长期招人刷丹", "chat").candidates
+    assert (kept.verdict, kept.key, kept.detail) == ("kept", "刷丹", "a character swapped for a common one of the same pinyin")
+    (dropped,) = ev.explain("道路降雪压力不小", "host").candidates
+    assert dropped.verdict == "boundary" and "jieba" in dropped.detail
+
+
+def test_crosses_a_word() -> None:
+    from livestream_compliance.verify import crosses_a_word, splits_a_word
+
+    words = ((0, 1), (1, 3), (3, 4))  # 叫 / 珊瑚 / 红 is fine for 叫珊瑚, not 叫 / 珊瑚红
+    assert not crosses_a_word(words, 0, 3)
+    assert crosses_a_word(((0, 1), (1, 4)), 0, 3)
+    assert splits_a_word(((0, 1), (1, 4)), 0, 3) is None  # the ordinary check lets this one through
+
+
+# ---------------------------------------------------------------- one character in pinyin
+
+
+def test_one_character_in_pinyin(ev: Checker) -> None:
+    assert spans(ev.check("能降xue压的茶", "host")) == [("E-MED", 1, 6, "降xue压")]
+    assert spans(ev.check("能降 xue 压的茶", "host")) == [("E-MED", 1, 8, "降 xue 压")]
+    assert spans(ev.check("喝了jiang血壓", "host")) == [("E-MED", 2, 9, "jiang血壓")]
+    assert spans(ev.check("bao 過的班", "chat")) == [("E-GOODS", 0, 5, "bao 過")]
+    assert spans(ev.check("开guang的手串", "chat")) == [("E-GOODS", 0, 6, "开guang")]
+    # Latin boundaries still apply to a Latin edge
+    assert ev.check("xbao过", "chat") == () and ev.check("开guangx", "chat") == ()
+
+
+# ---------------------------------------------------------------- a symbol for a dropped character
+
+
+def test_symbol_standing_for_a_character(ev: Checker) -> None:
+    assert spans(ev.check("加❤信聊", "chat")) == [("E-WECHAT", 0, 3, "加❤信")]
+    assert spans(ev.check("快加❤️信", "chat")) == [("E-WECHAT", 1, 5, "加❤️信")]  # emoji + variation selector
+    assert spans(ev.check("加*信", "chat")) == [("E-WECHAT", 0, 3, "加*信")]
+    assert spans(ev.check("加 🌹 信", "chat")) == [("E-WECHAT", 0, 5, "加 🌹 信")]
+
+
+def test_a_plain_gap_is_not_a_character(ev: Checker) -> None:
+    for text in ("加信", "加 信", "加，信", "加,信", "加\u200b信", "加～信", "加信😀", "😀加信"):
+        assert ev.check(text, "chat") == (), text
+    assert ev.check_batch(["加信", "加 信", "加信😀"], "chat") == [(), (), ()]
+    why = ev.explain("加 信", "chat").candidates
+    assert [(c.rule_id, c.verdict) for c in why] == [("E-WECHAT", "gap")]
+
+
+# ---------------------------------------------------------------- pinyin colliding with Latin names
+
+
+def test_pinyin_alias_inside_urls_and_names(ev: Checker) -> None:
+    for text in ("www.zhihu.com/question/1", "zhihu上有人问", "看zhihu", "me@kaiguang.cn", "kaiguang.jpg"):
+        assert ev.check(text, "chat") == (), text
+    assert spans(ev.check("有指虎卖吗", "chat")) == [("E-GOODS", 1, 3, "指虎")]
+    assert spans(ev.check("kaiguang的手串", "chat")) == [("E-GOODS", 0, 8, "kaiguang")]
+    (c,) = ev.explain("www.zhihu.com", "chat").candidates
+    assert c.verdict == "context"
+
+
+# ---------------------------------------------------------------- same answers everywhere
+
+TEXTS = [
+    "这茶喝了能降雪压", "长期招人刷丹", "去桃宝下单", "她是福建人", "能降xue压的茶", "加❤信聊", "加 信", "加信",
+    "www.zhihu.com", "这是定级考试", "加 🌹 信 降雪压", "先刷蛋液再烤",
+]
+
+
+def test_batch_backends_and_per_line_agree(ev: Checker, ev_py: Checker) -> None:
+    for source in ("host", "chat"):
+        one = [ev.check(t, source) for t in TEXTS]
+        assert ev.check_batch(TEXTS, source) == one
+        assert [ev_py.check(t, source) for t in TEXTS] == one
+        assert [tuple(ev.explain(t, source).findings) for t in TEXTS] == one
+
+
+def test_compiled_state_round_trip(ev: Checker) -> None:
+    again = Checker(ev.rules, normalizer=ev.normalizer, segmenter=ev.segmenter, compiled=ev.compiled())
+    for source in ("host", "chat"):
+        assert [again.check(t, source) for t in TEXTS] == [ev.check(t, source) for t in TEXTS]
