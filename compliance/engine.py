@@ -123,6 +123,20 @@ HOMOPHONES: dict[str, str] = {
     "加": "佳嘉家",
 }
 
+#: Chinese numerals a term is also indexed with as ASCII digits (第一 -> 第1, 零风险 -> 0风险): the
+#: normaliser leaves 一二三 alone (第一 keeps its meaning), evaders write the digit. 十 and 两 are not
+#: one digit. A digit edge is subject to the Latin boundary check (第1 is not in 第12).
+NUMERAL_DIGITS = str.maketrans("零一二三四五六七八九", "0123456789")
+
+
+def digit_form(key: str) -> str | None:
+    """``key`` with its Chinese numerals as ASCII digits, or None when it has none (or is all numerals)."""
+    d = key.translate(NUMERAL_DIGITS)
+    if d == key or d.isdigit():
+        return None
+    return d
+
+
 #: Terms longer than this get no pinyin or homophone spellings (keeps the automaton small).
 MAX_ALIAS_TERM = 6
 
@@ -529,6 +543,10 @@ class Checker:
         self._mapping = self.normalizer.mapping
         self._batch_table = self.normalizer.batch_table("\n")
         self._vector_table: VectorTable | None = None  # built on the first long batch (numpy import)
+        #: emoji read as a character in the rebus view (🐘 -> 象); its mapping and table are built on
+        #: the first line that holds one (see _with_rebus)
+        self._rebus_chars = frozenset(map(chr, self.normalizer.rebus))
+        self._rebus_view: tuple[dict[int, int | None], list[int | None]] | None = None
         #: the deleted characters that can stand for a dropped one (see gap_forms, _symbol_between);
         #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
         self._stand_in: frozenset[str] = frozenset()
@@ -631,6 +649,9 @@ class Checker:
                         by_key.setdefault(v, []).append(e_variant)
                     for g, gap in gap_forms(key).items():
                         by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
+                    d = digit_form(key)
+                    if d is not None:
+                        by_key.setdefault(d, []).append(e_term)  # 第1, 0风险: the term as written with digits
                     if not (rule.aliases or rule.homophones):
                         continue
                     if key not in alias_cache:
@@ -714,8 +735,36 @@ class Checker:
                 and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
             )
         ) and (prefilter is None or prefilter.search(norm) is None):
-            return ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
-        return self._verify(text, norm, source, product, hits, None)
+            result: tuple[Finding, ...] = ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
+        else:
+            result = self._verify(text, norm, source, product, hits, None)
+        if self._rebus_chars.isdisjoint(text):
+            return result
+        return self._with_rebus(text, source, product, result)
+
+    def _with_rebus(
+        self, text: str, source: Source, product: str | None, result: tuple[Finding, ...], trace: list[Candidate] | None = None
+    ) -> tuple[Finding, ...]:
+        """``result`` plus the findings of the rebus view of ``text``, in which emoji that stand for a
+        character are that character (降血🍬 is 降血糖) instead of being deleted as decoration (电🚬子烟
+        is 电子烟, found by the main view). A finding strictly inside a longer one of the same
+        category is dropped, as within one view."""
+        if self._rebus_view is None:
+            self._rebus_view = self.normalizer.rebus_view()
+        mapping, table = self._rebus_view
+        norm = text.translate(table)
+        hits = self._automata[source].matcher.find_overlapping(norm, True)  # type: ignore[union-attr]
+        extra = self._verify(text, norm, source, product, hits, trace, mapping)
+        if not extra:
+            return result
+        merged = {(f.rule_id, f.start, f.end): f for f in (*result, *extra)}
+        out = [
+            f for f in merged.values()
+            if not any(g.category == f.category and g.start <= f.start and f.end <= g.end and g.end - g.start > f.end - f.start
+                       for g in merged.values())
+        ]
+        out.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return tuple(out)
 
     def check_batch(
         self,
@@ -754,7 +803,7 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return out
+            return self._rebus_batch(texts, joined, source, product, out)
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -788,6 +837,17 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
+        return self._rebus_batch(texts, joined, source, product, out)
+
+    def _rebus_batch(
+        self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
+    ) -> list[tuple[Finding, ...]]:
+        """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus)."""
+        rebus = self._rebus_chars
+        if not rebus.isdisjoint(joined):
+            for li, text in enumerate(texts):
+                if not rebus.isdisjoint(text):
+                    out[li] = self._with_rebus(text, source, product, out[li])
         return out
 
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
@@ -812,6 +872,8 @@ class Checker:
                         )
         hits = self._automata[source].matcher.find(norm)  # type: ignore[union-attr]
         findings = self._verify(text, norm, source, product, hits, trace)
+        if not self._rebus_chars.isdisjoint(text):
+            findings = self._with_rebus(text, source, product, findings, trace)
         tokens: tuple[tuple[str, int, int], ...] = ()
         tok = getattr(self.segmenter, "tokens", None)
         if tok is not None and norm:
@@ -819,14 +881,14 @@ class Checker:
         return Explanation(text, norm, source, product, tokens, tuple(trace), findings)
 
     # ------------------------------------------------------------------ verify
-    def _alnum_at(self, text: str, i: int) -> bool:
+    def _alnum_at(self, text: str, i: int, mapping: Mapping[int, int | None] | None = None) -> bool:
         """Is the original character at ``i`` a Latin letter or digit (after width/case folding)?
 
         Judged on the original text, so a separator (``vx：abc``, ``vx abc``) is a boundary.
         """
         if i < 0 or i >= len(text):
             return False
-        mapped = self._mapping.get(ord(text[i]), ord(text[i]))
+        mapped = (mapping or self._mapping).get(ord(text[i]), ord(text[i]))
         return mapped is not None and chr(mapped) in _ASCII_ALNUM
 
     def _verify(
@@ -837,14 +899,19 @@ class Checker:
         product: str | None,
         hits: list[tuple[int, int, int]],
         trace: list[Candidate] | None,
+        mapping: Mapping[int, int | None] | None = None,
     ) -> tuple[Finding, ...]:
+        """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
+        view passes its own)."""
         auto = self._automata[source]
+        if mapping is None:
+            mapping = self._mapping
         if trace is None and _only_unmatched_triggers(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
             self._stand_in or self._stand_ins(),
         ):
             return ()
-        positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
+        positions = None if len(norm) == len(text) else offset_map(text, mapping)
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
@@ -898,8 +965,8 @@ class Checker:
                 xs, xe = next((xs, xe) for xs, xe in exc_spans[rule.id] if xs <= s and e <= xe)
                 verdict, detail = "exception", f"inside exception {norm[xs:xe]!r}"
             elif not is_pattern and (
-                (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1))
-                or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe))
+                (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1, mapping))
+                or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe, mapping))
             ):
                 verdict, detail = "boundary", "part of a longer Latin word or number"
             elif how == _HOW_ALIAS and key[0] in _ASCII_ALNUM and key[-1] in _ASCII_ALNUM and latin_context(text, os_, oe, key):

@@ -294,6 +294,7 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
             "key": key,
             "rules": checker.rules,
             "mapping": dict(checker.normalizer.mapping),
+            "rebus": dict(checker.normalizer.rebus),
             "compiled": compiled,
             "jieba": marshal.dumps((freq, total)) if freq is not None else None,
         }
@@ -321,7 +322,7 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     compiled = state["compiled"]
     if not isinstance(rules, RuleSet) or not isinstance(compiled, CompiledRules) or not compiled.fits(rules):
         return None
-    normalizer = Normalizer.from_mapping(state["mapping"])
+    normalizer = Normalizer.from_mapping(state["mapping"], state.get("rebus"))
     if state["jieba"] is None:
         return None
     freq, total = marshal.loads(state["jieba"])

@@ -186,3 +186,56 @@ def test_compiled_state_round_trip(ev: Checker) -> None:
     again = Checker(ev.rules, normalizer=ev.normalizer, segmenter=ev.segmenter, compiled=ev.compiled())
     for source in ("host", "chat"):
         assert [again.check(t, source) for t in TEXTS] == [ev.check(t, source) for t in TEXTS]
+
+
+
+# ---------------------------------------------------------------- rebus emoji and digit forms (default rules)
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        # an emoji standing for a character (the rebus view)
+        ("这款茶能降血🍬哦", "host", "food", [("MED-THREE-HIGHS", 4, 7, "降血🍬")]),
+        ("出🐘牙手镯", "chat", None, [("PROH-WILDLIFE", 1, 5, "🐘牙手镯")]),
+        ("你这🐶东西", "chat", None, [("ABU-DEGRADE", 2, 5, "🐶东西")]),
+        ("🐧号私我", "chat", None, [("DIV-QQ", 0, 2, "🐧号"), ("DIV-PRIVATE-HINT", 2, 4, "私我")]),
+        # the same emoji as decoration between characters is still deleted (the main view)
+        ("电🚬子烟 口味齐全", "chat", None, [("PROH-ECIG", 0, 4, "电🚬子烟")]),
+        ("专家👍推荐", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 5, "专家👍推荐")]),
+        # letter symbols and enclosed ideographs are letters and characters
+        ("你个傻🅱️", "chat", None, [("ABU-IDIOT", 2, 4, "傻🅱")]),
+        ("🈚副作用 放心吃", "host", "health_food", [("EFF-SAFETY-GUARANTEE", 0, 4, "🈚副作用")]),
+        # a term's Chinese numerals written as digits
+        ("销量第1的面膜", "host", "cosmetics", [("ABS-FIRST", 0, 4, "销量第1")]),
+        # a lone q before a number in Chinese numerals
+        ("q 三八六二九五七一四", "chat", None, [("DIV-QQ", 0, 11, "q 三八六二九五七一四")]),
+    ],
+)
+def test_rebus_and_digit_forms_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text, "你好", text], source, product)] == [expected, [], expected]
+    assert spans(checker.explain(text, source, product).findings) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("销量第12的面膜", "host", "cosmetics"),  # a digit form is not inside a longer number
+        ("型号q一二三", "chat", None),  # too short for a number
+        ("🐶🐶好可爱", "chat", None),
+        ("🇨🇳加油", "chat", None),
+        ("好吃👍", "chat", None),
+        ("我家🐷爱吃这个", "chat", None),
+    ],
+)
+def test_rebus_and_digit_forms_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+    assert checker.check_batch([text], source, product) == [()]
+
+
+def test_digit_form() -> None:
+    from livestream_compliance.engine import digit_form
+
+    assert digit_form("第一") == "第1" and digit_form("零副作用") == "0副作用"
+    assert digit_form("最好") is None and digit_form("一二三") is None  # none, or only numerals
