@@ -149,6 +149,39 @@ MAX_SINGLE_PINYIN_TERM = 6
 #: 鼎级. Longer terms only get the listed ``HOMOPHONES`` (each generic swap costs keys).
 MAX_HOMOPHONE_TERM = 3
 
+#: CJK terms of at least this many characters (of rules with ``homophones``) are also found with any
+#: number of their characters written as another character of the same toneless pinyin (稳赚不赔 as
+#: 稳赚不陪, 专家推荐 as 专佳推荐): a second, small automaton of the terms in *folded* form runs over
+#: the folded text (see ``fold_key``), so this costs one key per term, not one per swap. Shorter
+#: terms only get the indexed swaps of ``homophone_swaps``: two syllables collide too often.
+MIN_FOLD_TERM = 3
+
+
+def fold_key(key: str, fold: Mapping[str, str]) -> str:
+    """``key`` with every character replaced by the representative of its toneless pinyin (``fold``:
+    character -> one character per syllable; others are kept). Same length as ``key``."""
+    return "".join([fold.get(ch, ch) for ch in key])
+
+
+#: For folded terms shorter than 4 characters, a swapped-in character must be rarer than this as a
+#: word on its own (忘 in 忘事业 is not 旺; 苞 in 苞过 is 包): short spellings collide with real text.
+MAX_SHORT_FOLD_WORD_FREQ = 3_000
+
+
+def fold_spelling_ok(term: str, spelling: str, lexicon: Mapping[str, int] | None) -> bool:
+    """Is ``spelling`` (same pinyin as ``term``, different characters) an evasion of ``term``? Not
+    when a swapped-in character is a particle, pronoun or numeral (``FUNCTION_CHARACTERS``) or a
+    common word on its own (``MAX_SWAP_WORD_FREQ``; ``MAX_SHORT_FOLD_WORD_FREQ`` in terms shorter
+    than 4 characters), nor when the spelling is itself a word."""
+    if spelling == term:
+        return False
+    limit = MAX_SWAP_WORD_FREQ if len(term) >= 4 else MAX_SHORT_FOLD_WORD_FREQ
+    for a, b in zip(term, spelling):
+        if a != b and (b in FUNCTION_CHARACTERS or (lexicon is not None and lexicon.get(b, 0) >= limit)):
+            return False
+    return lexicon is None or lexicon.get(spelling, 0) == 0
+
+
 #: Terms of this many characters (CJK only) are also indexed with one interior character dropped,
 #: counted only where the original text has a symbol or emoji in its place (加❤信 for 加微信).
 GAP_TERM_LENGTHS = (3, 4)
@@ -388,7 +421,7 @@ def _unique_entries(
 
 
 #: how a candidate hit came about (``Checker._verify``)
-_HOW_TERM, _HOW_PATTERN, _HOW_ALIAS, _HOW_GAP, _HOW_HOMOPHONE = 0, 1, 2, 3, 4
+_HOW_TERM, _HOW_PATTERN, _HOW_ALIAS, _HOW_GAP, _HOW_HOMOPHONE, _HOW_FOLD = 0, 1, 2, 3, 4, 5
 
 
 #: punctuation that masks a character as a symbol does (加*信, 加＊信)
@@ -528,6 +561,7 @@ class Checker:
         homophones: Mapping[str, str] | None = None,
         lexicon: Mapping[str, int] | None = None,
         compiled: CompiledRules | None = None,
+        fold: Mapping[str, str] | None = None,
     ) -> None:
         self.rules = rules
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
@@ -557,7 +591,7 @@ class Checker:
         #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
-        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int]]] = {}
+        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], Callable[[str, bool], list[tuple[int, int, int]]] | None]] = {}
         self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
@@ -574,9 +608,66 @@ class Checker:
             if gap_only is None:
                 gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
                 self._gap_only[source] = gap_only
-            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only)  # type: ignore[union-attr]
+            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only, None)  # type: ignore[union-attr]
+        #: homophone folding of long terms (see MIN_FOLD_TERM): the folding table (a list indexed by
+        #: code point, CJK only) and per source the automaton of folded terms and what each key stands for
+        self._fold_table: list[int] | None = None
+        self._fold_map: Mapping[str, str] | None = None  # what _build_fold was given (kept by the state cache)
+        self._fold: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[tuple[Rule, str], ...]]]] = {}
+        if fold:
+            self._build_fold(fold)
+            for source, (fold_find, _) in self._fold.items():
+                self._scan[source] = (*self._scan[source][:4], fold_find)
 
     # ------------------------------------------------------------------ build
+    def _build_fold(self, fold: Mapping[str, str]) -> None:
+        self._fold_map = fold
+        table = list(range(0xA000))
+        for ch, rep in fold.items():
+            if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
+                table[ord(ch)] = ord(rep)
+        self._fold_table = table
+        by_source: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
+        cjk = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
+        for rule in self.rules.rules:
+            if not rule.homophones:
+                continue
+            for term in rule.terms:
+                key = term.translate(self._table)
+                if len(key) >= MIN_FOLD_TERM and cjk.fullmatch(key):
+                    folded = key.translate(table)
+                    for source in rule.sources:
+                        by_source[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
+        for source, by_key in by_source.items():
+            if by_key:
+                keys = list(by_key)
+                matcher = build_matcher(keys, self.backend, small=True)
+                self._fold[source] = (matcher.find_overlapping, [tuple(by_key[k].values()) for k in keys])
+
+    def _fold_hits(self, norm: str, source: Source) -> list[tuple[Rule, str, int, int]] | None:
+        """Long terms spelt with characters of the same pinyin in ``norm`` (see MIN_FOLD_TERM):
+        ``(rule, term, start, end)``, or None."""
+        scan = self._fold.get(source)
+        if scan is None or len(norm) < MIN_FOLD_TERM:
+            return None
+        hits = scan[0](norm.translate(self._fold_table), True)  # type: ignore[arg-type]
+        return self._fold_filter(norm, source, hits) if hits else None
+
+    def _fold_filter(self, norm: str, source: Source, hits: list[tuple[int, int, int]]) -> list[tuple[Rule, str, int, int]] | None:
+        """The folded-automaton ``hits`` that are evasions of a term (see fold_spelling_ok)."""
+        entries = self._fold[source][1]
+        lexicon = self._lexicon
+        if lexicon is None:
+            dictionary = getattr(self.segmenter, "dictionary", None)
+            lexicon = self._lexicon = dictionary()[0] if callable(dictionary) else None
+        out = [
+            (rule, term, s, e)
+            for key_index, s, e in hits
+            for rule, term in entries[key_index]
+            if fold_spelling_ok(term, norm[s:e], lexicon)
+        ]
+        return out or None
+
     def _stand_ins(self) -> frozenset[str]:
         if not self._stand_in:
             self._stand_in = _stand_ins(self._mapping) or frozenset("*")
@@ -721,23 +812,28 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, fold_find = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, fold_find = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         norm = text.translate(self._table)
         hits = find(norm, True)
+        folded = None
+        if fold_find is not None and len(norm) >= MIN_FOLD_TERM:
+            fold_hits = fold_find(norm.translate(self._fold_table), True)  # type: ignore[arg-type]
+            if fold_hits:
+                folded = self._fold_filter(norm, source, fold_hits)
         if (
             not hits
             or (
                 all(h[0] in gap_only for h in hits)
                 and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
             )
-        ) and (prefilter is None or prefilter.search(norm) is None):
+        ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
             result: tuple[Finding, ...] = ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
         else:
-            result = self._verify(text, norm, source, product, hits, None)
+            result = self._verify(text, norm, source, product, hits, None, None, folded)
         if self._rebus_chars.isdisjoint(text):
             return result
         return self._with_rebus(text, source, product, result)
@@ -803,7 +899,7 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return self._rebus_batch(texts, joined, source, product, out)
+            return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, {}))
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -837,7 +933,28 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
-        return self._rebus_batch(texts, joined, source, product, out)
+        return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, flagged))
+
+    def _fold_batch(
+        self, texts: Sequence[str], norm_joined: str, source: Source, product: str | None,
+        out: list[tuple[Finding, ...]], flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]],
+    ) -> list[tuple[Finding, ...]]:
+        """``out`` with the lines on which a long term is spelt with same-pinyin characters verified
+        again, with those hits (see MIN_FOLD_TERM)."""
+        if not self._fold or self._fold_hits(norm_joined, source) is None:
+            return out
+        lo = 0
+        for li, text in enumerate(texts):
+            hi = norm_joined.find("\n", lo)
+            if hi < 0:
+                hi = len(norm_joined)
+            norm = norm_joined[lo:hi]
+            folded = self._fold_hits(norm, source)
+            if folded is not None:
+                line_hits = flagged[li][2] if li in flagged else []
+                out[li] = self._verify(text, norm, source, product, line_hits, None, None, folded)
+            lo = hi + 1
+        return out
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
@@ -871,7 +988,7 @@ class Checker:
                                       f"rule applies to {'/'.join(sorted(x.value for x in entry.rule.sources))} only")
                         )
         hits = self._automata[source].matcher.find(norm)  # type: ignore[union-attr]
-        findings = self._verify(text, norm, source, product, hits, trace)
+        findings = self._verify(text, norm, source, product, hits, trace, None, self._fold_hits(norm, source) if self._fold else None)
         if not self._rebus_chars.isdisjoint(text):
             findings = self._with_rebus(text, source, product, findings, trace)
         tokens: tuple[tuple[str, int, int], ...] = ()
@@ -900,13 +1017,14 @@ class Checker:
         hits: list[tuple[int, int, int]],
         trace: list[Candidate] | None,
         mapping: Mapping[int, int | None] | None = None,
+        folded: list[tuple[Rule, str, int, int]] | None = None,
     ) -> tuple[Finding, ...]:
         """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
-        view passes its own)."""
+        view passes its own). ``folded``: long terms found in same-pinyin spelling (_fold_hits)."""
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
-        if trace is None and _only_unmatched_triggers(
+        if trace is None and folded is None and _only_unmatched_triggers(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
             self._stand_in or self._stand_ins(),
         ):
@@ -916,6 +1034,8 @@ class Checker:
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
         triggered: dict[int, tuple[re.Pattern[str], Rule]] = {}  # by id: hashing a Pattern hashes its code
+        if folded:
+            term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
         for key_index, s, e in hits:
             for entry in auto.entries[key_index]:
                 kind = entry.kind
@@ -954,6 +1074,7 @@ class Checker:
                     term_hits.append((rule, rx.pattern, s, e, _HOW_PATTERN))
         words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
+        direct: set[tuple[str, int, int]] = set()  # kept keys found otherwise than by folding
         for rule, key, s, e, how in term_hits:
             is_pattern = how == _HOW_PATTERN
             os_, oe = to_original_span(s, e, positions)
@@ -971,7 +1092,7 @@ class Checker:
                 verdict, detail = "boundary", "part of a longer Latin word or number"
             elif how == _HOW_ALIAS and key[0] in _ASCII_ALNUM and key[-1] in _ASCII_ALNUM and latin_context(text, os_, oe, key):
                 verdict, detail = "context", f"pinyin spelling inside {latin_context(text, os_, oe, key)}"
-            elif (rule.word_boundary or how == _HOW_HOMOPHONE) and not is_pattern:
+            elif (rule.word_boundary or how >= _HOW_HOMOPHONE) and not is_pattern:
                 # a generic homophone spelling is always checked: 福建人 is not 贱人
                 if words is None:
                     words = self.segmenter.spans(norm)
@@ -982,7 +1103,7 @@ class Checker:
                 why = splits_a_word(words, s, e, norm, self._term_keys)
                 if why:
                     verdict, detail = "boundary", f"{why} (jieba)"
-                elif how == _HOW_HOMOPHONE and crosses_a_word(words, s, e):
+                elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
                 neg = negation_before(text, os_)
@@ -995,11 +1116,27 @@ class Checker:
                     detail = "a character swapped for a common one of the same pinyin"
                 elif verdict == "kept" and how == _HOW_GAP:
                     detail = "a symbol or emoji stands for a dropped character of a term"
+                elif verdict == "kept" and how == _HOW_FOLD:
+                    detail = "characters written as others of the same pinyin (folded)"
                 trace.append(Candidate(rule.id, key, s, e, os_, oe, verdict, detail))
             if verdict == "kept":
                 kept.setdefault((rule.id, s, e), (rule, key, s, e))
+                if how != _HOW_FOLD:
+                    direct.add((rule.id, s, e))
         if not kept:
             return ()
+        if len(direct) < len(kept):
+            # a folded spelling is a fallback: where any other hit of its category overlaps it,
+            # that hit stands (胃信 by its listed spelling, not 胃信找我 folded to 微信找我)
+            for k in [k for k in kept if k not in direct]:
+                rule, _key, s, e = kept[k]
+                if any(kept[d][2] < e and s < kept[d][3] and kept[d][0].category == rule.category for d in direct):
+                    del kept[k]
+                    if trace is not None:
+                        os_, oe = to_original_span(s, e, positions)
+                        trace.append(Candidate(rule.id, _key, s, e, os_, oe, "contained", "another hit of its category overlaps this folded spelling"))
+            if not kept:
+                return ()
         # one finding per category per region: drop hits strictly inside a longer hit of the
         # same category (全网最低价 is one price finding); other categories stand on their own
         spans = list(kept.values())

@@ -27,7 +27,7 @@ from .errors import RuleError, RuleIssue
 from .literals import from_recipe
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
-from .tables import homophone_table, pinyin_table, traditional_to_simplified
+from .tables import fold_table, homophone_table, pinyin_table, traditional_to_simplified
 from . import verify as _verify
 from .verify import JiebaSegmenter
 
@@ -173,6 +173,7 @@ def build_checker(
         romanize=pinyin_table("".join(terms)),
         homophones=homophone_table(),
         lexicon=lexicon,
+        fold=fold_table(),
     )
 
 
@@ -295,6 +296,7 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
             "rules": checker.rules,
             "mapping": dict(checker.normalizer.mapping),
             "rebus": dict(checker.normalizer.rebus),
+            "fold": checker._fold_map,
             "compiled": compiled,
             "jieba": marshal.dumps((freq, total)) if freq is not None else None,
         }
@@ -329,7 +331,7 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     if type(freq) is not dict or type(total) is not int:
         return None
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
-    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled)
+    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled, fold=state.get("fold"))
 
 
 def load_checker(
