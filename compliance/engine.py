@@ -562,6 +562,7 @@ class Checker:
         lexicon: Mapping[str, int] | None = None,
         compiled: CompiledRules | None = None,
         fold: Mapping[str, str] | None = None,
+        fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
     ) -> None:
         self.rules = rules
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
@@ -612,16 +613,48 @@ class Checker:
         #: homophone folding of long terms (see MIN_FOLD_TERM): the folding table (a list indexed by
         #: code point, CJK only) and per source the automaton of folded terms and what each key stands for
         self._fold_table: list[int] | None = None
-        self._fold_map: Mapping[str, str] | None = None  # what _build_fold was given (kept by the state cache)
+        self._fold_keys: dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]] = {}  # see fold_index()
         self._fold: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[tuple[Rule, str], ...]]]] = {}
-        if fold:
+        if fold_index is not None and self._fold_index_fits(fold_index):
+            self._build_fold(None, fold_index)
+        elif fold:
             self._build_fold(fold)
+        if self._fold:
             for source, (fold_find, _) in self._fold.items():
                 self._scan[source] = (*self._scan[source][:4], fold_find)
 
     # ------------------------------------------------------------------ build
-    def _build_fold(self, fold: Mapping[str, str]) -> None:
-        self._fold_map = fold
+    def _fold_index_fits(self, fold_index: object) -> bool:
+        """Is ``fold_index`` (from ``fold_index()``, e.g. a state cache) made of this rule set's rules?"""
+        ids = {id(r) for r in self.rules.rules}
+        try:
+            table, by_source = fold_index  # type: ignore[misc]
+            if type(table) is not list or len(table) != 0xA000 or not isinstance(by_source, dict):
+                return False
+            for source, (keys, entries) in by_source.items():
+                if source not in Source or len(keys) != len(entries):
+                    return False
+                if not all(id(rule) in ids and type(term) is str for group in entries for rule, term in group):
+                    return False
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None:
+        """The folding table and the folded keys per source (what a cache may keep; see ``fold_index=``)."""
+        if self._fold_table is None:
+            return None
+        return self._fold_table, dict(self._fold_keys)
+
+    def _build_fold(self, fold: Mapping[str, str] | None, index: tuple | None = None) -> None:
+        if index is not None:
+            self._fold_table, by_keys = index
+            self._fold_keys = by_keys
+            for source, (keys, entries) in by_keys.items():
+                if keys:
+                    self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
+            return
+        assert fold is not None
         table = list(range(0xA000))
         for ch, rep in fold.items():
             if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
@@ -641,8 +674,9 @@ class Checker:
         for source, by_key in by_source.items():
             if by_key:
                 keys = list(by_key)
-                matcher = build_matcher(keys, self.backend, small=True)
-                self._fold[source] = (matcher.find_overlapping, [tuple(by_key[k].values()) for k in keys])
+                entries = [tuple(by_key[k].values()) for k in keys]
+                self._fold_keys[source] = (keys, entries)
+                self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
 
     def _fold_hits(self, norm: str, source: Source) -> list[tuple[Rule, str, int, int]] | None:
         """Long terms spelt with characters of the same pinyin in ``norm`` (see MIN_FOLD_TERM):

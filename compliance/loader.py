@@ -296,7 +296,7 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
             "rules": checker.rules,
             "mapping": dict(checker.normalizer.mapping),
             "rebus": dict(checker.normalizer.rebus),
-            "fold": checker._fold_map,
+            "fold": checker.fold_index(),
             "compiled": compiled,
             "jieba": marshal.dumps((freq, total)) if freq is not None else None,
         }
@@ -331,7 +331,7 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     if type(freq) is not dict or type(total) is not int:
         return None
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
-    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled, fold=state.get("fold"))
+    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled, fold=fold_table() if state.get("fold") is None else None, fold_index=state.get("fold"))
 
 
 def load_checker(
