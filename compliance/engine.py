@@ -123,6 +123,20 @@ HOMOPHONES: dict[str, str] = {
     "加": "佳嘉家",
 }
 
+#: Chinese numerals a term is also indexed with as ASCII digits (第一 -> 第1, 零风险 -> 0风险): the
+#: normaliser leaves 一二三 alone (第一 keeps its meaning), evaders write the digit. 十 and 两 are not
+#: one digit. A digit edge is subject to the Latin boundary check (第1 is not in 第12).
+NUMERAL_DIGITS = str.maketrans("零一二三四五六七八九", "0123456789")
+
+
+def digit_form(key: str) -> str | None:
+    """``key`` with its Chinese numerals as ASCII digits, or None when it has none (or is all numerals)."""
+    d = key.translate(NUMERAL_DIGITS)
+    if d == key or d.isdigit():
+        return None
+    return d
+
+
 #: Terms longer than this get no pinyin or homophone spellings (keeps the automaton small).
 MAX_ALIAS_TERM = 6
 
@@ -134,6 +148,39 @@ MAX_SINGLE_PINYIN_TERM = 6
 #: swapped for any *common* character of the same toneless pinyin (``homophones``): 降雪压, 刷丹,
 #: 鼎级. Longer terms only get the listed ``HOMOPHONES`` (each generic swap costs keys).
 MAX_HOMOPHONE_TERM = 3
+
+#: CJK terms of at least this many characters (of rules with ``homophones``) are also found with any
+#: number of their characters written as another character of the same toneless pinyin (稳赚不赔 as
+#: 稳赚不陪, 专家推荐 as 专佳推荐): a second, small automaton of the terms in *folded* form runs over
+#: the folded text (see ``fold_key``), so this costs one key per term, not one per swap. Shorter
+#: terms only get the indexed swaps of ``homophone_swaps``: two syllables collide too often.
+MIN_FOLD_TERM = 3
+
+
+def fold_key(key: str, fold: Mapping[str, str]) -> str:
+    """``key`` with every character replaced by the representative of its toneless pinyin (``fold``:
+    character -> one character per syllable; others are kept). Same length as ``key``."""
+    return "".join([fold.get(ch, ch) for ch in key])
+
+
+#: For folded terms shorter than 4 characters, a swapped-in character must be rarer than this as a
+#: word on its own (忘 in 忘事业 is not 旺; 苞 in 苞过 is 包): short spellings collide with real text.
+MAX_SHORT_FOLD_WORD_FREQ = 3_000
+
+
+def fold_spelling_ok(term: str, spelling: str, lexicon: Mapping[str, int] | None) -> bool:
+    """Is ``spelling`` (same pinyin as ``term``, different characters) an evasion of ``term``? Not
+    when a swapped-in character is a particle, pronoun or numeral (``FUNCTION_CHARACTERS``) or a
+    common word on its own (``MAX_SWAP_WORD_FREQ``; ``MAX_SHORT_FOLD_WORD_FREQ`` in terms shorter
+    than 4 characters), nor when the spelling is itself a word."""
+    if spelling == term:
+        return False
+    limit = MAX_SWAP_WORD_FREQ if len(term) >= 4 else MAX_SHORT_FOLD_WORD_FREQ
+    for a, b in zip(term, spelling):
+        if a != b and (b in FUNCTION_CHARACTERS or (lexicon is not None and lexicon.get(b, 0) >= limit)):
+            return False
+    return lexicon is None or lexicon.get(spelling, 0) == 0
+
 
 #: Terms of this many characters (CJK only) are also indexed with one interior character dropped,
 #: counted only where the original text has a symbol or emoji in its place (加❤信 for 加微信).
@@ -374,7 +421,7 @@ def _unique_entries(
 
 
 #: how a candidate hit came about (``Checker._verify``)
-_HOW_TERM, _HOW_PATTERN, _HOW_ALIAS, _HOW_GAP, _HOW_HOMOPHONE = 0, 1, 2, 3, 4
+_HOW_TERM, _HOW_PATTERN, _HOW_ALIAS, _HOW_GAP, _HOW_HOMOPHONE, _HOW_FOLD = 0, 1, 2, 3, 4, 5
 
 
 #: punctuation that masks a character as a symbol does (加*信, 加＊信)
@@ -514,6 +561,8 @@ class Checker:
         homophones: Mapping[str, str] | None = None,
         lexicon: Mapping[str, int] | None = None,
         compiled: CompiledRules | None = None,
+        fold: Mapping[str, str] | None = None,
+        fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
     ) -> None:
         self.rules = rules
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
@@ -529,6 +578,10 @@ class Checker:
         self._mapping = self.normalizer.mapping
         self._batch_table = self.normalizer.batch_table("\n")
         self._vector_table: VectorTable | None = None  # built on the first long batch (numpy import)
+        #: emoji read as a character in the rebus view (🐘 -> 象); its mapping and table are built on
+        #: the first line that holds one (see _with_rebus)
+        self._rebus_chars = frozenset(map(chr, self.normalizer.rebus))
+        self._rebus_view: tuple[dict[int, int | None], list[int | None]] | None = None
         #: the deleted characters that can stand for a dropped one (see gap_forms, _symbol_between);
         #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
         self._stand_in: frozenset[str] = frozenset()
@@ -539,7 +592,7 @@ class Checker:
         #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
-        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int]]] = {}
+        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], Callable[[str, bool], list[tuple[int, int, int]]] | None]] = {}
         self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
@@ -556,9 +609,99 @@ class Checker:
             if gap_only is None:
                 gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
                 self._gap_only[source] = gap_only
-            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only)  # type: ignore[union-attr]
+            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only, None)  # type: ignore[union-attr]
+        #: homophone folding of long terms (see MIN_FOLD_TERM): the folding table (a list indexed by
+        #: code point, CJK only) and per source the automaton of folded terms and what each key stands for
+        self._fold_table: list[int] | None = None
+        self._fold_keys: dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]] = {}  # see fold_index()
+        self._fold: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[tuple[Rule, str], ...]]]] = {}
+        if fold_index is not None and self._fold_index_fits(fold_index):
+            self._build_fold(None, fold_index)
+        elif fold:
+            self._build_fold(fold)
+        if self._fold:
+            for source, (fold_find, _) in self._fold.items():
+                self._scan[source] = (*self._scan[source][:4], fold_find)
 
     # ------------------------------------------------------------------ build
+    def _fold_index_fits(self, fold_index: object) -> bool:
+        """Is ``fold_index`` (from ``fold_index()``, e.g. a state cache) made of this rule set's rules?"""
+        ids = {id(r) for r in self.rules.rules}
+        try:
+            table, by_source = fold_index  # type: ignore[misc]
+            if type(table) is not list or len(table) != 0xA000 or not isinstance(by_source, dict):
+                return False
+            for source, (keys, entries) in by_source.items():
+                if source not in Source or len(keys) != len(entries):
+                    return False
+                if not all(id(rule) in ids and type(term) is str for group in entries for rule, term in group):
+                    return False
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None:
+        """The folding table and the folded keys per source (what a cache may keep; see ``fold_index=``)."""
+        if self._fold_table is None:
+            return None
+        return self._fold_table, dict(self._fold_keys)
+
+    def _build_fold(self, fold: Mapping[str, str] | None, index: tuple | None = None) -> None:
+        if index is not None:
+            self._fold_table, by_keys = index
+            self._fold_keys = by_keys
+            for source, (keys, entries) in by_keys.items():
+                if keys:
+                    self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
+            return
+        assert fold is not None
+        table = list(range(0xA000))
+        for ch, rep in fold.items():
+            if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
+                table[ord(ch)] = ord(rep)
+        self._fold_table = table
+        by_source: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
+        cjk = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
+        for rule in self.rules.rules:
+            if not rule.homophones:
+                continue
+            for term in rule.terms:
+                key = term.translate(self._table)
+                if len(key) >= MIN_FOLD_TERM and cjk.fullmatch(key):
+                    folded = key.translate(table)
+                    for source in rule.sources:
+                        by_source[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
+        for source, by_key in by_source.items():
+            if by_key:
+                keys = list(by_key)
+                entries = [tuple(by_key[k].values()) for k in keys]
+                self._fold_keys[source] = (keys, entries)
+                self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
+
+    def _fold_hits(self, norm: str, source: Source) -> list[tuple[Rule, str, int, int]] | None:
+        """Long terms spelt with characters of the same pinyin in ``norm`` (see MIN_FOLD_TERM):
+        ``(rule, term, start, end)``, or None."""
+        scan = self._fold.get(source)
+        if scan is None or len(norm) < MIN_FOLD_TERM:
+            return None
+        hits = scan[0](norm.translate(self._fold_table), True)  # type: ignore[arg-type]
+        return self._fold_filter(norm, source, hits) if hits else None
+
+    def _fold_filter(self, norm: str, source: Source, hits: list[tuple[int, int, int]]) -> list[tuple[Rule, str, int, int]] | None:
+        """The folded-automaton ``hits`` that are evasions of a term (see fold_spelling_ok)."""
+        entries = self._fold[source][1]
+        lexicon = self._lexicon
+        if lexicon is None:
+            dictionary = getattr(self.segmenter, "dictionary", None)
+            lexicon = self._lexicon = dictionary()[0] if callable(dictionary) else None
+        out = [
+            (rule, term, s, e)
+            for key_index, s, e in hits
+            for rule, term in entries[key_index]
+            if fold_spelling_ok(term, norm[s:e], lexicon)
+        ]
+        return out or None
+
     def _stand_ins(self) -> frozenset[str]:
         if not self._stand_in:
             self._stand_in = _stand_ins(self._mapping) or frozenset("*")
@@ -631,6 +774,9 @@ class Checker:
                         by_key.setdefault(v, []).append(e_variant)
                     for g, gap in gap_forms(key).items():
                         by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
+                    d = digit_form(key)
+                    if d is not None:
+                        by_key.setdefault(d, []).append(e_term)  # 第1, 0风险: the term as written with digits
                     if not (rule.aliases or rule.homophones):
                         continue
                     if key not in alias_cache:
@@ -700,22 +846,55 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, fold_find = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, fold_find = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         norm = text.translate(self._table)
         hits = find(norm, True)
+        folded = None
+        if fold_find is not None and len(norm) >= MIN_FOLD_TERM:
+            fold_hits = fold_find(norm.translate(self._fold_table), True)  # type: ignore[arg-type]
+            if fold_hits:
+                folded = self._fold_filter(norm, source, fold_hits)
         if (
             not hits
             or (
                 all(h[0] in gap_only for h in hits)
                 and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
             )
-        ) and (prefilter is None or prefilter.search(norm) is None):
-            return ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
-        return self._verify(text, norm, source, product, hits, None)
+        ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
+            result: tuple[Finding, ...] = ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
+        else:
+            result = self._verify(text, norm, source, product, hits, None, None, folded)
+        if self._rebus_chars.isdisjoint(text):
+            return result
+        return self._with_rebus(text, source, product, result)
+
+    def _with_rebus(
+        self, text: str, source: Source, product: str | None, result: tuple[Finding, ...], trace: list[Candidate] | None = None
+    ) -> tuple[Finding, ...]:
+        """``result`` plus the findings of the rebus view of ``text``, in which emoji that stand for a
+        character are that character (降血🍬 is 降血糖) instead of being deleted as decoration (电🚬子烟
+        is 电子烟, found by the main view). A finding strictly inside a longer one of the same
+        category is dropped, as within one view."""
+        if self._rebus_view is None:
+            self._rebus_view = self.normalizer.rebus_view()
+        mapping, table = self._rebus_view
+        norm = text.translate(table)
+        hits = self._automata[source].matcher.find_overlapping(norm, True)  # type: ignore[union-attr]
+        extra = self._verify(text, norm, source, product, hits, trace, mapping)
+        if not extra:
+            return result
+        merged = {(f.rule_id, f.start, f.end): f for f in (*result, *extra)}
+        out = [
+            f for f in merged.values()
+            if not any(g.category == f.category and g.start <= f.start and f.end <= g.end and g.end - g.start > f.end - f.start
+                       for g in merged.values())
+        ]
+        out.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return tuple(out)
 
     def check_batch(
         self,
@@ -754,7 +933,7 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return out
+            return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, {}))
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -788,6 +967,38 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
+        return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, flagged))
+
+    def _fold_batch(
+        self, texts: Sequence[str], norm_joined: str, source: Source, product: str | None,
+        out: list[tuple[Finding, ...]], flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]],
+    ) -> list[tuple[Finding, ...]]:
+        """``out`` with the lines on which a long term is spelt with same-pinyin characters verified
+        again, with those hits (see MIN_FOLD_TERM)."""
+        if not self._fold or self._fold_hits(norm_joined, source) is None:
+            return out
+        lo = 0
+        for li, text in enumerate(texts):
+            hi = norm_joined.find("\n", lo)
+            if hi < 0:
+                hi = len(norm_joined)
+            norm = norm_joined[lo:hi]
+            folded = self._fold_hits(norm, source)
+            if folded is not None:
+                line_hits = flagged[li][2] if li in flagged else []
+                out[li] = self._verify(text, norm, source, product, line_hits, None, None, folded)
+            lo = hi + 1
+        return out
+
+    def _rebus_batch(
+        self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
+    ) -> list[tuple[Finding, ...]]:
+        """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus)."""
+        rebus = self._rebus_chars
+        if not rebus.isdisjoint(joined):
+            for li, text in enumerate(texts):
+                if not rebus.isdisjoint(text):
+                    out[li] = self._with_rebus(text, source, product, out[li])
         return out
 
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
@@ -811,7 +1022,9 @@ class Checker:
                                       f"rule applies to {'/'.join(sorted(x.value for x in entry.rule.sources))} only")
                         )
         hits = self._automata[source].matcher.find(norm)  # type: ignore[union-attr]
-        findings = self._verify(text, norm, source, product, hits, trace)
+        findings = self._verify(text, norm, source, product, hits, trace, None, self._fold_hits(norm, source) if self._fold else None)
+        if not self._rebus_chars.isdisjoint(text):
+            findings = self._with_rebus(text, source, product, findings, trace)
         tokens: tuple[tuple[str, int, int], ...] = ()
         tok = getattr(self.segmenter, "tokens", None)
         if tok is not None and norm:
@@ -819,14 +1032,14 @@ class Checker:
         return Explanation(text, norm, source, product, tokens, tuple(trace), findings)
 
     # ------------------------------------------------------------------ verify
-    def _alnum_at(self, text: str, i: int) -> bool:
+    def _alnum_at(self, text: str, i: int, mapping: Mapping[int, int | None] | None = None) -> bool:
         """Is the original character at ``i`` a Latin letter or digit (after width/case folding)?
 
         Judged on the original text, so a separator (``vx：abc``, ``vx abc``) is a boundary.
         """
         if i < 0 or i >= len(text):
             return False
-        mapped = self._mapping.get(ord(text[i]), ord(text[i]))
+        mapped = (mapping or self._mapping).get(ord(text[i]), ord(text[i]))
         return mapped is not None and chr(mapped) in _ASCII_ALNUM
 
     def _verify(
@@ -837,18 +1050,26 @@ class Checker:
         product: str | None,
         hits: list[tuple[int, int, int]],
         trace: list[Candidate] | None,
+        mapping: Mapping[int, int | None] | None = None,
+        folded: list[tuple[Rule, str, int, int]] | None = None,
     ) -> tuple[Finding, ...]:
+        """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
+        view passes its own). ``folded``: long terms found in same-pinyin spelling (_fold_hits)."""
         auto = self._automata[source]
-        if trace is None and _only_unmatched_triggers(
+        if mapping is None:
+            mapping = self._mapping
+        if trace is None and folded is None and _only_unmatched_triggers(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
             self._stand_in or self._stand_ins(),
         ):
             return ()
-        positions = None if len(norm) == len(text) else offset_map(text, self._mapping)
+        positions = None if len(norm) == len(text) else offset_map(text, mapping)
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
         triggered: dict[int, tuple[re.Pattern[str], Rule]] = {}  # by id: hashing a Pattern hashes its code
+        if folded:
+            term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
         for key_index, s, e in hits:
             for entry in auto.entries[key_index]:
                 kind = entry.kind
@@ -887,6 +1108,7 @@ class Checker:
                     term_hits.append((rule, rx.pattern, s, e, _HOW_PATTERN))
         words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
+        direct: set[tuple[str, int, int]] = set()  # kept keys found otherwise than by folding
         for rule, key, s, e, how in term_hits:
             is_pattern = how == _HOW_PATTERN
             os_, oe = to_original_span(s, e, positions)
@@ -898,13 +1120,13 @@ class Checker:
                 xs, xe = next((xs, xe) for xs, xe in exc_spans[rule.id] if xs <= s and e <= xe)
                 verdict, detail = "exception", f"inside exception {norm[xs:xe]!r}"
             elif not is_pattern and (
-                (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1))
-                or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe))
+                (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1, mapping))
+                or (key[-1] in _ASCII_ALNUM and self._alnum_at(text, oe, mapping))
             ):
                 verdict, detail = "boundary", "part of a longer Latin word or number"
             elif how == _HOW_ALIAS and key[0] in _ASCII_ALNUM and key[-1] in _ASCII_ALNUM and latin_context(text, os_, oe, key):
                 verdict, detail = "context", f"pinyin spelling inside {latin_context(text, os_, oe, key)}"
-            elif (rule.word_boundary or how == _HOW_HOMOPHONE) and not is_pattern:
+            elif (rule.word_boundary or how >= _HOW_HOMOPHONE) and not is_pattern:
                 # a generic homophone spelling is always checked: 福建人 is not 贱人
                 if words is None:
                     words = self.segmenter.spans(norm)
@@ -915,7 +1137,7 @@ class Checker:
                 why = splits_a_word(words, s, e, norm, self._term_keys)
                 if why:
                     verdict, detail = "boundary", f"{why} (jieba)"
-                elif how == _HOW_HOMOPHONE and crosses_a_word(words, s, e):
+                elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
                 neg = negation_before(text, os_)
@@ -928,11 +1150,27 @@ class Checker:
                     detail = "a character swapped for a common one of the same pinyin"
                 elif verdict == "kept" and how == _HOW_GAP:
                     detail = "a symbol or emoji stands for a dropped character of a term"
+                elif verdict == "kept" and how == _HOW_FOLD:
+                    detail = "characters written as others of the same pinyin (folded)"
                 trace.append(Candidate(rule.id, key, s, e, os_, oe, verdict, detail))
             if verdict == "kept":
                 kept.setdefault((rule.id, s, e), (rule, key, s, e))
+                if how != _HOW_FOLD:
+                    direct.add((rule.id, s, e))
         if not kept:
             return ()
+        if len(direct) < len(kept):
+            # a folded spelling is a fallback: where any other hit of its category overlaps it,
+            # that hit stands (胃信 by its listed spelling, not 胃信找我 folded to 微信找我)
+            for k in [k for k in kept if k not in direct]:
+                rule, _key, s, e = kept[k]
+                if any(kept[d][2] < e and s < kept[d][3] and kept[d][0].category == rule.category for d in direct):
+                    del kept[k]
+                    if trace is not None:
+                        os_, oe = to_original_span(s, e, positions)
+                        trace.append(Candidate(rule.id, _key, s, e, os_, oe, "contained", "another hit of its category overlaps this folded spelling"))
+            if not kept:
+                return ()
         # one finding per category per region: drop hits strictly inside a longer hit of the
         # same category (全网最低价 is one price finding); other categories stand on their own
         spans = list(kept.values())

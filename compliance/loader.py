@@ -27,7 +27,7 @@ from .errors import RuleError, RuleIssue
 from .literals import from_recipe
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
-from .tables import homophone_table, pinyin_table, traditional_to_simplified
+from .tables import fold_table, homophone_table, pinyin_table, traditional_to_simplified
 from . import verify as _verify
 from .verify import JiebaSegmenter
 
@@ -173,6 +173,7 @@ def build_checker(
         romanize=pinyin_table("".join(terms)),
         homophones=homophone_table(),
         lexicon=lexicon,
+        fold=fold_table(),
     )
 
 
@@ -294,6 +295,8 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
             "key": key,
             "rules": checker.rules,
             "mapping": dict(checker.normalizer.mapping),
+            "rebus": dict(checker.normalizer.rebus),
+            "fold": checker.fold_index(),
             "compiled": compiled,
             "jieba": marshal.dumps((freq, total)) if freq is not None else None,
         }
@@ -321,14 +324,14 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     compiled = state["compiled"]
     if not isinstance(rules, RuleSet) or not isinstance(compiled, CompiledRules) or not compiled.fits(rules):
         return None
-    normalizer = Normalizer.from_mapping(state["mapping"])
+    normalizer = Normalizer.from_mapping(state["mapping"], state.get("rebus"))
     if state["jieba"] is None:
         return None
     freq, total = marshal.loads(state["jieba"])
     if type(freq) is not dict or type(total) is not int:
         return None
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
-    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled)
+    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled, fold=fold_table() if state.get("fold") is None else None, fold_index=state.get("fold"))
 
 
 def load_checker(

@@ -59,13 +59,15 @@ class PyAhoCorasickMatcher:
 class RsAhoCorasickMatcher:
     name = "ahocorasick-rs"
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(self, keys: Sequence[str], small: bool = False) -> None:
         import ahocorasick_rs
 
         self._empty = not keys
         if not self._empty:
-            # a DFA scans faster than the default NFA while it fits in cache; large automata keep the NFA
-            impl = ahocorasick_rs.Implementation.DFA if len(keys) <= DFA_MAX_KEYS else None
+            # a DFA scans faster than the default NFA while it fits in cache; large automata keep the NFA.
+            # ``small``: the library's own choice (builds 4x faster than a forced DFA, scans as fast on
+            # a few thousand keys)
+            impl = ahocorasick_rs.Implementation.DFA if len(keys) <= DFA_MAX_KEYS and not small else None
             self._automaton = ahocorasick_rs.AhoCorasick(
                 list(keys), matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=impl
             )
@@ -93,9 +95,10 @@ def available_backends() -> list[str]:
     return found
 
 
-def build_matcher(keys: Sequence[str], backend: str = "ahocorasick-rs") -> Matcher:
+def build_matcher(keys: Sequence[str], backend: str = "ahocorasick-rs", small: bool = False) -> Matcher:
+    """``small``: an automaton of a few thousand keys built at every start (see RsAhoCorasickMatcher)."""
     if backend == "pyahocorasick":
         return PyAhoCorasickMatcher(keys)
     if backend == "ahocorasick-rs":
-        return RsAhoCorasickMatcher(keys)
+        return RsAhoCorasickMatcher(keys, small)
     raise UsageError(f"unknown matcher backend {backend!r}; expected one of {', '.join(BACKENDS)}")

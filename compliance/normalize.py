@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Characters kept although they are punctuation: they carry meaning in claims and contacts.
 KEPT_PUNCTUATION = frozenset("%+")
@@ -80,6 +80,57 @@ _LOOKALIKES = {
 }
 
 
+#: Emoji that stand for one character (a rebus): 🐘牙 is 象牙, 降血🍬 is 降血糖, 🦆题 is 押题 (through
+#: 鸭, a homophone the terms' swaps cover), 🐧 is QQ (企鹅), 🐶东西 is 狗东西, 草泥🐴 is 草泥马.
+#: Only pictographs of a thing that is read as its one-character name. Any of them is also put
+#: between characters as decoration (电🚬子烟, 专家👍推荐), so the main table deletes them like
+#: every emoji; a line holding one is checked a second time in the *rebus view*
+#: (``Normalizer.rebus_view``), where each maps to exactly one character, so offsets stay exact.
+#: Hearts, stars, sparkles, flowers, faces and money stand for too many things to be read at all.
+REBUS_EMOJI: dict[str, str] = {
+    # animals read as their name (and in insults: 🐶东西, 🐷头, 草泥🐴)
+    "🐘": "象", "🐶": "狗", "🐕": "狗", "🐷": "猪", "🐖": "猪", "🐴": "马", "🐎": "马",
+    "🐍": "蛇", "🐔": "鸡", "🐓": "鸡", "🐮": "牛", "🐂": "牛", "🐄": "牛", "🐟": "鱼",
+    "🐱": "猫", "🐈": "猫", "🐭": "鼠", "🐀": "鼠", "🐯": "虎", "🐅": "虎", "🐰": "兔",
+    "🐇": "兔", "🐲": "龙", "🐉": "龙", "🐵": "猴", "🐒": "猴", "🐑": "羊", "🐏": "羊",
+    "🐐": "羊", "🐢": "龟", "🐸": "蛙", "🐺": "狼", "🦊": "狐", "🦆": "鸭", "🐻": "熊",
+    "🦏": "犀", "🐊": "鳄", "🦈": "鲨", "🐼": "熊",
+    # 🐧 is QQ's mascot: 🐧号, 加🐧 (one character: q; 🐧🐧 is qq)
+    "🐧": "q",
+    # things read as their name
+    "🍬": "糖", "🍭": "糖", "🚬": "烟", "💊": "药", "💉": "针", "🔫": "枪", "🍵": "茶",
+    "🍺": "酒", "🍷": "酒", "🍶": "酒", "🖌": "刷", "📈": "涨", "📉": "跌", "🌿": "草",
+    "🍄": "菇", "🥚": "蛋", "🍚": "饭", "🍞": "面", "⛽": "油", "🔑": "钥",
+    # 👍 is read as 好 (最👍, 👍评): a thumb between two characters of a word is rare
+    "👍": "好",
+}
+
+
+def _letter_and_ideograph_forms() -> dict[int, str]:
+    """Symbols that are a letter or an ideograph in their own right, folded in the main table:
+    circled, squared and negative squared letters (Ⓑ, 🄱, 🅑, 🅱) and enclosed ideographs (🈚 無,
+    🈶 有, ㊙ 秘: their NFKC form)."""
+    out: dict[int, str] = {}
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for base in (0x24B6, 0x24D0, 0x1F130, 0x1F150, 0x1F170):  # Ⓐ ⓐ 🄰 🅐 🅰
+        for i, letter in enumerate(letters):
+            out[base + i] = letter
+    for cp in list(range(0x3280, 0x32B1)) + list(range(0x1F210, 0x1F252)):  # ㊀..㊰, 🈐..🉑
+        folded = unicodedata.normalize("NFKC", chr(cp))
+        if len(folded) == 1 and "\u4e00" <= folded <= "\u9fff":
+            out[cp] = folded
+    return out
+
+
+def _rebus_targets() -> dict[int, str]:
+    """Code point -> the one character it stands for in the rebus view: ``REBUS_EMOJI`` and the
+    regional indicator letters (🇻🇽 is vx; in pairs they are mostly flags, hence not in the main table)."""
+    out = {ord(k): v for k, v in REBUS_EMOJI.items()}
+    for i, letter in enumerate("abcdefghijklmnopqrstuvwxyz"):
+        out[0x1F1E6 + i] = letter
+    return out
+
+
 def _is_noise(ch: str) -> bool:
     """True for characters evaders insert between the characters of a term."""
     if ch in KEPT_PUNCTUATION:
@@ -108,6 +159,8 @@ class Normalizer:
 
     mapping: Mapping[int, int | None]
     table: list[int | None]
+    #: emoji -> the character it stands for (``REBUS_EMOJI``); deleted by ``table``, see ``rebus_view``
+    rebus: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, traditional_to_simplified: Mapping[str, str] | None = None) -> Normalizer:
@@ -144,20 +197,36 @@ class Normalizer:
                 if len(src) == 1 and len(dst) == 1 and src != dst:
                     # a converted character may itself need folding (e.g. full-width)
                     table[ord(src)] = table.get(ord(dst), ord(dst))
-        table = {k: v for k, v in table.items() if k < TABLE_SIZE and v != k}
-        dense: list[int | None] = list(range(TABLE_SIZE))
-        for k, v in table.items():
-            dense[k] = v
-        return cls(mapping=table, table=dense)
+        # 5. symbols that are a letter or an ideograph: 🅱 -> b, 🈚 -> 无
+        def target(dst: str) -> int:
+            if traditional_to_simplified and len(traditional_to_simplified.get(dst, "")) == 1:
+                dst = traditional_to_simplified[dst]
+            return table.get(ord(dst), ord(dst))  # type: ignore[return-value]
+
+        for cp, dst in _letter_and_ideograph_forms().items():
+            table[cp] = target(dst)
+        # 6. the rebus view (🐘 -> 象): a separate mapping, the main table keeps deleting these
+        rebus = {cp: target(dst) for cp, dst in _rebus_targets().items() if cp < TABLE_SIZE}
+        return cls.from_mapping(table, rebus)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[int, int | None]) -> Normalizer:
-        """The normaliser for a canonical ``mapping`` (as in ``Normalizer.build(...).mapping``)."""
+    def from_mapping(cls, mapping: Mapping[int, int | None], rebus: Mapping[int, int] | None = None) -> Normalizer:
+        """The normaliser for a canonical ``mapping`` (as in ``Normalizer.build(...).mapping``) and
+        ``rebus`` (``Normalizer.build(...).rebus``)."""
         table = {k: v for k, v in mapping.items() if k < TABLE_SIZE and v != k}
         dense: list[int | None] = list(range(TABLE_SIZE))
         for k, v in table.items():
             dense[k] = v
-        return cls(mapping=table, table=dense)
+        return cls(mapping=table, table=dense, rebus=dict(rebus or {}))
+
+    def rebus_view(self) -> tuple[dict[int, int | None], list[int | None]]:
+        """``(mapping, table)`` of the rebus view: the main table, but emoji of ``rebus`` become the
+        character they stand for instead of being deleted (降血🍬 -> 降血糖)."""
+        mapping: dict[int, int | None] = {**self.mapping, **self.rebus}
+        dense = list(self.table)
+        for k, v in self.rebus.items():
+            dense[k] = v
+        return mapping, dense
 
     def batch_table(self, separator: str = "\n") -> list[int | None]:
         """The table, but keeping ``separator`` (for joined batches)."""

@@ -60,3 +60,18 @@ def homophone_table() -> dict[str, str]:
             syllable, chars = line.split("\t")
             out[syllable] = chars
     return out
+
+
+@lru_cache(maxsize=1)
+def fold_table() -> dict[str, str]:
+    """CJK character -> one representative character of its most common toneless pinyin (the most
+    frequent common character of that syllable, ``homophone_table``): 陪, 培, 赔 all fold to 配. For
+    the homophone folding of long terms (``engine.MIN_FOLD_TERM``)."""
+    common = homophone_table()
+    reps: dict[str, str] = {}
+    out = {}
+    for char, reading in _pinyin_data().items():
+        rep = reps.setdefault(reading, common.get(reading, "")[:1] or char)
+        if rep != char:
+            out[char] = rep
+    return out

@@ -186,3 +186,109 @@ def test_compiled_state_round_trip(ev: Checker) -> None:
     again = Checker(ev.rules, normalizer=ev.normalizer, segmenter=ev.segmenter, compiled=ev.compiled())
     for source in ("host", "chat"):
         assert [again.check(t, source) for t in TEXTS] == [ev.check(t, source) for t in TEXTS]
+
+
+
+# ---------------------------------------------------------------- rebus emoji and digit forms (default rules)
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        # an emoji standing for a character (the rebus view)
+        ("这款茶能降血🍬哦", "host", "food", [("MED-THREE-HIGHS", 4, 7, "降血🍬")]),
+        ("出🐘牙手镯", "chat", None, [("PROH-WILDLIFE", 1, 5, "🐘牙手镯")]),
+        ("你这🐶东西", "chat", None, [("ABU-DEGRADE", 2, 5, "🐶东西")]),
+        ("🐧号私我", "chat", None, [("DIV-QQ", 0, 2, "🐧号"), ("DIV-PRIVATE-HINT", 2, 4, "私我")]),
+        # the same emoji as decoration between characters is still deleted (the main view)
+        ("电🚬子烟 口味齐全", "chat", None, [("PROH-ECIG", 0, 4, "电🚬子烟")]),
+        ("专家👍推荐", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 5, "专家👍推荐")]),
+        # letter symbols and enclosed ideographs are letters and characters
+        ("你个傻🅱️", "chat", None, [("ABU-IDIOT", 2, 4, "傻🅱")]),
+        ("🈚副作用 放心吃", "host", "health_food", [("EFF-SAFETY-GUARANTEE", 0, 4, "🈚副作用")]),
+        # a term's Chinese numerals written as digits
+        ("销量第1的面膜", "host", "cosmetics", [("ABS-FIRST", 0, 4, "销量第1")]),
+        # a lone q before a number in Chinese numerals
+        ("q 三八六二九五七一四", "chat", None, [("DIV-QQ", 0, 11, "q 三八六二九五七一四")]),
+    ],
+)
+def test_rebus_and_digit_forms_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text, "你好", text], source, product)] == [expected, [], expected]
+    assert spans(checker.explain(text, source, product).findings) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("销量第12的面膜", "host", "cosmetics"),  # a digit form is not inside a longer number
+        ("型号q一二三", "chat", None),  # too short for a number
+        ("🐶🐶好可爱", "chat", None),
+        ("🇨🇳加油", "chat", None),
+        ("好吃👍", "chat", None),
+        ("我家🐷爱吃这个", "chat", None),
+    ],
+)
+def test_rebus_and_digit_forms_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+    assert checker.check_batch([text], source, product) == [()]
+
+
+def test_digit_form() -> None:
+    from livestream_compliance.engine import digit_form
+
+    assert digit_form("第一") == "第1" and digit_form("零副作用") == "0副作用"
+    assert digit_form("最好") is None and digit_form("一二三") is None  # none, or only numerals
+
+
+# ---------------------------------------------------------------- homophone folding of terms of 3+ characters
+
+
+def test_fold_key_and_spelling_filter() -> None:
+    from livestream_compliance.engine import MAX_SHORT_FOLD_WORD_FREQ, fold_key, fold_spelling_ok
+    from livestream_compliance.tables import fold_table
+
+    fold = fold_table()
+    assert fold_key("稳赚不赔", fold) == fold_key("稳赚不陪", fold) == fold_key("稳转不培", fold)
+    assert fold_key("专家推荐", fold) == fold_key("砖佳推见", fold)
+    assert len(fold_key("加vx号", fold)) == 4 and fold_key("vx", fold) == "vx"
+    assert fold_spelling_ok("稳赚不赔", "稳赚不陪", None)
+    assert not fold_spelling_ok("稳赚不赔", "稳赚不赔", None)  # the term itself is the automaton's
+    assert not fold_spelling_ok("专家推荐", "专家推见", {"见": MAX_SWAP_WORD_FREQ})  # a common word glues
+    assert not fold_spelling_ok("事业旺", "事业忘", {"忘": MAX_SHORT_FOLD_WORD_FREQ})  # stricter when short
+    assert fold_spelling_ok("事业旺事", "事业忘事", {"忘": MAX_SHORT_FOLD_WORD_FREQ})
+    assert not fold_spelling_ok("包过班", "包锅班", {"包锅班": 3})  # a real word is no evasion
+    assert not fold_spelling_ok("包过班", "包个班", None)  # a particle or measure word glues
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("专佳推荐的护肝片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 4, "专佳推荐")]),
+        # a folded spelling is a fallback: an overlapping hit of its category found otherwise stands
+        ("稳赚不陪的项目 新手也能做", "host", "finance", [("FIN-RETURN", 0, 2, "稳赚")]),
+        ("有问题来胃信找我", "host", None, [("DIV-WECHAT-ALIAS", 4, 6, "胃信")]),
+        ("只赚不陪的项目", "host", "finance", [("FIN-RETURN", 0, 4, "只赚不陪")]),
+        ("零疯险的项目", "host", "finance", [("FIN-PRINCIPAL", 0, 3, "零疯险")]),
+        ("教资苞过班今晚截止", "host", "education", [("EDU-PASS-GUARANTEE", 2, 5, "苞过班")]),
+        # spaces and symbols between the characters are deleted first, the span is in the original text
+        ("专 佳 推 荐的钙片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 7, "专 佳 推 荐")]),
+    ],
+)
+def test_folded_homophones_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch(["你好", text, "专家", text], source, product)] == [[], expected, [], expected]
+    assert spans(checker.explain(text, source, product).findings) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("砖家说的话别全信", "host", "health_food"),  # 砖家 is a word of its own (and a 2-character term is not folded)
+        ("燕燕你好呀", "chat", None),  # 2-character terms are not folded (烟烟)
+        ("工作太忙别忘事业以外的生活", "host", "jewelry"),
+    ],
+)
+def test_folded_homophones_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+    assert checker.check_batch([text, text], source, product) == [(), ()]

@@ -16,6 +16,7 @@ _alphabet = st.sampled_from(
     list("最好佳国家级微信薇加私聊第一次全网低價國級發髮")
     + list("abcVXvxQq019１３８ＶＸＡ")
     + list(" \u3000\t#*❤️✨👉😀\u200b\u200d\ufeff，。！？、…—·【】()%+.@①②⑧壹贰〇")
+    + list("🐘🍬🐧👍🅱🈚🇻🇽㊙⃣")
 )
 evasive_text = st.text(alphabet=_alphabet, max_size=60)
 any_text = st.text(max_size=80)
@@ -44,6 +45,15 @@ any_text = st.text(max_size=80)
         ("ⓥⓧ", "vx"),
         ("𝓋信", "v信"),
         ("𝐕𝐗 𝟏𝟑𝟖", "vx138"),
+        # letter symbols and enclosed ideographs are letters and characters in the main table
+        ("傻🅱️", "傻b"),
+        ("Ⓑⓑ🄱🅑", "bbbb"),
+        ("🈚效退款", "无效退款"),
+        ("㊙方", "秘方"),
+        # pictographs stay deleted in the main table (decoration: 电🚬子烟); see the rebus view
+        ("电🚬子烟", "电子烟"),
+        ("🐘牙", "牙"),
+        ("第1️⃣", "第1"),
     ],
 )
 def test_evasions_fold(raw: str, expected: str) -> None:
@@ -115,3 +125,34 @@ def test_vector_table_edges() -> None:
     table = NORM.batch_table("\n")
     for text in ["", "\n", "\ud800", "𝐕𝐗\U0010ffff\U000e0041", "國 家 級！\n加❤V", "a" * 5000]:
         assert VECTOR.translate(text) == text.translate(table)
+
+
+REBUS_MAPPING, REBUS_TABLE = NORM.rebus_view()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("🐘牙", "象牙"), ("降血🍬", "降血糖"), ("🐧号", "q号"), ("最👍", "最好"), ("🇻🇽", "vx"), ("加❤V", "加v"), ("加😀微信", "加微信")],
+)
+def test_rebus_view(raw: str, expected: str) -> None:
+    assert raw.translate(REBUS_TABLE) == expected
+
+
+def test_rebus_view_is_one_to_one_and_the_main_table_deletes_it() -> None:
+    assert NORM.rebus and all(NORM.table[cp] is None for cp in NORM.rebus)
+    assert all(isinstance(v, int) and REBUS_TABLE[cp] == v for cp, v in NORM.rebus.items())
+    assert Normalizer.from_mapping(NORM.mapping, NORM.rebus).rebus_view()[1] == REBUS_TABLE
+
+
+@given(evasive_text | any_text, st.data())
+@settings(max_examples=300)
+def test_rebus_view_spans_map_back_exactly(text: str, data) -> None:
+    norm = text.translate(REBUS_TABLE)
+    positions = offset_map(text, REBUS_MAPPING)
+    assert len(positions) == len(norm) + 1
+    if not norm:
+        return
+    s = data.draw(st.integers(0, len(norm) - 1))
+    e = data.draw(st.integers(s + 1, len(norm)))
+    os_, oe = to_original_span(s, e, positions)
+    assert text[os_:oe].translate(REBUS_TABLE) == norm[s:e]
