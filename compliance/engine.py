@@ -7,6 +7,9 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
+
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -616,6 +619,7 @@ class Checker:
         #: homophone folding of long terms (see MIN_FOLD_TERM): the folding table (a list indexed by
         #: code point, CJK only) and per source the automaton of folded terms and what each key stands for
         self._fold_table: list[int] | None = None
+        self._fold_vector: VectorTable | None = None  # the fold table for long batches, built on first use
         self._fold_keys: dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]] = {}  # see fold_index()
         self._fold: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[tuple[Rule, str], ...]]]] = {}
         if fold_index is not None and self._fold_index_fits(fold_index):
@@ -687,7 +691,13 @@ class Checker:
         scan = self._fold.get(source)
         if scan is None or len(norm) < MIN_FOLD_TERM:
             return None
-        hits = scan[0](norm.translate(self._fold_table), True)  # type: ignore[arg-type]
+        if len(norm) >= VECTOR_MIN_CHARS:  # a joined batch (check_batch): one vectorised lookup
+            if self._fold_vector is None:
+                self._fold_vector = VectorTable(self._fold_table)  # type: ignore[arg-type]
+            folded = self._fold_vector.translate(norm)
+        else:
+            folded = norm.translate(self._fold_table)  # type: ignore[arg-type]
+        hits = scan[0](folded, True)
         return self._fold_filter(norm, source, hits) if hits else None
 
     def _fold_filter(self, norm: str, source: Source, hits: list[tuple[int, int, int]]) -> list[tuple[Rule, str, int, int]] | None:
@@ -997,11 +1007,19 @@ class Checker:
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
     ) -> list[tuple[Finding, ...]]:
         """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus)."""
-        rebus = self._rebus_chars
-        if not rebus.isdisjoint(joined):
-            for li, text in enumerate(texts):
-                if not rebus.isdisjoint(text):
-                    out[li] = self._with_rebus(text, source, product, out[li])
+        # the lines holding one, found with one str.find per rebus character over the joined batch
+        # (a set test per line cost ~1.4 µs a line, more than the rest of the batch path)
+        find = joined.find
+        positions: list[int] = []
+        for ch in self._rebus_chars:
+            i = find(ch)
+            while i != -1:
+                positions.append(i)
+                i = find(ch, i + 1)
+        if positions:
+            starts = list(accumulate((len(t) + 1 for t in texts), initial=0))
+            for li in sorted({bisect_right(starts, p) - 1 for p in positions}):
+                out[li] = self._with_rebus(texts[li], source, product, out[li])
         return out
 
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
