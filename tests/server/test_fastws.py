@@ -134,21 +134,26 @@ async def _answers(app: App, data: bytes, seed: int) -> tuple[list[Any], list[An
         c.close()
 
 
+def _record_direct_answers(app: Any, direct: list[bool]) -> None:
+    """Wrap ``app._answer_now`` so that ``direct`` records whether each frame took the direct path."""
+    answer_now = app._answer_now
+
+    def counting(conn: Any, raw: bytes) -> bool:
+        done = answer_now(conn, raw)
+        direct.append(done)
+        return done
+
+    app._answer_now = counting
+
+
 @pytest.mark.parametrize("seed", range(4))
 async def test_fast_reader_gives_websockets_answers(make_app, seed: int) -> None:
     data = _stream(random.Random(seed))
     got = {}
-    direct = []
+    direct: list[bool] = []
     for fast in (True, False):
         app = await make_app(fast_reads=fast)
-        answer_now = app._answer_now
-
-        def counting(conn: Any, raw: bytes, answer_now: Any = answer_now) -> bool:
-            done = answer_now(conn, raw)
-            direct.append(done)
-            return done
-
-        app._answer_now = counting  # type: ignore[method-assign]
+        _record_direct_answers(app, direct)
         got[fast], conns = await _answers(app, data, seed)
         # the fast reader stayed on through pings, fragments, binary, bad and oversized frames
         assert conns == ([(FastServerConnection, True)] if fast else [(ServerConnection, None)]), conns
@@ -201,14 +206,7 @@ async def test_frames_one_at_a_time_are_answered_from_data_received(make_app) ->
     direct: list[bool] = []
     for fast in (True, False):
         app = await make_app(fast_reads=fast)
-        answer_now = app._answer_now
-
-        def counting(conn: Any, raw: bytes, answer_now: Any = answer_now) -> bool:
-            done = answer_now(conn, raw)
-            direct.append(done)
-            return done
-
-        app._answer_now = counting  # type: ignore[method-assign]
+        _record_direct_answers(app, direct)
         c = await RawClient.open(app)
         try:
             c.writer.write(frame(orjson.dumps({"type": "hello", "stream_id": "one", "acks": True})))
