@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ANALYSIS = """
+ANALYSIS = r"""
 *Written against the engine at commit b168dbb (2026-11-23). The tables below are regenerated on every run;
 if the diff no longer applies, the A/B table says so.*
 

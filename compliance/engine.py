@@ -154,8 +154,8 @@ MAX_HOMOPHONE_TERM = 3
 
 #: CJK terms of at least this many characters (of rules with ``homophones``) are also found with any
 #: number of their characters written as another character of the same toneless pinyin (稳赚不赔 as
-#: 稳赚不陪, 专家推荐 as 专佳推荐): a second, small automaton of the terms in *folded* form runs over
-#: the folded text (see ``fold_key``), so this costs one key per term, not one per swap. Shorter
+#: 稳赚不陪, 专家推荐 as 专佳推荐): the automaton holds every key in *folded* form and scans the
+#: folded text (see ``fold_key`` and ``Checker._resolve``), so this costs nothing per term. Shorter
 #: terms only get the indexed swaps of ``homophone_swaps``: two syllables collide too often.
 MIN_FOLD_TERM = 3
 
@@ -615,51 +615,75 @@ class Checker:
             if gap_only is None:
                 gap_only = frozenset(i for i, t in enumerate(auto.trigger_only) if t is not None and t[0] == 4 and not t[1])
                 self._gap_only[source] = gap_only
-            self._scan[source] = (auto.matcher.find_overlapping, self._patterns[source][0], source, gap_only, None)  # type: ignore[union-attr]
-        #: homophone folding of long terms (see MIN_FOLD_TERM): the folding table (a list indexed by
-        #: code point, CJK only) and per source the automaton of folded terms and what each key stands for
+        #: Homophone folding (see MIN_FOLD_TERM and _resolve). With a folding table (a list indexed by
+        #: code point, CJK only: each character -> one character of the same toneless pinyin), each
+        #: automaton holds the *folded* keys and scans text put through the main table and the
+        #: folding table in one translate (``_ftable``); a hit is then resolved to the key spelt
+        #: exactly there (``_groups``: folded key -> indexes of the keys that fold to it), and to the
+        #: long terms spelt with same-pinyin characters (``_fold``: folded key -> (rule, term)).
+        #: One translate and one scan per line either way; without a folding table, the plain keys.
         self._fold_table: list[int] | None = None
-        self._fold_vector: VectorTable | None = None  # the fold table for long batches, built on first use
-        self._fold_keys: dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]] = {}  # see fold_index()
-        self._fold: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[tuple[Rule, str], ...]]]] = {}
+        self._ftable: list[int | None] = self._table
+        self._fbatch_table: list[int | None] = self._batch_table
+        self._groups: dict[Source, list[tuple[int, ...]]] = {}
+        self._fold: dict[Source, dict[int, tuple[tuple[Rule, str], ...]]] = {}
+        self._folded_keys: dict[Source, list[str]] = {}
         if fold_index is not None and self._fold_index_fits(fold_index):
             self._build_fold(None, fold_index)
         elif fold:
             self._build_fold(fold)
-        if self._fold:
-            for source, (fold_find, _) in self._fold.items():
-                self._scan[source] = (*self._scan[source][:4], fold_find)
+        if self._fold_table is not None:
+            ft = self._fold_table
+            self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
+            self._fbatch_table = [v if v is None or v >= 0xA000 else ft[v] for v in self._batch_table]
+        self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
+        for source in Source:
+            auto = self._automata[source]
+            auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
+            self._scan[source] = (
+                auto.matcher.find_overlapping, self._patterns[source][0], source, self._gap_only[source],  # type: ignore[union-attr]
+                self._groups.get(source),
+            )
 
     # ------------------------------------------------------------------ build
     def _fold_index_fits(self, fold_index: object) -> bool:
-        """Is ``fold_index`` (from ``fold_index()``, e.g. a state cache) made of this rule set's rules?"""
+        """Is ``fold_index`` (from ``fold_index()``, e.g. a state cache) made for this rule set and its keys?"""
         ids = {id(r) for r in self.rules.rules}
         try:
             table, by_source = fold_index  # type: ignore[misc]
             if type(table) is not list or len(table) != 0xA000 or not isinstance(by_source, dict):
                 return False
-            for source, (keys, entries) in by_source.items():
-                if source not in Source or len(keys) != len(entries):
+            if set(by_source) != set(Source):
+                return False
+            for source, (fkeys, groups, entries) in by_source.items():
+                n_keys = len(self._automata[source].keys)
+                if type(fkeys) is not list or type(groups) is not list or len(fkeys) != len(groups) or type(entries) is not dict:
                     return False
-                if not all(id(rule) in ids and type(term) is str for group in entries for rule, term in group):
+                if sum(map(len, groups)) != n_keys or not all(type(g) is tuple for g in groups):
                     return False
-        except (TypeError, ValueError):
+                if not all(type(i) is int and 0 <= i < len(fkeys) for i in entries):
+                    return False
+                if not all(id(rule) in ids and type(term) is str for group in entries.values() for rule, term in group):
+                    return False
+        except (TypeError, ValueError, KeyError):
             return False
         return True
 
-    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None:
-        """The folding table and the folded keys per source (what a cache may keep; see ``fold_index=``)."""
+    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], list[tuple[int, ...]], dict[int, tuple[tuple[Rule, str], ...]]]]] | None:
+        """The folding table and per source the folded keys, their groups and fold entries (what a
+        cache may keep, see ``fold_index=``; about 0.3 s to derive for the default packs)."""
         if self._fold_table is None:
             return None
-        return self._fold_table, dict(self._fold_keys)
+        return self._fold_table, {s: (self._folded_keys[s], self._groups[s], self._fold.get(s, {})) for s in Source}
 
     def _build_fold(self, fold: Mapping[str, str] | None, index: tuple | None = None) -> None:
         if index is not None:
-            self._fold_table, by_keys = index
-            self._fold_keys = by_keys
-            for source, (keys, entries) in by_keys.items():
-                if keys:
-                    self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
+            self._fold_table, by_source = index
+            for source, (fkeys, groups, entries) in by_source.items():
+                self._folded_keys[source] = fkeys
+                self._groups[source] = groups
+                if entries:
+                    self._fold[source] = entries
             return
         assert fold is not None
         table = list(range(0xA000))
@@ -667,8 +691,8 @@ class Checker:
             if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
                 table[ord(ch)] = ord(rep)
         self._fold_table = table
-        by_source: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
         cjk = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
+        long_terms: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
         for rule in self.rules.rules:
             if not rule.homophones:
                 continue
@@ -677,32 +701,68 @@ class Checker:
                 if len(key) >= MIN_FOLD_TERM and cjk.fullmatch(key):
                     folded = key.translate(table)
                     for source in rule.sources:
-                        by_source[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
-        for source, by_key in by_source.items():
-            if by_key:
-                keys = list(by_key)
-                entries = [tuple(by_key[k].values()) for k in keys]
-                self._fold_keys[source] = (keys, entries)
-                self._fold[source] = (build_matcher(keys, self.backend, small=True).find_overlapping, entries)
+                        long_terms[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
+        for source in Source:
+            index: dict[str, int] = {}
+            groups: list[list[int]] = []
+            for ki, key in enumerate(self._automata[source].keys):
+                folded = key.translate(table)
+                fi = index.get(folded)
+                if fi is None:
+                    index[folded] = len(groups)
+                    groups.append([ki])
+                else:
+                    groups[fi].append(ki)
+            entries: dict[int, tuple[tuple[Rule, str], ...]] = {}
+            for folded, by_term in long_terms[source].items():
+                fi = index.get(folded)
+                if fi is None:  # not a key itself (cannot happen for a term, kept for safety)
+                    fi = index[folded] = len(groups)
+                    groups.append([])
+                entries[fi] = tuple(by_term.values())
+            self._folded_keys[source] = list(index)
+            self._groups[source] = [tuple(g) for g in groups]
+            if entries:
+                self._fold[source] = entries
 
-    def _fold_hits(self, norm: str, source: Source) -> list[tuple[Rule, str, int, int]] | None:
-        """Long terms spelt with characters of the same pinyin in ``norm`` (see MIN_FOLD_TERM):
-        ``(rule, term, start, end)``, or None."""
-        scan = self._fold.get(source)
-        if scan is None or len(norm) < MIN_FOLD_TERM:
-            return None
-        if len(norm) >= VECTOR_MIN_CHARS:  # a joined batch (check_batch): one vectorised lookup
-            if self._fold_vector is None:
-                self._fold_vector = VectorTable(self._fold_table)  # type: ignore[arg-type]
-            folded = self._fold_vector.translate(norm)
-        else:
-            folded = norm.translate(self._fold_table)  # type: ignore[arg-type]
-        hits = scan[0](folded, True)
-        return self._fold_filter(norm, source, hits) if hits else None
+    def _resolve(
+        self, norm: str, fhits: list[tuple[int, int, int]], source: Source
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
+        """Folded-automaton hits on ``norm`` -> ``(hits, folded)``: the keys spelt exactly there, as
+        ``(key_index, start, end)``, and the long terms spelt with same-pinyin characters there
+        (``(rule, term, start, end)``, see fold_spelling_ok) or None."""
+        keys = self._automata[source].keys
+        groups = self._groups[source]
+        long_terms = self._fold.get(source)
+        hits: list[tuple[int, int, int]] = []
+        fold_hits: list[tuple[int, int, int]] | None = None
+        for fi, s, e in fhits:
+            group = groups[fi]
+            if group:
+                seg = norm[s:e]
+                for ki in group:
+                    if keys[ki] == seg:
+                        hits.append((ki, s, e))
+                        break
+            if long_terms is not None and fi in long_terms:
+                if fold_hits is None:
+                    fold_hits = []
+                fold_hits.append((fi, s, e))
+        return hits, (self._fold_filter(norm, source, fold_hits) if fold_hits else None)
+
+    def _scan_norm(
+        self, norm: str, source: Source
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
+        """``(hits, folded)`` of ``source``'s automaton in normalised text (see _resolve)."""
+        find = self._automata[source].matcher.find  # type: ignore[union-attr]
+        if source not in self._groups:
+            return find(norm), None
+        fhits = find(norm.translate(self._fold_table))  # type: ignore[arg-type]
+        return self._resolve(norm, fhits, source) if fhits else ([], None)
 
     def _fold_filter(self, norm: str, source: Source, hits: list[tuple[int, int, int]]) -> list[tuple[Rule, str, int, int]] | None:
         """The folded-automaton ``hits`` that are evasions of a term (see fold_spelling_ok)."""
-        entries = self._fold[source][1]
+        entries = self._fold[source]
         lexicon = self._lexicon
         if lexicon is None:
             dictionary = getattr(self.segmenter, "dictionary", None)
@@ -743,8 +803,7 @@ class Checker:
                 auto.trigger_only = compiled.trigger_only[source]
             if compiled.gap_only is not None and compiled.trigger_only is not None:
                 self._gap_only[source] = compiled.gap_only[source]
-            auto.matcher = build_matcher(auto.keys, self.backend)
-            self._automata[source] = auto
+            self._automata[source] = auto  # its matcher is built once the folding is known (__init__)
             self._patterns[source] = compiled.patterns[source]
         self._term_keys = set(compiled.term_keys)
 
@@ -844,8 +903,7 @@ class Checker:
                 groups.append(group)
             auto.entries = [g for g, _ in groups]
             self._term_keys.update(key for key, (_, is_term) in zip(auto.keys, groups) if is_term)
-            auto.matcher = build_matcher(auto.keys, self.backend)
-            self._automata[source] = auto
+            self._automata[source] = auto  # its matcher is built once the folding is known (__init__)
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
             self._patterns[source] = (prefilter, tuple(pats))
         if issues:
@@ -859,29 +917,33 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only, fold_find = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, groups = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only, fold_find = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, groups = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
-        norm = text.translate(self._table)
-        hits = find(norm, True)
-        folded = None
-        if fold_find is not None and len(norm) >= MIN_FOLD_TERM:
-            fold_hits = fold_find(norm.translate(self._fold_table), True)  # type: ignore[arg-type]
-            if fold_hits:
-                folded = self._fold_filter(norm, source, fold_hits)
-        if (
-            not hits
-            or (
-                all(h[0] in gap_only for h in hits)
-                and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
-            )
-        ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
-            result: tuple[Finding, ...] = ()  # nothing, or only dropped-character forms (加信) where no symbol was deleted
-        else:
-            result = self._verify(text, norm, source, product, hits, None, None, folded)
-        if (self._rebus_deleted and len(norm) == len(text)) or self._rebus_chars.isdisjoint(text):
+        ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
+        hits = find(ftext, True)
+        result: tuple[Finding, ...] = ()
+        if hits or prefilter is not None:
+            folded = None
+            if groups is None:
+                norm = ftext
+            else:
+                norm = text.translate(self._table)
+                if hits:
+                    hits, folded = self._resolve(norm, hits, source)
+            if (
+                not hits
+                or (
+                    all(h[0] in gap_only for h in hits)
+                    and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
+                )
+            ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
+                pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
+            else:
+                result = self._verify(text, norm, source, product, hits, None, None, folded)
+        if (self._rebus_deleted and len(ftext) == len(text)) or self._rebus_chars.isdisjoint(text):
             return result
         return self._with_rebus(text, source, product, result)
 
@@ -896,8 +958,8 @@ class Checker:
             self._rebus_view = self.normalizer.rebus_view()
         mapping, table = self._rebus_view
         norm = text.translate(table)
-        hits = self._automata[source].matcher.find_overlapping(norm, True)  # type: ignore[union-attr]
-        extra = self._verify(text, norm, source, product, hits, trace, mapping)
+        hits, folded = self._scan_norm(norm, source)
+        extra = self._verify(text, norm, source, product, hits, trace, mapping, folded)
         if not extra:
             return result
         merged = {(f.rule_id, f.start, f.end): f for f in (*result, *extra)}
@@ -933,20 +995,37 @@ class Checker:
         if joined.count("\n") != n - 1 or len(joined) > MAX_TEXT_LENGTH * 50:
             # a text with its own newline (or a huge batch): fall back to per-line checks
             return [self.check(t, source, product) for t in texts]
-        if len(joined) >= VECTOR_MIN_CHARS:
-            if self._vector_table is None:
-                self._vector_table = VectorTable(self._batch_table)
-            norm_joined = self._vector_table.translate(joined)
+        long_batch = len(joined) >= VECTOR_MIN_CHARS
+        if long_batch:
+            if self._fvector_table is None:
+                self._fvector_table = VectorTable(self._fbatch_table)
+            fjoined = self._fvector_table.translate(joined)
         else:
-            norm_joined = joined.translate(self._batch_table)
+            fjoined = joined.translate(self._fbatch_table)
         auto = self._automata[source]
-        hits = auto.matcher.find(norm_joined)  # type: ignore[union-attr]
+        hits = auto.matcher.find(fjoined)  # type: ignore[union-attr]
         prefilter, _pats = self._patterns[source]
+        # verification and untriggered patterns read the normalised (not folded) text
+        norm_joined = fjoined
+        if (hits or prefilter is not None) and self._fbatch_table is not self._batch_table:
+            if long_batch:
+                if self._vector_table is None:
+                    self._vector_table = VectorTable(self._batch_table)
+                norm_joined = self._vector_table.translate(joined)
+            else:
+                norm_joined = joined.translate(self._batch_table)
+        folded_all: list[tuple[Rule, str, int, int]] | None = None
+        if hits and source in self._groups:
+            # resolved over the whole batch at once: most lines with a hit of another spelling of
+            # the same pinyin (为 for 薇) are then never looked at
+            hits, folded_all = self._resolve(norm_joined, hits, source)
+            if folded_all:
+                hits.extend((-2 - i, f[2], f[3]) for i, f in enumerate(folded_all))
         if prefilter is not None:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, {}))
+            return self._rebus_batch(texts, joined, source, product, out)
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -954,54 +1033,39 @@ class Checker:
         current = -1
         entry: tuple[int, int, list[tuple[int, int, int]]] = (0, 0, [])
         pre_lines: set[int] = set()  # lines where an untriggered pattern may match
+        fold_lines: dict[int, list[tuple[Rule, str, int, int]]] = {}  # lines with long terms in same-pinyin spelling
         for key_index, s, e in hits:
             if s > pos:
-                line += norm_joined.count("\n", pos, s)
+                line += fjoined.count("\n", pos, s)
                 pos = s
             if line != current:
                 current = line
-                lo = norm_joined.rfind("\n", 0, s) + 1
-                hi = norm_joined.find("\n", s)
-                entry = flagged.setdefault(line, (lo, len(norm_joined) if hi < 0 else hi, []))
+                lo = fjoined.rfind("\n", 0, s) + 1
+                hi = fjoined.find("\n", s)
+                entry = flagged.setdefault(line, (lo, len(fjoined) if hi < 0 else hi, []))
             if key_index >= 0:
                 entry[2].append((key_index, s - entry[0], e - entry[0]))
-            else:
+            elif key_index == -1:
                 pre_lines.add(line)
+            else:
+                rule, term, fs, fe = folded_all[-2 - key_index]  # type: ignore[index]
+                fold_lines.setdefault(line, []).append((rule, term, fs - entry[0], fe - entry[0]))
         gap_only = self._gap_only[source]
         for li, (lo, hi, line_hits) in flagged.items():
             text = texts[li]
             if len(text) > MAX_TEXT_LENGTH:
                 raise InputError(f"text {li} is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
+            folded = fold_lines.get(li)
             if (
                 line_hits
                 and li not in pre_lines
+                and folded is None
                 and all(h[0] in gap_only for h in line_hits)
                 and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
-            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None)
-        return self._rebus_batch(texts, joined, source, product, self._fold_batch(texts, norm_joined, source, product, out, flagged))
-
-    def _fold_batch(
-        self, texts: Sequence[str], norm_joined: str, source: Source, product: str | None,
-        out: list[tuple[Finding, ...]], flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]],
-    ) -> list[tuple[Finding, ...]]:
-        """``out`` with the lines on which a long term is spelt with same-pinyin characters verified
-        again, with those hits (see MIN_FOLD_TERM)."""
-        if not self._fold or self._fold_hits(norm_joined, source) is None:
-            return out
-        lo = 0
-        for li, text in enumerate(texts):
-            hi = norm_joined.find("\n", lo)
-            if hi < 0:
-                hi = len(norm_joined)
-            norm = norm_joined[lo:hi]
-            folded = self._fold_hits(norm, source)
-            if folded is not None:
-                line_hits = flagged[li][2] if li in flagged else []
-                out[li] = self._verify(text, norm, source, product, line_hits, None, None, folded)
-            lo = hi + 1
-        return out
+            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None, None, folded)
+        return self._rebus_batch(texts, joined, source, product, out)
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
@@ -1034,7 +1098,7 @@ class Checker:
         for other in Source:
             if other is source:
                 continue
-            for key_index, s, e in self._automata[other].matcher.find(norm):  # type: ignore[union-attr]
+            for key_index, s, e in self._scan_norm(norm, other)[0]:
                 for entry in self._automata[other].entries[key_index]:
                     if entry.kind not in (_EXCEPTION, _GAP) and source not in entry.rule.sources:
                         os_, oe = to_original_span(s, e, offset_map(text, self._mapping))
@@ -1042,8 +1106,8 @@ class Checker:
                             Candidate(entry.rule.id, self._automata[other].keys[key_index], s, e, os_, oe, "speaker",
                                       f"rule applies to {'/'.join(sorted(x.value for x in entry.rule.sources))} only")
                         )
-        hits = self._automata[source].matcher.find(norm)  # type: ignore[union-attr]
-        findings = self._verify(text, norm, source, product, hits, trace, None, self._fold_hits(norm, source) if self._fold else None)
+        hits, folded = self._scan_norm(norm, source)
+        findings = self._verify(text, norm, source, product, hits, trace, None, folded)
         if not self._rebus_chars.isdisjoint(text):
             findings = self._with_rebus(text, source, product, findings, trace)
         tokens: tuple[tuple[str, int, int], ...] = ()
@@ -1075,7 +1139,7 @@ class Checker:
         folded: list[tuple[Rule, str, int, int]] | None = None,
     ) -> tuple[Finding, ...]:
         """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
-        view passes its own). ``folded``: long terms found in same-pinyin spelling (_fold_hits)."""
+        view passes its own). ``folded``: long terms found in same-pinyin spelling (_resolve)."""
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping

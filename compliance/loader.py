@@ -331,7 +331,12 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     if type(freq) is not dict or type(total) is not int:
         return None
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
-    return Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled, fold=fold_table() if state.get("fold") is None else None, fold_index=state.get("fold"))
+    fold_index = state.get("fold")
+    checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
+                      fold=fold_table() if fold_index is None else None, fold_index=fold_index)
+    if fold_index is not None and checker.fold_index() is None:
+        return None  # a folding index that does not fit these keys: rebuild
+    return checker
 
 
 def load_checker(
