@@ -36,7 +36,7 @@ and 15,000 random strings — through `check` and `check_batch`, with both backe
 
 | change | what it removes |
 | --- | --- |
-| `literals.prepare()`: one parse, literal analysis and code generation per pattern per process, shared by the rule validator (was `re.compile`) and the Checker build (was a second parse and compile); `_optimize_charset` memoised during code generation (52 patterns repeat `[\\u4e00-\\u9fff]`); the analysis walks `SubPattern.data`; `_minimal` tests substrings with `set.isdisjoint` | every pattern parsed twice and compiled twice at start-up |
+| `literals.prepare()`: one parse, literal analysis and code generation per pattern per process, shared by the rule validator (was `re.compile`) and the Checker build (was a second parse and compile); `_optimize_charset` memoised during code generation (52 patterns repeat `[\u4e00-\u9fff]`); the analysis walks `SubPattern.data`; `_minimal` tests substrings with `set.isdisjoint` | every pattern parsed twice and compiled twice at start-up |
 | `Checker._compile`: each distinct entry list deduplicated and classified once (122k keys share a few hundred lists) | per-key Python work in the build |
 | loader: `jieba.cache` read from the cache dir, then TMPDIR; when missing, jieba's `dict.txt` is parsed in bulk (identical FREQ/total; 0.74 s vs `gen_pfdict` 1.33 s) and the file written to the cache dir | a fresh container rebuilding jieba's dictionary at every start (a persistent cache dir now keeps it) |
 | guard: per pattern, a second small set of required strings from the same analysis; on lines of 64+ characters a whole-line search runs only if one of them occurs | unbounded patterns searched over long lines (`\d+天…长高…cm` costs ~27 µs per houbb line) |
@@ -95,7 +95,7 @@ per chat line, neither 1.2 M lines/s nor 3× the raw scan is reachable while eve
 **Proposed change** (the diff below; A/B table above, same process, interleaved, identical findings):
 
 - **P2 — batch path without per-line bookkeeping.** Sort the hits by start; find each hit's line with
-  `norm.count("\\n", previous, start)` and its bounds with `rfind`/`find`; slice only flagged lines.
+  `norm.count("\n", previous, start)` and its bounds with `rfind`/`find`; slice only flagged lines.
   Removes `split`, the `accumulate` over every line and `bisect`.
 - **P3 — `ahocorasick_rs.Implementation.DFA` for automata up to 30,000 keys** (the chat automaton): faster per
   character than the default NFA while it stays small; the host automaton (~60–80k keys) measured slower as a
