@@ -7,8 +7,6 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from itertools import accumulate
 
 import re
 import unicodedata
@@ -637,6 +635,7 @@ class Checker:
             self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
             self._fbatch_table = [v if v is None or v >= 0xA000 else ft[v] for v in self._batch_table]
         self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
+        self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
         for source in Source:
             auto = self._automata[source]
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
@@ -996,10 +995,14 @@ class Checker:
             # a text with its own newline (or a huge batch): fall back to per-line checks
             return [self.check(t, source, product) for t in texts]
         long_batch = len(joined) >= VECTOR_MIN_CHARS
+        rebus_at: list[int] | None = None  # positions of rebus emoji in joined (None: not looked for yet)
         if long_batch:
             if self._fvector_table is None:
                 self._fvector_table = VectorTable(self._fbatch_table)
-            fjoined = self._fvector_table.translate(joined)
+                self._rebus_marks = self._fvector_table.marks(self.normalizer.rebus)
+            codes = self._fvector_table.codes(joined)  # encoded once for every table below
+            fjoined = self._fvector_table.apply(codes)
+            rebus_at = self._fvector_table.positions(codes, self._rebus_marks)
         else:
             fjoined = joined.translate(self._fbatch_table)
         auto = self._automata[source]
@@ -1011,7 +1014,7 @@ class Checker:
             if long_batch:
                 if self._vector_table is None:
                     self._vector_table = VectorTable(self._batch_table)
-                norm_joined = self._vector_table.translate(joined)
+                norm_joined = self._vector_table.apply(codes)
             else:
                 norm_joined = joined.translate(self._batch_table)
         folded_all: list[tuple[Rule, str, int, int]] | None = None
@@ -1025,7 +1028,7 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return self._rebus_batch(texts, joined, source, product, out)
+            return self._rebus_batch(texts, joined, source, product, out, rebus_at)
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -1065,24 +1068,32 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None, None, folded)
-        return self._rebus_batch(texts, joined, source, product, out)
+        return self._rebus_batch(texts, joined, source, product, out, rebus_at)
 
     def _rebus_batch(
-        self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]]
+        self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]],
+        positions: list[int] | None = None,
     ) -> list[tuple[Finding, ...]]:
-        """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus)."""
-        # the lines holding one, found with one str.find per rebus character over the joined batch
-        # (a set test per line cost ~1.4 µs a line, more than the rest of the batch path)
-        find = joined.find
-        positions: list[int] = []
-        for ch in self._rebus_chars:
-            i = find(ch)
-            while i != -1:
-                positions.append(i)
-                i = find(ch, i + 1)
+        """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus).
+        ``positions``: where ``joined`` holds one, if known (the vectorised batch path finds them)."""
+        if positions is None:
+            # found with one str.find per rebus character over the joined batch (a set test per
+            # line cost ~1.4 µs a line, more than the rest of the batch path)
+            find = joined.find
+            positions = []
+            for ch in self._rebus_chars:
+                i = find(ch)
+                while i != -1:
+                    positions.append(i)
+                    i = find(ch, i + 1)
         if positions:
-            starts = list(accumulate((len(t) + 1 for t in texts), initial=0))
-            for li in sorted({bisect_right(starts, p) - 1 for p in positions}):
+            lines: dict[int, None] = {}
+            line = previous = 0
+            for p in sorted(positions):  # count the separators between consecutive positions
+                line += joined.count("\n", previous, p)
+                previous = p
+                lines[line] = None
+            for li in lines:
                 out[li] = self._with_rebus(texts[li], source, product, out[li])
         return out
 

@@ -20,8 +20,9 @@ indexes each term with one character doubled or tripled, so they cost nothing he
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Characters kept although they are punctuation: they carry meaning in claims and contacts.
 KEPT_PUNCTUATION = frozenset("%+")
@@ -264,8 +265,30 @@ class VectorTable:
         self._array = np.array([_DELETED if v is None else v for v in table], dtype=np.uint32)
 
     def translate(self, text: str) -> str:
+        return self.apply(self.codes(text))
+
+    def codes(self, text: str) -> Any:
+        """``text`` as a numpy array of code points (to ``apply`` several tables to one encoding)."""
+        return self._np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=self._np.uint32)
+
+    def marks(self, chars: Iterable[int]) -> Any:
+        """A mask for ``positions``: True at the code points of ``chars`` (each below the table size)."""
+        mark = self._np.zeros(len(self._array), dtype=bool)
+        mark[list(chars)] = True
+        return mark
+
+    def positions(self, codes: Any, mark: Any) -> list[int]:
+        """Indexes in ``codes`` of the code points marked in ``mark`` (see ``marks``)."""
+        np = self._np
+        inside = codes < len(mark)
+        found = mark[np.where(inside, codes, 0)] if not inside.all() else mark[codes]
+        if not inside.all():
+            found &= inside
+        return np.flatnonzero(found).tolist()  # type: ignore[no-any-return]
+
+    def apply(self, codes: Any) -> str:
+        """``codes`` (see ``codes``) translated by this table, as a string."""
         np, array = self._np, self._array
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         beyond = codes >= len(array)
         if beyond.any():
             out = array[np.where(beyond, 0, codes)]

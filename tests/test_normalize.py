@@ -156,3 +156,14 @@ def test_rebus_view_spans_map_back_exactly(text: str, data) -> None:
     e = data.draw(st.integers(s + 1, len(norm)))
     os_, oe = to_original_span(s, e, positions)
     assert text[os_:oe].translate(REBUS_TABLE) == norm[s:e]
+
+REBUS_MARKS = VECTOR.marks(NORM.rebus)
+
+
+@given(st.text(alphabet=st.characters(), max_size=200) | evasive_text)
+@settings(max_examples=300, deadline=None)
+def test_vector_positions_find_marked_characters(text: str) -> None:
+    # the batch path finds rebus emoji with one vectorised lookup: same positions as a scan
+    expected = [i for i, ch in enumerate(text) if ord(ch) in NORM.rebus]
+    assert VECTOR.positions(VECTOR.codes(text), REBUS_MARKS) == expected
+    assert VECTOR.apply(VECTOR.codes(text)) == VECTOR.translate(text)
