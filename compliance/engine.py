@@ -689,6 +689,12 @@ class Checker:
         for ch, rep in fold.items():
             if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
                 table[ord(ch)] = ord(rep)
+        # a character that is a key on its own (a pattern trigger such as 薇) keeps its identity:
+        # folded, every character of its syllable (为, 位, 味) would be a candidate to resolve
+        for auto in self._automata.values():
+            for key in auto.keys:
+                if len(key) == 1 and ord(key) < 0xA000:
+                    table[ord(key)] = ord(key)
         self._fold_table = table
         cjk = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
         long_terms: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
@@ -725,11 +731,12 @@ class Checker:
                 self._fold[source] = entries
 
     def _resolve(
-        self, norm: str, fhits: list[tuple[int, int, int]], source: Source
+        self, norm: str, fhits: list[tuple[int, int, int]], source: Source, table: list[int | None] | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
         """Folded-automaton hits on ``norm`` -> ``(hits, folded)``: the keys spelt exactly there, as
         ``(key_index, start, end)``, and the long terms spelt with same-pinyin characters there
-        (``(rule, term, start, end)``, see fold_spelling_ok) or None."""
+        (``(rule, term, start, end)``, see fold_spelling_ok) or None. With ``table``, ``norm`` is the
+        original text, from which the table deletes nothing: each span is normalised on its own."""
         keys = self._automata[source].keys
         groups = self._groups[source]
         long_terms = self._fold.get(source)
@@ -738,7 +745,7 @@ class Checker:
         for fi, s, e in fhits:
             group = groups[fi]
             if group:
-                seg = norm[s:e]
+                seg = norm[s:e] if table is None else norm[s:e].translate(table)
                 for ki in group:
                     if keys[ki] == seg:
                         hits.append((ki, s, e))
@@ -747,7 +754,9 @@ class Checker:
                 if fold_hits is None:
                     fold_hits = []
                 fold_hits.append((fi, s, e))
-        return hits, (self._fold_filter(norm, source, fold_hits) if fold_hits else None)
+        if not fold_hits:
+            return hits, None
+        return hits, self._fold_filter(norm if table is None else norm.translate(table), source, fold_hits)
 
     def _scan_norm(
         self, norm: str, source: Source
@@ -928,6 +937,11 @@ class Checker:
             folded = None
             if groups is None:
                 norm = ftext
+            elif hits and len(ftext) == len(text) and prefilter is None:
+                # nothing deleted: the candidates are resolved on their own spans, and the whole
+                # line is normalised only when one of them is a key spelt exactly (most are not)
+                hits, folded = self._resolve(text, hits, source, self._table)
+                norm = text.translate(self._table) if hits or folded is not None else ftext
             else:
                 norm = text.translate(self._table)
                 if hits:
