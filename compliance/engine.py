@@ -7,6 +7,7 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 
 from __future__ import annotations
 
+from array import array
 
 import re
 import unicodedata
@@ -77,6 +78,10 @@ class _Entry:
     guard: tuple[str, ...] | None = None
     #: for triggers: every match begins with a trigger, so only a match at an occurrence is possible
     anchored: bool = False
+
+    def __reduce__(self) -> tuple[type[_Entry], tuple[object, ...]]:
+        # unpickled by the constructor: the dataclass's own __setstate__ costs ~20 µs an entry at start-up
+        return _Entry, (self.kind, self.rule, self.pattern, self.width, self.reach, self.guard, self.anchored)
 
 
 @dataclass
@@ -617,13 +622,14 @@ class Checker:
         #: code point, CJK only: each character -> one character of the same toneless pinyin), each
         #: automaton holds the *folded* keys and scans text put through the main table and the
         #: folding table in one translate (``_ftable``); a hit is then resolved to the key spelt
-        #: exactly there (``_groups``: folded key -> indexes of the keys that fold to it), and to the
+        #: exactly there (``_groups``: folded key -> the first index of a key that folds to it, or -1,
+        #: and for the few folded keys with more, the others), and to the
         #: long terms spelt with same-pinyin characters (``_fold``: folded key -> (rule, term)).
         #: One translate and one scan per line either way; without a folding table, the plain keys.
         self._fold_table: list[int] | None = None
         self._ftable: list[int | None] = self._table
         self._fbatch_table: list[int | None] = self._batch_table
-        self._groups: dict[Source, list[tuple[int, ...]]] = {}
+        self._groups: dict[Source, tuple[array[int], dict[int, tuple[int, ...]]]] = {}
         self._fold: dict[Source, dict[int, tuple[tuple[Rule, str], ...]]] = {}
         self._folded_keys: dict[Source, list[str]] = {}
         if fold_index is not None and self._fold_index_fits(fold_index):
@@ -633,7 +639,8 @@ class Checker:
         if self._fold_table is not None:
             ft = self._fold_table
             self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
-            self._fbatch_table = [v if v is None or v >= 0xA000 else ft[v] for v in self._batch_table]
+            self._fbatch_table = list(self._ftable)  # as batch_table("\n") is the table keeping the separator
+            self._fbatch_table[ord("\n")] = ord("\n")
         self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
         self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
         for source in Source:
@@ -656,9 +663,12 @@ class Checker:
                 return False
             for source, (fkeys, groups, entries) in by_source.items():
                 n_keys = len(self._automata[source].keys)
-                if type(fkeys) is not list or type(groups) is not list or len(fkeys) != len(groups) or type(entries) is not dict:
+                first, more = groups
+                if type(fkeys) is not list or type(first) is not array or len(fkeys) != len(first) or type(entries) is not dict:
                     return False
-                if sum(map(len, groups)) != n_keys or not all(type(g) is tuple for g in groups):
+                if type(more) is not dict or len(first) - first.count(-1) + sum(map(len, more.values())) != n_keys:
+                    return False
+                if n_keys and not (-1 <= min(first) and max(first) < n_keys):
                     return False
                 if not all(type(i) is int and 0 <= i < len(fkeys) for i in entries):
                     return False
@@ -668,7 +678,7 @@ class Checker:
             return False
         return True
 
-    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], list[tuple[int, ...]], dict[int, tuple[tuple[Rule, str], ...]]]]] | None:
+    def fold_index(self) -> tuple[list[int], dict[Source, tuple[list[str], tuple[array[int], dict[int, tuple[int, ...]]], dict[int, tuple[tuple[Rule, str], ...]]]]] | None:
         """The folding table and per source the folded keys, their groups and fold entries (what a
         cache may keep, see ``fold_index=``; about 0.3 s to derive for the default packs)."""
         if self._fold_table is None:
@@ -726,7 +736,8 @@ class Checker:
                     groups.append([])
                 entries[fi] = tuple(by_term.values())
             self._folded_keys[source] = list(index)
-            self._groups[source] = [tuple(g) for g in groups]
+            first = array("i", [g[0] if g else -1 for g in groups])
+            self._groups[source] = (first, {fi: tuple(g[1:]) for fi, g in enumerate(groups) if len(g) > 1})
             if entries:
                 self._fold[source] = entries
 
@@ -738,18 +749,21 @@ class Checker:
         (``(rule, term, start, end)``, see fold_spelling_ok) or None. With ``table``, ``norm`` is the
         original text, from which the table deletes nothing: each span is normalised on its own."""
         keys = self._automata[source].keys
-        groups = self._groups[source]
+        first, more = self._groups[source]
         long_terms = self._fold.get(source)
         hits: list[tuple[int, int, int]] = []
         fold_hits: list[tuple[int, int, int]] | None = None
         for fi, s, e in fhits:
-            group = groups[fi]
-            if group:
+            ki = first[fi]
+            if ki >= 0:
                 seg = norm[s:e] if table is None else norm[s:e].translate(table)
-                for ki in group:
-                    if keys[ki] == seg:
-                        hits.append((ki, s, e))
-                        break
+                if keys[ki] == seg:
+                    hits.append((ki, s, e))
+                elif fi in more:
+                    for ki in more[fi]:
+                        if keys[ki] == seg:
+                            hits.append((ki, s, e))
+                            break
             if long_terms is not None and fi in long_terms:
                 if fold_hits is None:
                     fold_hits = []
