@@ -643,6 +643,8 @@ class Checker:
             self._fbatch_table[ord("\n")] = ord("\n")
         self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
         self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
+        #: per source, the keys with a pattern trigger or an exception (see _crossing), built on first use
+        self._context_keys: dict[Source, frozenset[int]] = {}
         for source in Source:
             auto = self._automata[source]
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
@@ -771,6 +773,28 @@ class Checker:
         if not fold_hits:
             return hits, None
         return hits, self._fold_filter(norm if table is None else norm.translate(table), source, fold_hits)
+
+    def _crossing(
+        self, text: str, at: int, source: Source, hits: list[tuple[int, int, int]],
+        folded: list[tuple[Rule, str, int, int]] | None,
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
+        """``hits`` and ``folded`` without the term hits that do not cross ``text[:at]``'s end (see
+        ``check(crossing=)``). Pattern triggers and exceptions stay whatever their place: a pattern
+        may match across the join from a trigger on one side, an exception may cover a crossing hit."""
+        n = len(text[:at].translate(self._table))  # the join's offset in the normalised text
+        keep = self._context_keys.get(source)
+        if keep is None:
+            keep = self._context_keys[source] = frozenset(
+                i for i, group in enumerate(self._automata[source].entries)
+                if any(e.kind == _TRIGGER or e.kind == _EXCEPTION for e in group)
+            )
+        if folded:
+            folded = [f for f in folded if f[2] < n < f[3]] or None
+            if folded:
+                # a folded spelling gives way to any other hit of its category overlapping it
+                # (see _verify), crossing or not: keep them all
+                return hits, folded
+        return [h for h in hits if h[1] < n < h[2] or h[0] in keep], None
 
     def _scan_norm(
         self, norm: str, source: Source
@@ -932,8 +956,20 @@ class Checker:
             raise RuleError(list(dict.fromkeys(issues)))  # each problem once, not once per speaker
 
     # ------------------------------------------------------------------ check
-    def check(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> tuple[Finding, ...]:
-        """Findings for one utterance, ordered by position. Raises InputError/UsageError on bad input."""
+    #: ``check`` takes ``crossing=`` (see there); sessions look for this before passing it
+    supports_crossing = True
+
+    def check(
+        self, text: str, source: Source | str = Source.HOST, product: str | None = None, *, crossing: int | None = None
+    ) -> tuple[Finding, ...]:
+        """Findings for one utterance, ordered by position. Raises InputError/UsageError on bad input.
+
+        ``crossing``: an offset in ``text`` where two utterances were joined (a session's tail and
+        the head of the next message). Only findings that cross it are wanted then: term hits lying
+        wholly on one side are dropped before verification, so a violation already reported on its
+        own is not verified again. Findings that do not cross it may still be returned (from
+        patterns); the caller keeps those with ``start < crossing < end``.
+        """
         if not isinstance(text, str):
             raise InputError(f"text must be a str, not {type(text).__name__}")
         if len(text) > MAX_TEXT_LENGTH:
@@ -960,6 +996,8 @@ class Checker:
                 norm = text.translate(self._table)
                 if hits:
                     hits, folded = self._resolve(norm, hits, source)
+            if crossing is not None and (hits or folded):
+                hits, folded = self._crossing(text, crossing, source, hits, folded)
             if (
                 not hits
                 or (

@@ -181,7 +181,12 @@ class StreamSession:
         own = checker.check(text, source, product)
         crossing: list[Finding] = []
         if n:
-            joined = checker.check(tail + text[: config.tail_chars + _JOIN_LOOKAHEAD], source, product)
+            head = text[: config.tail_chars + _JOIN_LOOKAHEAD]
+            if getattr(type(checker), "supports_crossing", False):
+                # only matches crossing the join are wanted: the rest is not verified again
+                joined = checker.check(tail + head, source, product, crossing=n)  # type: ignore[call-arg]
+            else:
+                joined = checker.check(tail + head, source, product)
             if joined:
                 crossing = [f for f in joined if f.start < n < f.end]
                 if crossing and own:

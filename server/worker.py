@@ -305,9 +305,15 @@ class _Precomputed:
             for text, found in zip(texts, results):
                 cache[(text, source, product)] = found
 
-    def check(self, text: str, source: Source | str = _HOST, product: str | None = None) -> tuple[Finding, ...]:
+    supports_crossing = True  # see Checker.check(crossing=)
+
+    def check(
+        self, text: str, source: Source | str = _HOST, product: str | None = None, *, crossing: int | None = None
+    ) -> tuple[Finding, ...]:
         found = self.cache.get((text, source, product))  # type: ignore[arg-type]
         if found is None:
+            if crossing is not None and getattr(type(self.checker), "supports_crossing", False):
+                return self.checker.check(text, source, product, crossing=crossing)  # type: ignore[call-arg]
             found = self.checker.check(text, source, product)
         return found
 

@@ -200,3 +200,41 @@ def test_a_clean_message_resent_enters_the_tail_once(small: Checker) -> None:
     assert sp.tail == "加" and list(sp.pieces) == [(1, 0)]
     out = s.feed(small, "微信", source=C, seq=2, now=0.2, speaker="u1")
     assert spans(out) == [("T-WECHAT", 0, 2, "加微信", 1, 1)]
+
+
+class _NoCrossing:
+    """The checker without ``check(crossing=)``: the session then checks the whole join."""
+
+    def __init__(self, checker: Checker) -> None:
+        self._checker = checker
+
+    def check(self, text: str, source: Source | str = H, product: str | None = None):
+        return self._checker.check(text, source, product)
+
+
+@pytest.mark.parametrize("source", [H, C])
+def test_join_checked_with_crossing_reports_the_same(checker: Checker, source: Source) -> None:
+    # every rule example split in two messages (at its hit's middle and one character in), with a
+    # clean line and an earlier example from the same speaker between them: the join check that
+    # verifies only hits crossing the join reports exactly what the full join check reports
+    assert type(checker).supports_crossing
+    texts: list[str] = []
+    for rule in checker.rules.rules:
+        for ex in rule.must_match:
+            texts.append(ex.text)
+    messages: list[tuple[str, str]] = []
+    for i, t in enumerate(texts):
+        speaker = f"v{i % 7}"
+        hit_at = max(1, len(t) // 2)
+        messages += [(t[:hit_at], speaker), (t[hit_at:], speaker), ("大家晚上好", speaker), (t[:1], speaker), (t[1:], speaker)]
+
+    def run(ck) -> list:
+        store = SessionStore(SessionConfig())
+        return [
+            spans(store.session("s", i * 0.01).feed(ck, text, source=source, seq=i, now=i * 0.01, speaker=who))
+            for i, (text, who) in enumerate(messages)
+        ]
+
+    with_crossing = run(checker)
+    assert with_crossing == run(_NoCrossing(checker))
+    assert sum(1 for r in with_crossing if any(x[4] > 0 for x in r)) > 100  # many findings do cross a join
