@@ -22,7 +22,7 @@ from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
-from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_before, splits_a_word
+from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -1161,7 +1161,7 @@ class Checker:
                 elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
-                neg = negation_before(text, os_)
+                neg = negation_before(text, os_) or negation_after(text, oe)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
             if trace is not None:

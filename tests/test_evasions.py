@@ -292,3 +292,53 @@ def test_folded_homophones_catch(checker: Checker, text: str, source: str, produ
 def test_folded_homophones_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
     assert checker.check(text, source, product) == ()
     assert checker.check_batch([text, text], source, product) == [(), ()]
+
+
+# ---------------------------------------------------------------- refusals, warnings and reports around a hit
+
+
+def test_negation_after() -> None:
+    from livestream_compliance.verify import negation_after
+
+    text = "私下交易这种事我们从来不做，放心"
+    assert negation_after(text, 4) == "从来不做"
+    assert negation_after("让你转账的，十有八九是骗子", 4) == "是骗子"
+    assert negation_after("让你转账的，绝对不是骗子", 4) is None  # 不 before the verdict
+    assert negation_after("最低价，别家的都是假的", 3) is None  # a verdict on someone else
+    assert negation_after("最低价不卖两百", 3) is None  # 不卖 must end its clause
+    assert negation_after("拉黑了，那个私聊的", 9) == "拉黑了"  # a report earlier in the sentence
+    assert negation_after("拉黑了。那个私聊的", 9) is None  # not across a sentence end
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("私下转账这种事我们直播间从来不做", "host", "general"),
+        ("香烟我们店里不卖，也不能卖", "host", "general"),
+        ("好评返现是违规的，大家注意", "host", "general"),
+        ("零风险高回报这种话都是骗人的", "host", "finance"),
+        ("谁跟你说保过，谁就是骗你", "host", "education"),
+        ("让你加vx转账的，十有八九是骗子", "host", "general"),
+        ("有人加我vx说是主播的客服，骗子吧", "chat", None),
+        ("已举报，楼上那个发qq号的", "chat", None),
+        ("刷好评的都是假的，别信", "host", "general"),
+    ],
+)
+def test_refusals_and_warnings_around_a_hit_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+    assert checker.check_batch([text, "你好"], source, product) == [(), ()]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("加vx领福利，绝对不是骗子", "chat", None, [("DIV-WECHAT-HOMOPHONE", 0, 2, "加v"), ("DIV-WECHAT-ALIAS", 1, 3, "vx")]),
+        ("加微信领福利，不是骗子", "chat", None, [("DIV-WECHAT", 0, 3, "加微信")]),
+        ("全网最低价不卖两百，只要九十九", "host", None, [("ABS-PRICE-SUPERLATIVE", 0, 5, "全网最低价"), ("PRICE-LOWEST", 0, 5, "全网最低价")]),
+        ("我们是全网最低价，别家卖的都是假的", "host", None, [("ABS-PRICE-SUPERLATIVE", 3, 8, "全网最低价"), ("PRICE-LOWEST", 3, 8, "全网最低价")]),
+        ("这是最好的面膜，别买错了", "host", "cosmetics", [("ABS-SUPERLATIVE", 2, 4, "最好")]),
+    ],
+)
+def test_refusals_and_warnings_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text], source, product)] == [expected]
