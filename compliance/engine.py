@@ -147,6 +147,11 @@ MAX_ALIAS_TERM = 6
 #: longer ones only with two adjacent characters or all of them in pinyin.
 MAX_SINGLE_PINYIN_TERM = 6
 
+#: CJK terms of 3 to this many characters are also spelt with any set of their characters in pinyin
+#: (zhuan家tui荐 for 专家推荐, each syllable of two letters or more), and terms of 2 to this many
+#: characters with one character in pinyin and another swapped for a listed homophone (zhi玉).
+MAX_SCATTERED_PINYIN_TERM = 4
+
 #: Terms of this many characters at most (and at least 2) are also indexed with one character
 #: swapped for any *common* character of the same toneless pinyin (``homophones``): 降雪压, 刷丹,
 #: 鼎级. Longer terms only get the listed ``HOMOPHONES`` (each generic swap costs keys).
@@ -280,6 +285,25 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
                 py1 = romanize.get(ch)
                 if py1 is not None and len(py1) >= 2:
                     out.add(key[:i] + py1 + key[i + 1 :])
+        if 3 <= n <= MAX_SCATTERED_PINYIN_TERM:
+            # any other set of characters in pinyin (zhuan家tui荐, 稳zhuan不pei): each syllable of
+            # two letters or more, CJK terms only (a Latin part would run into the pinyin)
+            py_all = [romanize.get(ch) for ch in key]
+            if all(p is not None and len(p) >= 2 for p in py_all):
+                for mask in range(1, (1 << n) - 1):
+                    out.add("".join(py_all[i] if mask >> i & 1 else key[i] for i in range(n)))  # type: ignore[misc]
+        if 2 <= n <= MAX_SCATTERED_PINYIN_TERM:
+            # one character in pinyin and another swapped for a listed homophone (zhi玉 for 治愈)
+            for i, ch in enumerate(key):
+                py1 = romanize.get(ch)
+                if py1 is None or len(py1) < 2:
+                    continue
+                for j, cj in enumerate(key):
+                    if j != i:
+                        for alt in HOMOPHONES.get(cj, ""):
+                            v = list(key)
+                            v[i], v[j] = py1, alt
+                            out.add("".join(v))
     for i, ch in enumerate(key):
         for alt in HOMOPHONES.get(ch, ""):
             out.add(key[:i] + alt + key[i + 1 :])

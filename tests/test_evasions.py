@@ -68,6 +68,17 @@ def test_one_character_pinyin_aliases() -> None:
     assert "e饿" not in aliases("饿饿", {"饿": "e"})  # one-letter syllables are not indexed alone
 
 
+def test_scattered_pinyin_and_mixed_aliases() -> None:
+    romanize = pinyin_table("专家推荐治愈稳赚不赔饿")
+    # any set of characters in pinyin, not only adjacent ones
+    assert {"zhuan家tui荐", "专jia推jian", "zhuan家推jian"} <= aliases("专家推荐", romanize)
+    assert "wen赚bu赔" in aliases("稳赚不赔", romanize)
+    # one character in pinyin, another swapped for a listed homophone (愈 -> 玉)
+    assert "zhi玉" in aliases("治愈", romanize)
+    # a term with a one-letter syllable gets no scattered spellings
+    assert "e专e" not in aliases("饿专饿", {**romanize, "饿": "e"})
+
+
 def test_gap_forms() -> None:
     assert gap_forms("加微信") == {"加信": 1}
     assert gap_forms("你妈的逼") == {"你的逼": 1, "你妈逼": 2}
