@@ -21,6 +21,7 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
+from .tables import pinyin_table
 from .literals import prepare
 from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
 
@@ -187,7 +188,19 @@ def fold_spelling_ok(term: str, spelling: str, lexicon: Mapping[str, int] | None
     for a, b in zip(term, spelling):
         if a != b and (b in FUNCTION_CHARACTERS or (lexicon is not None and lexicon.get(b, 0) >= limit)):
             return False
+    if not near_spelling_ok(term, spelling):
+        return False
     return lexicon is None or lexicon.get(spelling, 0) == 0
+
+
+def near_spelling_ok(term: str, spelling: str) -> bool:
+    """Folding also joins near homophones (z/zh, c/ch, s/sh, n/l, -n/-ng: ``tables.near_canonical``):
+    such a spelling counts only with one near-homophone character (医僧推荐 for 医生推荐, 加我卫星 for
+    加我微信), and in a 3-character term not at its edge, where neighbouring words collide (吊坠 天然
+    is not 最天然)."""
+    readings = pinyin_table(term + spelling)
+    near = [i for i, (a, b) in enumerate(zip(term, spelling)) if a != b and readings.get(a) != readings.get(b)]
+    return not near or (len(near) == 1 and (len(term) >= 4 or 0 < near[0] < len(term) - 1))
 
 
 #: Terms of this many characters (CJK only) are also indexed with one interior character dropped,

@@ -353,3 +353,38 @@ def test_refusals_and_warnings_around_a_hit_spare(checker: Checker, text: str, s
 def test_refusals_and_warnings_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
     assert spans(checker.check(text, source, product)) == expected
     assert [spans(f) for f in checker.check_batch([text], source, product)] == [expected]
+
+
+# ---------------------------------------------------------------- near homophones and scattered pinyin (default rules)
+
+
+def test_near_canonical_and_near_spellings() -> None:
+    from livestream_compliance.engine import fold_key, near_spelling_ok
+    from livestream_compliance.tables import fold_table, near_canonical
+
+    assert near_canonical("zhuan") == "zuan" and near_canonical("sheng") == "sen" and near_canonical("lan") == "nan"
+    assert near_canonical("zhong") == "zong" and near_canonical("ang") == "an"  # -ong stays, 2-letter finals too
+    fold = fold_table()
+    assert fold_key("医生推荐", fold) == fold_key("医身推荐", fold)  # sheng ~ shen
+    assert near_spelling_ok("医生推荐", "医身推荐")
+    assert near_spelling_ok("加我微信", "加我微星")  # a 4-character term may end in one
+    assert not near_spelling_ok("最天然", "坠天然")  # not at the edge of a 3-character term
+    assert not near_spelling_ok("医生推荐", "医身推将")  # one near character at most (sheng~shen, jian~jiang)
+    assert near_spelling_ok("稳赚不赔", "稳赚不陪")  # exact homophones are not limited
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("医身推荐的钙片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 4, "医身推荐")]),
+        ("稳攒不赔的项目", "host", "finance", [("FIN-PRINCIPAL", 0, 4, "稳攒不赔"), ("FIN-RETURN", 0, 4, "稳攒不赔")]),
+        ("zhuan 家 tui 荐的钙片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 13, "zhuan 家 tui 荐")]),
+    ],
+)
+def test_near_homophones_and_scattered_pinyin_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch(["你好", text], source, product)] == [[], expected]
+
+
+def test_near_homophones_spare(checker: Checker) -> None:
+    assert checker.check("耳坠 天然珍珠", "host", "jewelry") == ()
