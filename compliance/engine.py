@@ -219,6 +219,10 @@ FUNCTION_CHARACTERS = frozenset(
 #: Nor a character that is this common as a one-character word in jieba's dictionary (叫, 去, 家, 但).
 MAX_SWAP_WORD_FREQ = 20_000
 
+#: In 2-character terms, where the other character is all the context there is, the swapped-in
+#: character must be rarer still: 题 in 这道题|考了 is not 替, 建 in 胡建人 is not 贱.
+MAX_PAIR_SWAP_WORD_FREQ = 5_000
+
 
 def homophone_swaps(
     key: str,
@@ -244,7 +248,7 @@ def homophone_swaps(
         for alt in homophones.get(py, ""):
             if alt == ch or alt in FUNCTION_CHARACTERS:
                 continue
-            if lexicon is not None and lexicon.get(alt, 0) >= MAX_SWAP_WORD_FREQ:
+            if lexicon is not None and lexicon.get(alt, 0) >= (MAX_SWAP_WORD_FREQ if len(key) > 2 else MAX_PAIR_SWAP_WORD_FREQ):
                 continue  # 叫, 去, 家: a common word on its own glues to any neighbour (叫珊瑚 is not 角珊瑚)
             v = key[:i] + alt + key[i + 1 :]
             if lexicon is not None and lexicon.get(v, 0) > 0:

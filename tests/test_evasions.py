@@ -388,3 +388,17 @@ def test_near_homophones_and_scattered_pinyin_catch(checker: Checker, text: str,
 
 def test_near_homophones_spare(checker: Checker) -> None:
     assert checker.check("耳坠 天然珍珠", "host", "jewelry") == ()
+
+
+def test_pair_swaps_need_a_rare_character(checker: Checker) -> None:
+    from livestream_compliance.engine import MAX_PAIR_SWAP_WORD_FREQ, MAX_SWAP_WORD_FREQ
+
+    assert MAX_PAIR_SWAP_WORD_FREQ < MAX_SWAP_WORD_FREQ
+    romanize = {"替": "ti", "考": "kao"}
+    table = {"ti": "题提替体"}
+    lexicon = {"题": MAX_PAIR_SWAP_WORD_FREQ, "提": MAX_PAIR_SWAP_WORD_FREQ - 1}
+    assert homophone_swaps("替考", romanize, table, lexicon) == {"提考", "体考"}
+    # 题 is too common a word to stand for 替 in a 2-character term; 建 for 贱 likewise
+    assert checker.check("上回那道题考了两遍都没对", "host") == ()
+    assert checker.check("我们胡建人说话有口音", "chat") == ()
+    assert checker.check("深色衣服最好单独手洗", "host", "apparel") == ()
