@@ -125,6 +125,9 @@ HOMOPHONES: dict[str, str] = {
     "私": "丝斯",
     "聊": "撩",
     "加": "佳嘉家",
+    "牙": "芽",
+    "医": "衣",
+    "供": "共",
 }
 
 #: Chinese numerals a term is also indexed with as ASCII digits (第一 -> 第1, 零风险 -> 0风险): the

@@ -75,6 +75,8 @@ def test_scattered_pinyin_and_mixed_aliases() -> None:
     assert "wen赚bu赔" in aliases("稳赚不赔", romanize)
     # one character in pinyin, another swapped for a listed homophone (愈 -> 玉)
     assert "zhi玉" in aliases("治愈", romanize)
+    # rarer listed homophones (芽 for 牙, 衣 for 医, 共 for 供)
+    assert {"象芽", "衣生", "特共"} <= aliases("象牙", romanize) | aliases("医生", romanize) | aliases("特供", romanize)
     # a term with a one-letter syllable gets no scattered spellings
     assert "e专e" not in aliases("饿专饿", {**romanize, "饿": "e"})
 
