@@ -335,6 +335,8 @@ def test_negation_after() -> None:
         ("有人加我vx说是主播的客服，骗子吧", "chat", None),
         ("已举报，楼上那个发qq号的", "chat", None),
         ("刷好评的都是假的，别信", "host", "general"),
+        ("有人说喝这个能降血糖，那是假的", "host", "food"),
+        ("说什么包过班的，全是瞎说", "host", "education"),
     ],
 )
 def test_refusals_and_warnings_around_a_hit_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
