@@ -254,10 +254,15 @@ def homophone_swaps(
             if lexicon is not None and lexicon.get(alt, 0) >= (MAX_SWAP_WORD_FREQ if len(key) > 2 else MAX_PAIR_SWAP_WORD_FREQ):
                 continue  # 叫, 去, 家: a common word on its own glues to any neighbour (叫珊瑚 is not 角珊瑚)
             v = key[:i] + alt + key[i + 1 :]
-            if lexicon is not None and lexicon.get(v, 0) > 0:
+            if (lexicon is not None and lexicon.get(v, 0) > 0) or v in SHOPPING_WORDS:
                 continue
             out.add(v)
     return out
+
+
+#: Everyday shopping words jieba's dictionary lacks, never taken for a homophone spelling
+#: (大码 is a size, not 大麻).
+SHOPPING_WORDS = frozenset({"大码", "小码", "中码", "均码", "加大码", "特大码"})
 
 
 def gap_forms(key: str) -> dict[str, int]:

@@ -406,3 +406,4 @@ def test_pair_swaps_need_a_rare_character(checker: Checker) -> None:
     assert checker.check("上回那道题考了两遍都没对", "host") == ()
     assert checker.check("我们胡建人说话有口音", "chat") == ()
     assert checker.check("深色衣服最好单独手洗", "host", "apparel") == ()
+    assert checker.check("这件外套有没有大码的", "chat") == ()  # a size, not 大麻 (SHOPPING_WORDS)
