@@ -20,8 +20,9 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
+from .tables import pinyin_table
 from .literals import prepare
-from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_before, splits_a_word
+from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -120,13 +121,16 @@ HOMOPHONES: dict[str, str] = {
     "返": "反饭",
     "治": "质",
     "愈": "玉",
-    "疗": "辽",
+    "疗": "辽聊",
     "保": "宝",
-    "赚": "转",
+    "赚": "转攒",
     "刷": "唰",
     "私": "丝斯",
     "聊": "撩",
     "加": "佳嘉家",
+    "牙": "芽",
+    "医": "衣",
+    "供": "共",
 }
 
 #: Chinese numerals a term is also indexed with as ASCII digits (第一 -> 第1, 零风险 -> 0风险): the
@@ -149,6 +153,11 @@ MAX_ALIAS_TERM = 6
 #: Terms of this many characters at most are also spelt with one character in pinyin (降xue压, bao过);
 #: longer ones only with two adjacent characters or all of them in pinyin.
 MAX_SINGLE_PINYIN_TERM = 6
+
+#: CJK terms of 3 to this many characters are also spelt with any set of their characters in pinyin
+#: (zhuan家tui荐 for 专家推荐, each syllable of two letters or more), and terms of 2 to this many
+#: characters with one character in pinyin and another swapped for a listed homophone (zhi玉).
+MAX_SCATTERED_PINYIN_TERM = 4
 
 #: Terms of this many characters at most (and at least 2) are also indexed with one character
 #: swapped for any *common* character of the same toneless pinyin (``homophones``): 降雪压, 刷丹,
@@ -185,7 +194,19 @@ def fold_spelling_ok(term: str, spelling: str, lexicon: Mapping[str, int] | None
     for a, b in zip(term, spelling):
         if a != b and (b in FUNCTION_CHARACTERS or (lexicon is not None and lexicon.get(b, 0) >= limit)):
             return False
+    if not near_spelling_ok(term, spelling):
+        return False
     return lexicon is None or lexicon.get(spelling, 0) == 0
+
+
+def near_spelling_ok(term: str, spelling: str) -> bool:
+    """Folding also joins near homophones (z/zh, c/ch, s/sh, n/l, -n/-ng: ``tables.near_canonical``):
+    such a spelling counts only with one near-homophone character (医僧推荐 for 医生推荐, 加我卫星 for
+    加我微信), and in a 3-character term not at its edge, where neighbouring words collide (吊坠 天然
+    is not 最天然)."""
+    readings = pinyin_table(term + spelling)
+    near = [i for i, (a, b) in enumerate(zip(term, spelling)) if a != b and readings.get(a) != readings.get(b)]
+    return not near or (len(near) == 1 and (len(term) >= 4 or 0 < near[0] < len(term) - 1))
 
 
 #: Terms of this many characters (CJK only) are also indexed with one interior character dropped,
@@ -203,6 +224,10 @@ FUNCTION_CHARACTERS = frozenset(
 
 #: Nor a character that is this common as a one-character word in jieba's dictionary (叫, 去, 家, 但).
 MAX_SWAP_WORD_FREQ = 20_000
+
+#: In 2-character terms, where the other character is all the context there is, the swapped-in
+#: character must be rarer still: 题 in 这道题|考了 is not 替, 建 in 胡建人 is not 贱.
+MAX_PAIR_SWAP_WORD_FREQ = 5_000
 
 
 def homophone_swaps(
@@ -229,13 +254,18 @@ def homophone_swaps(
         for alt in homophones.get(py, ""):
             if alt == ch or alt in FUNCTION_CHARACTERS:
                 continue
-            if lexicon is not None and lexicon.get(alt, 0) >= MAX_SWAP_WORD_FREQ:
+            if lexicon is not None and lexicon.get(alt, 0) >= (MAX_SWAP_WORD_FREQ if len(key) > 2 else MAX_PAIR_SWAP_WORD_FREQ):
                 continue  # 叫, 去, 家: a common word on its own glues to any neighbour (叫珊瑚 is not 角珊瑚)
             v = key[:i] + alt + key[i + 1 :]
-            if lexicon is not None and lexicon.get(v, 0) > 0:
+            if (lexicon is not None and lexicon.get(v, 0) > 0) or v in SHOPPING_WORDS:
                 continue
             out.add(v)
     return out
+
+
+#: Everyday shopping words jieba's dictionary lacks, never taken for a homophone spelling
+#: (大码 is a size, not 大麻).
+SHOPPING_WORDS = frozenset({"大码", "小码", "中码", "均码", "加大码", "特大码"})
 
 
 def gap_forms(key: str) -> dict[str, int]:
@@ -283,6 +313,25 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
                 py1 = romanize.get(ch)
                 if py1 is not None and len(py1) >= 2:
                     out.add(key[:i] + py1 + key[i + 1 :])
+        if 3 <= n <= MAX_SCATTERED_PINYIN_TERM:
+            # any other set of characters in pinyin (zhuan家tui荐, 稳zhuan不pei): each syllable of
+            # two letters or more, CJK terms only (a Latin part would run into the pinyin)
+            py_all = [romanize.get(ch) for ch in key]
+            if all(p is not None and len(p) >= 2 for p in py_all):
+                for mask in range(1, (1 << n) - 1):
+                    out.add("".join(py_all[i] if mask >> i & 1 else key[i] for i in range(n)))  # type: ignore[misc]
+        if 2 <= n <= MAX_SCATTERED_PINYIN_TERM:
+            # one character in pinyin and another swapped for a listed homophone (zhi玉 for 治愈)
+            for i, ch in enumerate(key):
+                py1 = romanize.get(ch)
+                if py1 is None or len(py1) < 2:
+                    continue
+                for j, cj in enumerate(key):
+                    if j != i:
+                        for alt in HOMOPHONES.get(cj, ""):
+                            v = list(key)
+                            v[i], v[j] = py1, alt
+                            out.add("".join(v))
     for i, ch in enumerate(key):
         for alt in HOMOPHONES.get(ch, ""):
             out.add(key[:i] + alt + key[i + 1 :])
@@ -1302,7 +1351,7 @@ class Checker:
                 elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
-                neg = negation_before(text, os_)
+                neg = negation_before(text, os_) or negation_after(text, oe)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
             if trace is not None:

@@ -65,7 +65,22 @@ def fold_table() -> dict[str, str]:
     reps: dict[str, str] = {}
     out = {}
     for char, reading in _pinyin_data().items():
-        rep = reps.setdefault(reading, common.get(reading, "")[:1] or char)
+        canon = near_canonical(reading)
+        rep = reps.setdefault(canon, common.get(canon, "")[:1] or common.get(reading, "")[:1] or char)
         if rep != char:
             out[char] = rep
     return out
+
+
+def near_canonical(syllable: str) -> str:
+    """One spelling for syllables a dialect-level sound apart, so that folding also joins near
+    homophones: z/zh, c/ch, s/sh initials as z, c, s; l as n; -ng finals as -n (but -ong stays).
+    医僧推荐 folds like 医生推荐, 只挣不陪 like 只赚不赔 does not (zheng, zhuan)."""
+    s = syllable
+    if s[:2] in ("zh", "ch", "sh"):
+        s = s[0] + s[2:]
+    if s.startswith("l"):
+        s = "n" + s[1:]
+    if s.endswith("ng") and not s.endswith("ong") and len(s) > 2:
+        s = s[:-1]
+    return s

@@ -163,10 +163,10 @@ _SENTENCE_BREAK = re.compile(r"[。！？!?；;，,、\s…~～:：（）()【�
 
 #: Plain negators reach a few characters (不能代替药物, 没有副作用); warnings reach further
 #: (小心那些叫你加微信私下交易的人).
-_NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非|绝非|未经")
+_NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非|绝非|未经|哪有什么|哪来的|哪里有什么")
 _WARNERS = re.compile(
     r"禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|请勿|切勿|不要|千万别|千万不能|别信|举报|骗子|诈骗|冒充|"
-    r"有人(?:让|叫|说|问|私信|私聊)|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
+    r"有人(?:让|叫|说|问|私信|私聊|加|找|冒充|打着|借)|有人$|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
 )
 
 #: Phrases that contain a negator character but do not negate (questions, idioms, intensifiers).
@@ -212,5 +212,75 @@ def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) ->
         # modifies the hit (a 的 between them), it does not negate the hit
         if "的" in ctx[m.end() :]:  # 没有的X / 买不到的X / 不方便说的都私我
             return None
+        return m.group()
+    return None
+
+
+#: A sentence ends here: the look-ahead for a verdict on the hit (…，都是骗子) and the sentence-wide
+#: report cue (举报了，刚才那个…) do not cross it. Commas do not end a sentence.
+_SENTENCE_END = re.compile(r"[。！？!?；;\n\u2029]")
+
+#: Cues *after* a hit, in the same clause, that make it a refusal or a warning rather than a
+#: claim: 扫码进群这种事我们从来不做, 电子烟我们直播间不卖, 刷单违法, 稳赚不赔的话别信. A 不卖 / 不做
+#: must end its clause (全网最低价不卖199 still fires).
+_AFTER_CLAUSE = re.compile(
+    r"(?:从来不|从不|绝对不|坚决不|一律不|一概不|永远不|我们不|咱们不|我们没|咱们没|本店不|直播间不|我们直播间不|我们也不|我们都不)"
+    r"(?:做|干|搞|碰|卖|说|提|承诺|敢说|会说|会做|会卖)(?=$|[了的过这])|"
+    r"不(?:能|可以|会|敢)?(?:卖|做)(?=$)|"
+    r"(?:违规|违法|犯法|违禁)(?:的|了|行为)?(?=$)|是(?:违规|违法|犯法|违禁)|"
+    r"(?:别|不要|千万别|千万不要|切勿|勿)(?:信|相信|上当|被骗)|举报"
+)
+
+#: Cues after a hit anywhere in the same sentence (commas allowed) that call it a scam or a lie:
+#: 叫你加微信私下转账的，百分百是骗子 / 说保本的都是假的 / 谁说包过谁就是骗你. Not after a 不/没/非
+#: (加微信，绝对不是骗子 still fires), nor when someone else is the subject (全网最低价，别家的都是假的).
+_AFTER_SENTENCE = re.compile(
+    r"是(?:个|一个)?(?:骗子|骗人|骗你|骗钱|诈骗|骗局|谣言|违规|违法|犯法)|的(?:都|全|也|就)?是假的|都是骗|全是骗|纯属(?:骗|谣言|虚构)|"
+    r"[那这](?:个|些|种话)?(?:都|也|就|全|纯粹)?是(?:假的|瞎说|胡说|乱说|胡扯|瞎扯)|(?:都是|全是|纯属)(?:瞎说|胡说|乱说|胡扯|瞎扯)|"
+    r"(?:别|不要|千万别|千万不要)(?:信|相信|上当|被骗)(?:了|啊|哦|呀|哈)?$"  # closing the sentence: …的 别信
+)
+_OTHER_PARTY = re.compile(r"别家|别人|别的|其他|其它|他们|外面|人家|同行|友商|某些")
+
+#: A report cue earlier in the same sentence, across commas: 举报了，刚才那个刷屏加微信的.
+_REPORT_BEFORE = re.compile(r"举报|已拉黑|拉黑了")
+
+AFTER_WINDOW = 24
+
+
+def negation_after(original: str, end: int) -> str | None:
+    """A refusal, ban or scam verdict on the hit shortly after ``original[end]``, or None.
+
+    In the same clause: 从来不做, 我们不卖, 是违规的, 别信, 举报; in the same sentence (across commas,
+    up to ``AFTER_WINDOW`` characters): 都是骗子, 是假的, 就是骗你 — unless a 不/没/非 stands right
+    before the 是 (加微信，绝对不是骗子). The question form (…是骗子吗) counts as well: a viewer asking
+    whether it is a scam is not promoting it. Also a report earlier in the sentence (举报了，刚才那个…).
+    """
+    after = original[end : end + AFTER_WINDOW]
+    stop = _SENTENCE_END.search(after)
+    if stop:
+        after = after[: stop.start()]
+    if after:
+        clause = after
+        brk = _SENTENCE_BREAK.search(clause)
+        if brk:
+            clause = clause[: brk.start()]
+        clause = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), clause)
+        m = _AFTER_CLAUSE.search(clause)
+        if m:
+            return m.group()
+        for m in _AFTER_SENTENCE.finditer(after):
+            before = after[max(0, m.start() - 3) : m.start()]
+            if any(ch in before for ch in "不没非") or _OTHER_PARTY.search(after, 0, m.start()):
+                continue
+            return m.group()
+    lo = max(0, end - AFTER_WINDOW * 2)
+    head = original[lo:end]
+    stop = None
+    for stop in _SENTENCE_END.finditer(head):
+        pass
+    if stop is not None:
+        head = head[stop.end() :]
+    m = _REPORT_BEFORE.search(head)
+    if m:
         return m.group()
     return None

@@ -68,6 +68,19 @@ def test_one_character_pinyin_aliases() -> None:
     assert "e饿" not in aliases("饿饿", {"饿": "e"})  # one-letter syllables are not indexed alone
 
 
+def test_scattered_pinyin_and_mixed_aliases() -> None:
+    romanize = pinyin_table("专家推荐治愈稳赚不赔饿")
+    # any set of characters in pinyin, not only adjacent ones
+    assert {"zhuan家tui荐", "专jia推jian", "zhuan家推jian"} <= aliases("专家推荐", romanize)
+    assert "wen赚bu赔" in aliases("稳赚不赔", romanize)
+    # one character in pinyin, another swapped for a listed homophone (愈 -> 玉)
+    assert "zhi玉" in aliases("治愈", romanize)
+    # rarer listed homophones (芽 for 牙, 衣 for 医, 共 for 供)
+    assert {"象芽", "衣生", "特共"} <= aliases("象牙", romanize) | aliases("医生", romanize) | aliases("特供", romanize)
+    # a term with a one-letter syllable gets no scattered spellings
+    assert "e专e" not in aliases("饿专饿", {**romanize, "饿": "e"})
+
+
 def test_gap_forms() -> None:
     assert gap_forms("加微信") == {"加信": 1}
     assert gap_forms("你妈的逼") == {"你的逼": 1, "你妈逼": 2}
@@ -292,3 +305,105 @@ def test_folded_homophones_catch(checker: Checker, text: str, source: str, produ
 def test_folded_homophones_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
     assert checker.check(text, source, product) == ()
     assert checker.check_batch([text, text], source, product) == [(), ()]
+
+
+# ---------------------------------------------------------------- refusals, warnings and reports around a hit
+
+
+def test_negation_after() -> None:
+    from livestream_compliance.verify import negation_after
+
+    text = "私下交易这种事我们从来不做，放心"
+    assert negation_after(text, 4) == "从来不做"
+    assert negation_after("让你转账的，十有八九是骗子", 4) == "是骗子"
+    assert negation_after("让你转账的，绝对不是骗子", 4) is None  # 不 before the verdict
+    assert negation_after("最低价，别家的都是假的", 3) is None  # a verdict on someone else
+    assert negation_after("最低价不卖两百", 3) is None  # 不卖 must end its clause
+    assert negation_after("拉黑了，那个私聊的", 9) == "拉黑了"  # a report earlier in the sentence
+    assert negation_after("拉黑了。那个私聊的", 9) is None  # not across a sentence end
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("私下转账这种事我们直播间从来不做", "host", "general"),
+        ("香烟我们店里不卖，也不能卖", "host", "general"),
+        ("好评返现是违规的，大家注意", "host", "general"),
+        ("零风险高回报这种话都是骗人的", "host", "finance"),
+        ("谁跟你说保过，谁就是骗你", "host", "education"),
+        ("让你加vx转账的，十有八九是骗子", "host", "general"),
+        ("有人加我vx说是主播的客服，骗子吧", "chat", None),
+        ("已举报，楼上那个发qq号的", "chat", None),
+        ("刷好评的都是假的，别信", "host", "general"),
+        ("有人说喝这个能降血糖，那是假的", "host", "food"),
+        ("说什么包过班的，全是瞎说", "host", "education"),
+    ],
+)
+def test_refusals_and_warnings_around_a_hit_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+    assert checker.check_batch([text, "你好"], source, product) == [(), ()]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("加vx领福利，绝对不是骗子", "chat", None, [("DIV-WECHAT-HOMOPHONE", 0, 2, "加v"), ("DIV-WECHAT-ALIAS", 1, 3, "vx")]),
+        ("加微信领福利，不是骗子", "chat", None, [("DIV-WECHAT", 0, 3, "加微信")]),
+        ("全网最低价不卖两百，只要九十九", "host", None, [("ABS-PRICE-SUPERLATIVE", 0, 5, "全网最低价"), ("PRICE-LOWEST", 0, 5, "全网最低价")]),
+        ("我们是全网最低价，别家卖的都是假的", "host", None, [("ABS-PRICE-SUPERLATIVE", 3, 8, "全网最低价"), ("PRICE-LOWEST", 3, 8, "全网最低价")]),
+        ("这是最好的面膜，别买错了", "host", "cosmetics", [("ABS-SUPERLATIVE", 2, 4, "最好")]),
+    ],
+)
+def test_refusals_and_warnings_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text], source, product)] == [expected]
+
+
+# ---------------------------------------------------------------- near homophones and scattered pinyin (default rules)
+
+
+def test_near_canonical_and_near_spellings() -> None:
+    from livestream_compliance.engine import fold_key, near_spelling_ok
+    from livestream_compliance.tables import fold_table, near_canonical
+
+    assert near_canonical("zhuan") == "zuan" and near_canonical("sheng") == "sen" and near_canonical("lan") == "nan"
+    assert near_canonical("zhong") == "zong" and near_canonical("ang") == "an"  # -ong stays, 2-letter finals too
+    fold = fold_table()
+    assert fold_key("医生推荐", fold) == fold_key("医身推荐", fold)  # sheng ~ shen
+    assert near_spelling_ok("医生推荐", "医身推荐")
+    assert near_spelling_ok("加我微信", "加我微星")  # a 4-character term may end in one
+    assert not near_spelling_ok("最天然", "坠天然")  # not at the edge of a 3-character term
+    assert not near_spelling_ok("医生推荐", "医身推将")  # one near character at most (sheng~shen, jian~jiang)
+    assert near_spelling_ok("稳赚不赔", "稳赚不陪")  # exact homophones are not limited
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("医身推荐的钙片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 4, "医身推荐")]),
+        ("稳攒不赔的项目", "host", "finance", [("FIN-PRINCIPAL", 0, 4, "稳攒不赔"), ("FIN-RETURN", 0, 4, "稳攒不赔")]),
+        ("zhuan 家 tui 荐的钙片", "host", "health_food", [("END-MEDICAL-EXPERT", 0, 13, "zhuan 家 tui 荐")]),
+    ],
+)
+def test_near_homophones_and_scattered_pinyin_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch(["你好", text], source, product)] == [[], expected]
+
+
+def test_near_homophones_spare(checker: Checker) -> None:
+    assert checker.check("耳坠 天然珍珠", "host", "jewelry") == ()
+
+
+def test_pair_swaps_need_a_rare_character(checker: Checker) -> None:
+    from livestream_compliance.engine import MAX_PAIR_SWAP_WORD_FREQ, MAX_SWAP_WORD_FREQ
+
+    assert MAX_PAIR_SWAP_WORD_FREQ < MAX_SWAP_WORD_FREQ
+    romanize = {"替": "ti", "考": "kao"}
+    table = {"ti": "题提替体"}
+    lexicon = {"题": MAX_PAIR_SWAP_WORD_FREQ, "提": MAX_PAIR_SWAP_WORD_FREQ - 1}
+    assert homophone_swaps("替考", romanize, table, lexicon) == {"提考", "体考"}
+    # 题 is too common a word to stand for 替 in a 2-character term; 建 for 贱 likewise
+    assert checker.check("上回那道题考了两遍都没对", "host") == ()
+    assert checker.check("我们胡建人说话有口音", "chat") == ()
+    assert checker.check("深色衣服最好单独手洗", "host", "apparel") == ()
+    assert checker.check("这件外套有没有大码的", "chat") == ()  # a size, not 大麻 (SHOPPING_WORDS)
