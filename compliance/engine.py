@@ -20,7 +20,6 @@ from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
-from .tables import pinyin_table
 from .literals import prepare
 from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
 
@@ -183,29 +182,36 @@ def fold_key(key: str, fold: Mapping[str, str]) -> str:
 MAX_SHORT_FOLD_WORD_FREQ = 3_000
 
 
-def fold_spelling_ok(term: str, spelling: str, lexicon: Mapping[str, int] | None) -> bool:
+def fold_spelling_ok(
+    term: str, spelling: str, lexicon: Mapping[str, int] | None, fold: Sequence[int] | None = None
+) -> bool:
     """Is ``spelling`` (same pinyin as ``term``, different characters) an evasion of ``term``? Not
     when a swapped-in character is a particle, pronoun or numeral (``FUNCTION_CHARACTERS``) or a
     common word on its own (``MAX_SWAP_WORD_FREQ``; ``MAX_SHORT_FOLD_WORD_FREQ`` in terms shorter
-    than 4 characters), nor when the spelling is itself a word."""
+    than 4 characters), nor when the spelling is itself a word. ``fold``: the exact-syllable folding
+    table (code point -> representative), to tell near homophones apart (see near_spelling_ok)."""
     if spelling == term:
         return False
     limit = MAX_SWAP_WORD_FREQ if len(term) >= 4 else MAX_SHORT_FOLD_WORD_FREQ
     for a, b in zip(term, spelling):
         if a != b and (b in FUNCTION_CHARACTERS or (lexicon is not None and lexicon.get(b, 0) >= limit)):
             return False
-    if not near_spelling_ok(term, spelling):
+    if fold is not None and not near_spelling_ok(term, spelling, fold):
         return False
     return lexicon is None or lexicon.get(spelling, 0) == 0
 
 
-def near_spelling_ok(term: str, spelling: str) -> bool:
+def near_spelling_ok(term: str, spelling: str, fold: Sequence[int]) -> bool:
     """Folding also joins near homophones (z/zh, c/ch, s/sh, n/l, -n/-ng: ``tables.near_canonical``):
     such a spelling counts only with one near-homophone character (医僧推荐 for 医生推荐, 加我卫星 for
     加我微信), and in a 3-character term not at its edge, where neighbouring words collide (吊坠 天然
-    is not 最天然)."""
-    readings = pinyin_table(term + spelling)
-    near = [i for i, (a, b) in enumerate(zip(term, spelling)) if a != b and readings.get(a) != readings.get(b)]
+    is not 最天然). A character is a near one when ``fold`` (exact syllables, see
+    ``tables.fold_table``) gives it another representative than the term's character."""
+    def rep(ch: str) -> int:
+        cp = ord(ch)
+        return fold[cp] if cp < len(fold) else cp
+
+    near = [i for i, (a, b) in enumerate(zip(term, spelling)) if a != b and rep(a) != rep(b)]
     return not near or (len(near) == 1 and (len(term) >= 4 or 0 < near[0] < len(term) - 1))
 
 
@@ -617,6 +623,7 @@ class Checker:
         lexicon: Mapping[str, int] | None = None,
         compiled: CompiledRules | None = None,
         fold: Mapping[str, str] | None = None,
+        near_fold: Mapping[str, str] | None = None,
         fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
     ) -> None:
         self.rules = rules
@@ -684,7 +691,7 @@ class Checker:
         if fold_index is not None and self._fold_index_fits(fold_index):
             self._build_fold(None, fold_index)
         elif fold:
-            self._build_fold(fold)
+            self._build_fold(fold, near=near_fold)
         if self._fold_table is not None:
             ft = self._fold_table
             self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
@@ -736,7 +743,12 @@ class Checker:
             return None
         return self._fold_table, {s: (self._folded_keys[s], self._groups[s], self._fold.get(s, {})) for s in Source}
 
-    def _build_fold(self, fold: Mapping[str, str] | None, index: tuple | None = None) -> None:
+    def _build_fold(
+        self, fold: Mapping[str, str] | None, index: tuple | None = None, near: Mapping[str, str] | None = None
+    ) -> None:
+        """``near``: a representative -> those of its near syllables (``tables.near_folds``): each long
+        term is also indexed with one of its folded characters (an inner one in 3-character terms)
+        swapped for a near one, so 医身推荐 is found as 医生推荐 while short keys keep exact syllables."""
         if index is not None:
             self._fold_table, by_source = index
             for source, (fkeys, groups, entries) in by_source.items():
@@ -768,6 +780,10 @@ class Checker:
                     folded = key.translate(table)
                     for source in rule.sources:
                         long_terms[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
+                        for i in range(len(folded)) if len(folded) >= 4 else (1,):
+                            for alt in (near or {}).get(folded[i], ""):
+                                variant = folded[:i] + alt + folded[i + 1 :]
+                                long_terms[source].setdefault(variant, {})[(rule.id, key)] = (rule, key)
         for source in Source:
             index: dict[str, int] = {}
             groups: list[list[int]] = []
@@ -866,7 +882,7 @@ class Checker:
             (rule, term, s, e)
             for key_index, s, e in hits
             for rule, term in entries[key_index]
-            if fold_spelling_ok(term, norm[s:e], lexicon)
+            if fold_spelling_ok(term, norm[s:e], lexicon, self._fold_table)
         ]
         return out or None
 

@@ -28,7 +28,7 @@ from .errors import RuleError, RuleIssue
 from .literals import from_recipe
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
-from .tables import fold_table, homophone_table, pinyin_table, traditional_to_simplified
+from .tables import fold_table, homophone_table, near_folds, pinyin_table, traditional_to_simplified
 from . import verify as _verify
 from .verify import JiebaSegmenter
 
@@ -175,6 +175,7 @@ def build_checker(
         homophones=homophone_table(),
         lexicon=lexicon,
         fold=fold_table(),
+        near_fold=near_folds(),
     )
 
 
@@ -357,7 +358,8 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
     fold_index = state.get("fold")
     checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
-                      fold=fold_table() if fold_index is None else None, fold_index=fold_index)
+                      fold=fold_table() if fold_index is None else None,
+                      near_fold=near_folds() if fold_index is None else None, fold_index=fold_index)
     if fold_index is not None and checker.fold_index() is None:
         return None  # a folding index that does not fit these keys: rebuild
     return checker

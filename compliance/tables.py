@@ -57,18 +57,40 @@ def homophone_table() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def fold_table() -> dict[str, str]:
+def fold_table(near: bool = False) -> dict[str, str]:
     """CJK character -> one representative character of its most common toneless pinyin (the most
     frequent common character of that syllable, ``homophone_table``): 陪, 培, 赔 all fold to 配. For
-    the homophone folding of long terms (``engine.MIN_FOLD_TERM``)."""
+    the homophone folding of long terms (``engine.MIN_FOLD_TERM``). ``near``: one representative per
+    ``near_canonical`` syllable instead (生 and 身 alike); the checker folds exact syllables and
+    indexes near ones per term (``near_folds``), which keeps short keys from colliding with text."""
     common = homophone_table()
     reps: dict[str, str] = {}
     out = {}
     for char, reading in _pinyin_data().items():
-        canon = near_canonical(reading)
+        canon = near_canonical(reading) if near else reading
         rep = reps.setdefault(canon, common.get(canon, "")[:1] or common.get(reading, "")[:1] or char)
         if rep != char:
             out[char] = rep
+    return out
+
+
+def near_folds() -> dict[str, str]:
+    """The representative of each syllable (``fold_table``) -> the representatives of the syllables a
+    dialect-level sound apart (``near_canonical``): 生 (sheng) -> 身 (shen) and the like."""
+    fold = fold_table()
+    data = _pinyin_data()
+    rep_of: dict[str, str] = {}
+    for char, reading in data.items():
+        rep_of.setdefault(reading, fold.get(char, char))
+    groups: dict[str, list[str]] = {}
+    for reading, rep in rep_of.items():
+        groups.setdefault(near_canonical(reading), []).append(rep)
+    out: dict[str, str] = {}
+    for reps in groups.values():
+        for rep in reps:
+            others = "".join(dict.fromkeys(r for r in reps if r != rep))
+            if others:
+                out[rep] = others
     return out
 
 
