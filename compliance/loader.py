@@ -250,6 +250,20 @@ def _regex_recipe(rx: re.Pattern[str]) -> tuple[Any, ...]:
 _regex_from_recipe = from_recipe
 
 
+def _split_strings(joined: str) -> list[str]:
+    return joined.split("\0")
+
+
+def _frozenset_of_strings(joined: str) -> frozenset[str]:
+    return frozenset(joined.split("\0"))
+
+
+def _joinable(items: Any) -> bool:
+    """A large collection of strings without NUL: pickled as one joined string (unpickling 100,000
+    short strings one by one costs ~3x more than one split)."""
+    return len(items) >= 1000 and all(type(x) is str and "\0" not in x for x in items)
+
+
 class _StatePickler(pickle.Pickler):
     def __init__(self, *args: Any, recipes: dict[str, tuple[Any, ...]] | None = None, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -264,6 +278,10 @@ class _StatePickler(pickle.Pickler):
                 return _regex_from_recipe, _regex_recipe(obj)
             except Exception:  # noqa: BLE001 - pickle it the ordinary way (re.compile on load)
                 return NotImplemented
+        if type(obj) is list and obj and type(obj[0]) is str and _joinable(obj):
+            return _split_strings, ("\0".join(obj),)
+        if type(obj) is frozenset and len(obj) >= 1000 and _joinable(obj):
+            return _frozenset_of_strings, ("\0".join(obj),)
         return NotImplemented
 
 
