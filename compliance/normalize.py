@@ -104,6 +104,9 @@ REBUS_EMOJI: dict[str, str] = {
     "🍄": "菇", "🥚": "蛋", "🍚": "饭", "🍞": "面", "⛽": "油", "🔑": "钥",
     # 👍 is read as 好 (最👍, 👍评): a thumb between two characters of a word is rare
     "👍": "好",
+    # signs read as their one character: 🔝 顶 (🔝级), 🩺 医 (🩺推荐), 🟢 绿 (🟢泡泡 for WeChat),
+    # 💩 屎 (in insults), 👑 冠 (销量👑)
+    "🔝": "顶", "🩺": "医", "🟢": "绿", "💩": "屎", "👑": "冠",
 }
 
 

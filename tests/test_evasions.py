@@ -415,3 +415,47 @@ def test_pair_swaps_need_a_rare_character(checker: Checker) -> None:
     assert checker.check("我们胡建人说话有口音", "chat") == ()
     assert checker.check("深色衣服最好单独手洗", "host", "apparel") == ()
     assert checker.check("这件外套有没有大码的", "chat") == ()  # a size, not 大麻 (SHOPPING_WORDS)
+
+
+# ---------------------------------------------------------------- common-character homophones of long terms, more rebus emoji
+
+
+def test_long_term_homophones_only_in_long_terms() -> None:
+    from livestream_compliance.engine import LONG_TERM_HOMOPHONES, MIN_LONG_SWAP_TERM
+
+    assert "正" in LONG_TERM_HOMOPHONES["证"] and MIN_LONG_SWAP_TERM == 3
+    assert "保正有效" in aliases("保证有效", {})
+    assert "无笑退款" in aliases("无效退款", {})
+    assert "有笑" not in aliases("有效", {})  # a 2-character term: ordinary text
+    assert "保正" not in aliases("保证", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("这瓶精华保正有效", "host", "cosmetics", [("EFF-GUARANTEE", 4, 8, "保正有效")]),
+        ("面霜无笑全额退款", "host", "cosmetics", [("EFF-REFUND-ON-FAILURE", 2, 8, "无笑全额退款")]),
+        ("这是国燕用酒", "host", "food", [("STATE-SPECIAL-SUPPLY", 2, 6, "国燕用酒")]),
+        ("🔝级面料 手感超好", "host", "apparel", [("ABS-TOP-GRADE", 0, 2, "🔝级")]),
+        ("想要的加我🟢泡泡", "chat", None, [("DIV-WECHAT-ALIAS", 5, 8, "🟢泡泡")]),
+    ],
+)
+def test_long_term_homophones_and_sign_emoji_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text], source, product)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("大家有说有笑的", "chat", None),
+        ("保正常运转就行", "host", "general"),
+        ("🟢色的裙子好看", "chat", None),
+        ("👑好美", "chat", None),
+        ("笑死了 💩", "chat", None),
+        ("🩺好辛苦", "chat", None),
+        ("薄荷绿色泡泡袖上衣", "host", "apparel"),
+    ],
+)
+def test_long_term_homophones_and_sign_emoji_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
