@@ -459,3 +459,31 @@ def test_long_term_homophones_and_sign_emoji_catch(checker: Checker, text: str, 
 )
 def test_long_term_homophones_and_sign_emoji_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
     assert checker.check(text, source, product) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("稳赚不赔这种话我们不会说 投资有风险", "host", "finance"),
+        ("包过这个说法早就没有了 现在都是按服务收费", "host", "education"),
+        ("稳赚不赔的理财是不存在的 大家要小心", "host", "finance"),
+        ("直播间里发代考广告的一律拉黑", "host", "education"),
+        ("外面假货很多 认准官方旗舰店就行", "host", "general"),
+        ("有人说加微信送礼品 是真的吗", "chat", None),
+        ("有人在公屏发微信号 房管看一下", "chat", None),
+        ("保过这种话谁说谁骗人", "host", "education"),
+    ],
+)
+def test_refusals_of_the_words_and_viewer_questions_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("稳赚不赔 这种话我敢说", "host", "finance", [("FIN-PRINCIPAL", 0, 4, "稳赚不赔"), ("FIN-RETURN", 0, 4, "稳赚不赔")]),
+        ("加微信送礼品 真的", "chat", None, [("DIV-WECHAT", 0, 3, "加微信")]),
+    ],
+)
+def test_refusal_cues_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
