@@ -49,6 +49,9 @@ _DIGIT_FORMS = {
     # financial (capital) numerals
     **dict(zip("壹贰叁肆伍陆柒捌玖", "123456789")),
     **dict(zip("貳參陸", "236")),
+    # capital and enclosed numerals that are not one digit read as the plain Chinese numeral, one
+    # character each: 贰佰伍 -> 2百5 (二百五's digit form), 叁仟 -> 3千, ⑩个点 -> 十个点
+    "佰": "百", "仟": "千", "⑩": "十", "⑽": "十", "⒑": "十", "❿": "十", "➉": "十", "➓": "十", "⓾": "十",
 }
 
 _LOOKALIKES = {

@@ -487,3 +487,12 @@ def test_refusals_of_the_words_and_viewer_questions_spare(checker: Checker, text
 )
 def test_refusal_cues_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
     assert spans(checker.check(text, source, product)) == expected
+
+
+def test_capital_and_enclosed_numerals_beyond_one_digit(checker: Checker) -> None:
+    norm = checker.normalizer.normalize
+    assert norm("贰佰伍") == "2百5" and norm("叁仟") == "3千" and norm("⑩个点") == "十个点"
+    assert spans(checker.check("楼上是个贰佰伍", "chat", None))[0][3] == "楼上是个贰佰伍"
+    assert [f.rule_id for f in checker.check("年化回报百分之拾贰 稳稳的", "host", "finance")] == ["FIN-RATE"]
+    assert spans(checker.check("热线幺三八 零零零 六六六六", "host", "food")) == [("DIV-PHONE", 2, 14, "幺三八 零零零 六六六六")]
+    assert checker.check("打了电话三四五六七八九次", "host", "food") == ()
