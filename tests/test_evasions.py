@@ -496,3 +496,15 @@ def test_capital_and_enclosed_numerals_beyond_one_digit(checker: Checker) -> Non
     assert [f.rule_id for f in checker.check("年化回报百分之拾贰 稳稳的", "host", "finance")] == ["FIN-RATE"]
     assert spans(checker.check("热线幺三八 零零零 六六六六", "host", "food")) == [("DIV-PHONE", 2, 14, "幺三八 零零零 六六六六")]
     assert checker.check("打了电话三四五六七八九次", "host", "food") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("降压💊全停了 喝这个就够", "host", "food", [("MED-DRUG-SUBSTITUTE", 0, 6, "降压💊全停了")]),
+        ("这台空调是品类👑", "host", "electronics", [("ABS-FIRST", 5, 8, "品类👑")]),
+        ("💩一样的主播", "chat", None, [("ABU-DEGRADE", 0, 6, "💩一样的主播")]),
+    ],
+)
+def test_sign_emoji_in_rule_patterns(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
