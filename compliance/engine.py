@@ -132,6 +132,8 @@ HOMOPHONES: dict[str, str] = {
     "供": "共",
     "原": "愿",
     "宴": "燕",
+    "象": "相",
+    "癌": "岩",
 }
 
 #: Homophones of *common* characters (正 for 证, 笑 for 效), listed like ``HOMOPHONES`` but only

@@ -508,3 +508,7 @@ def test_capital_and_enclosed_numerals_beyond_one_digit(checker: Checker) -> Non
 )
 def test_sign_emoji_in_rule_patterns(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
     assert spans(checker.check(text, source, product)) == expected
+
+
+def test_listed_homophones_of_rare_swaps() -> None:
+    assert "相牙" in aliases("象牙", {}) and "抗岩" in aliases("抗癌", {}) and "愿价" in aliases("原价", {})
