@@ -130,7 +130,27 @@ HOMOPHONES: dict[str, str] = {
     "牙": "芽",
     "医": "衣",
     "供": "共",
+    "原": "愿",
+    "宴": "燕",
+    "象": "相",
+    "癌": "岩",
 }
+
+#: Homophones of *common* characters (正 for 证, 笑 for 效), listed like ``HOMOPHONES`` but only
+#: swapped into CJK terms of at least ``MIN_LONG_SWAP_TERM`` characters (保正有效, 无笑退款, 治失绵,
+#: 岭导人): the rest of the term anchors the reading, whereas in a 2-character term such a swap is
+#: ordinary text (有笑, 保正). Generic swaps and folding skip them as too common a word on their own.
+LONG_TERM_HOMOPHONES: dict[str, str] = {
+    "证": "正",
+    "效": "笑校",
+    "眠": "绵棉",
+    "领": "岭",
+    "宴": "燕艳",
+    "导": "倒",
+}
+
+#: Shortest CJK term that gets the swaps of ``LONG_TERM_HOMOPHONES``.
+MIN_LONG_SWAP_TERM = 3
 
 #: Chinese numerals a term is also indexed with as ASCII digits (第一 -> 第1, 零风险 -> 0风险): the
 #: normaliser leaves 一二三 alone (第一 keeps its meaning), evaders write the digit. 十 and 两 are not
@@ -341,6 +361,10 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
     for i, ch in enumerate(key):
         for alt in HOMOPHONES.get(ch, ""):
             out.add(key[:i] + alt + key[i + 1 :])
+    if n >= MIN_LONG_SWAP_TERM and all("\u4e00" <= ch <= "\u9fff" for ch in key):
+        for i, ch in enumerate(key):
+            for alt in LONG_TERM_HOMOPHONES.get(ch, ""):
+                out.add(key[:i] + alt + key[i + 1 :])
     return out
 
 

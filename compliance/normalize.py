@@ -49,6 +49,9 @@ _DIGIT_FORMS = {
     # financial (capital) numerals
     **dict(zip("壹贰叁肆伍陆柒捌玖", "123456789")),
     **dict(zip("貳參陸", "236")),
+    # capital and enclosed numerals that are not one digit read as the plain Chinese numeral, one
+    # character each: 贰佰伍 -> 2百5 (二百五's digit form), 叁仟 -> 3千, ⑩个点 -> 十个点
+    "佰": "百", "仟": "千", "⑩": "十", "⑽": "十", "⒑": "十", "❿": "十", "➉": "十", "➓": "十", "⓾": "十",
 }
 
 _LOOKALIKES = {
@@ -104,6 +107,9 @@ REBUS_EMOJI: dict[str, str] = {
     "🍄": "菇", "🥚": "蛋", "🍚": "饭", "🍞": "面", "⛽": "油", "🔑": "钥",
     # 👍 is read as 好 (最👍, 👍评): a thumb between two characters of a word is rare
     "👍": "好",
+    # signs read as their one character: 🔝 顶 (🔝级), 🩺 医 (🩺推荐), 🟢 绿 (🟢泡泡 for WeChat),
+    # 💩 屎 (in insults), 👑 冠 (销量👑)
+    "🔝": "顶", "🩺": "医", "🟢": "绿", "💩": "屎", "👑": "冠",
 }
 
 

@@ -415,3 +415,100 @@ def test_pair_swaps_need_a_rare_character(checker: Checker) -> None:
     assert checker.check("我们胡建人说话有口音", "chat") == ()
     assert checker.check("深色衣服最好单独手洗", "host", "apparel") == ()
     assert checker.check("这件外套有没有大码的", "chat") == ()  # a size, not 大麻 (SHOPPING_WORDS)
+
+
+# ---------------------------------------------------------------- common-character homophones of long terms, more rebus emoji
+
+
+def test_long_term_homophones_only_in_long_terms() -> None:
+    from livestream_compliance.engine import LONG_TERM_HOMOPHONES, MIN_LONG_SWAP_TERM
+
+    assert "正" in LONG_TERM_HOMOPHONES["证"] and MIN_LONG_SWAP_TERM == 3
+    assert "保正有效" in aliases("保证有效", {})
+    assert "无笑退款" in aliases("无效退款", {})
+    assert "有笑" not in aliases("有效", {})  # a 2-character term: ordinary text
+    assert "保正" not in aliases("保证", {})
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("这瓶精华保正有效", "host", "cosmetics", [("EFF-GUARANTEE", 4, 8, "保正有效")]),
+        ("面霜无笑全额退款", "host", "cosmetics", [("EFF-REFUND-ON-FAILURE", 2, 8, "无笑全额退款")]),
+        ("这是国燕用酒", "host", "food", [("STATE-SPECIAL-SUPPLY", 2, 6, "国燕用酒")]),
+        ("🔝级面料 手感超好", "host", "apparel", [("ABS-TOP-GRADE", 0, 2, "🔝级")]),
+        ("想要的加我🟢泡泡", "chat", None, [("DIV-WECHAT-ALIAS", 5, 8, "🟢泡泡")]),
+    ],
+)
+def test_long_term_homophones_and_sign_emoji_catch(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+    assert [spans(f) for f in checker.check_batch([text], source, product)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("大家有说有笑的", "chat", None),
+        ("保正常运转就行", "host", "general"),
+        ("🟢色的裙子好看", "chat", None),
+        ("👑好美", "chat", None),
+        ("笑死了 💩", "chat", None),
+        ("🩺好辛苦", "chat", None),
+        ("薄荷绿色泡泡袖上衣", "host", "apparel"),
+    ],
+)
+def test_long_term_homophones_and_sign_emoji_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product"),
+    [
+        ("稳赚不赔这种话我们不会说 投资有风险", "host", "finance"),
+        ("包过这个说法早就没有了 现在都是按服务收费", "host", "education"),
+        ("稳赚不赔的理财是不存在的 大家要小心", "host", "finance"),
+        ("直播间里发代考广告的一律拉黑", "host", "education"),
+        ("外面假货很多 认准官方旗舰店就行", "host", "general"),
+        ("有人说加微信送礼品 是真的吗", "chat", None),
+        ("有人在公屏发微信号 房管看一下", "chat", None),
+        ("保过这种话谁说谁骗人", "host", "education"),
+    ],
+)
+def test_refusals_of_the_words_and_viewer_questions_spare(checker: Checker, text: str, source: str, product: str | None) -> None:
+    assert checker.check(text, source, product) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("稳赚不赔 这种话我敢说", "host", "finance", [("FIN-PRINCIPAL", 0, 4, "稳赚不赔"), ("FIN-RETURN", 0, 4, "稳赚不赔")]),
+        ("加微信送礼品 真的", "chat", None, [("DIV-WECHAT", 0, 3, "加微信")]),
+    ],
+)
+def test_refusal_cues_keep_real_claims(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+
+
+def test_capital_and_enclosed_numerals_beyond_one_digit(checker: Checker) -> None:
+    norm = checker.normalizer.normalize
+    assert norm("贰佰伍") == "2百5" and norm("叁仟") == "3千" and norm("⑩个点") == "十个点"
+    assert spans(checker.check("楼上是个贰佰伍", "chat", None))[0][3] == "楼上是个贰佰伍"
+    assert [f.rule_id for f in checker.check("年化回报百分之拾贰 稳稳的", "host", "finance")] == ["FIN-RATE"]
+    assert spans(checker.check("热线幺三八 零零零 六六六六", "host", "food")) == [("DIV-PHONE", 2, 14, "幺三八 零零零 六六六六")]
+    assert checker.check("打了电话三四五六七八九次", "host", "food") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "product", "expected"),
+    [
+        ("降压💊全停了 喝这个就够", "host", "food", [("MED-DRUG-SUBSTITUTE", 0, 6, "降压💊全停了")]),
+        ("这台空调是品类👑", "host", "electronics", [("ABS-FIRST", 5, 8, "品类👑")]),
+        ("💩一样的主播", "chat", None, [("ABU-DEGRADE", 0, 6, "💩一样的主播")]),
+    ],
+)
+def test_sign_emoji_in_rule_patterns(checker: Checker, text: str, source: str, product: str | None, expected) -> None:
+    assert spans(checker.check(text, source, product)) == expected
+
+
+def test_listed_homophones_of_rare_swaps() -> None:
+    assert "相牙" in aliases("象牙", {}) and "抗岩" in aliases("抗癌", {}) and "愿价" in aliases("原价", {})
