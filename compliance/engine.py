@@ -752,9 +752,9 @@ class Checker:
                     return False
                 if n_keys and not (-1 <= min(first) and max(first) < n_keys):
                     return False
-                if not all(type(i) is int and 0 <= i < len(fkeys) for i in entries):
+                if entries and (min(entries) < 0 or max(entries) >= len(fkeys)):
                     return False
-                if not all(id(rule) in ids and type(term) is str for group in entries.values() for rule, term in group):
+                if not {id(rule) for group in entries.values() for rule, _term in group} <= ids:
                     return False
         except (TypeError, ValueError, KeyError):
             return False
