@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from procutil import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 ENSURE = ROOT / "scripts" / "ensure-packages.sh"
 
@@ -56,7 +58,7 @@ class RedisServer:
                 [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "yes",
                  "--logfile", str(self.dir / f"redis-{self.port}.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
             )
             if self._wait_ready(10.0):
                 return self

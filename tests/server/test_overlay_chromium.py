@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from livestream_compliance_server.app import App
+from procutil import die_with_parent
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from wsutil import TOKEN, Connect, http
@@ -81,6 +82,7 @@ class Chromium:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its helpers share our process group id: stopped together
+            preexec_fn=die_with_parent,  # and it dies with the test process, even a killed one
         )
         self.ws_url = self._wait_for_port(30.0)
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from livestream_compliance_server.app import App
 from wsutil import Connect
+from procutil import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 ENSURE = ROOT / "scripts" / "ensure-packages.sh"
@@ -98,6 +99,7 @@ class Prometheus:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
                 )
             if self._wait_ready(30.0):
                 return self

@@ -31,6 +31,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from procutil import die_with_parent
 from redis_fixture import ROOT, RedisServer
 
 from livestream_compliance import build_checker, load_rule_set
@@ -140,7 +141,7 @@ class WorkerProc:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "livestream_compliance", "worker", *args],
-            stdout=subprocess.DEVNULL, stderr=self._log, cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=self._log, cwd=ROOT, preexec_fn=die_with_parent,
         )
         self.metrics_url: str | None = None
 
