@@ -222,8 +222,8 @@ def fold_spelling_ok(
 
 
 def near_spelling_ok(term: str, spelling: str, fold: Sequence[int]) -> bool:
-    """Folding also joins near homophones (z/zh, c/ch, s/sh, n/l, -n/-ng: ``tables.near_canonical``):
-    such a spelling counts only with one near-homophone character (医僧推荐 for 医生推荐, 加我卫星 for
+    """Long terms are also indexed with a near homophone (z/zh, c/ch, s/sh, n/l, -n/-ng:
+    ``tables.near_folds``); such a spelling counts only with one near-homophone character (医僧推荐 for 医生推荐, 加我卫星 for
     加我微信), and in a 3-character term not at its edge, where neighbouring words collide (吊坠 天然
     is not 最天然). A character is a near one when ``fold`` (exact syllables, see
     ``tables.fold_table``) gives it another representative than the term's character."""

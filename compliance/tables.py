@@ -57,18 +57,17 @@ def homophone_table() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def fold_table(near: bool = False) -> dict[str, str]:
+def fold_table() -> dict[str, str]:
     """CJK character -> one representative character of its most common toneless pinyin (the most
     frequent common character of that syllable, ``homophone_table``): 陪, 培, 赔 all fold to 配. For
-    the homophone folding of long terms (``engine.MIN_FOLD_TERM``). ``near``: one representative per
-    ``near_canonical`` syllable instead (生 and 身 alike); the checker folds exact syllables and
-    indexes near ones per term (``near_folds``), which keeps short keys from colliding with text."""
+    the homophone folding of long terms (``engine.MIN_FOLD_TERM``); near syllables (生 and 身) stay
+    apart here and are indexed per term instead (``near_folds``), which keeps short keys from
+    colliding with ordinary text."""
     common = homophone_table()
     reps: dict[str, str] = {}
     out = {}
     for char, reading in _pinyin_data().items():
-        canon = near_canonical(reading) if near else reading
-        rep = reps.setdefault(canon, common.get(canon, "")[:1] or common.get(reading, "")[:1] or char)
+        rep = reps.setdefault(reading, common.get(reading, "")[:1] or char)
         if rep != char:
             out[char] = rep
     return out

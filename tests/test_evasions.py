@@ -368,8 +368,6 @@ def test_near_canonical_and_near_spellings() -> None:
 
     assert near_canonical("zhuan") == "zuan" and near_canonical("sheng") == "sen" and near_canonical("lan") == "nan"
     assert near_canonical("zhong") == "zong" and near_canonical("ang") == "an"  # -ong stays, 2-letter finals too
-    near = fold_table(near=True)
-    assert fold_key("医生推荐", near) == fold_key("医身推荐", near)  # sheng ~ shen
     fold = fold_table()  # what the checker folds with: exact syllables (near ones are indexed per term)
     assert fold_key("医生推荐", fold) != fold_key("医身推荐", fold)
     table = list(range(0xA000))
