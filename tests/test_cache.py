@@ -161,3 +161,22 @@ def test_jieba_dictionary_parsed_like_jieba_and_cached_in_the_cache_dir(tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert loader._jieba_base_dictionary(str(blocker / "sub")) == expected
+
+
+def test_warm_start_does_not_import_pydantic(rules_dir: Path, tmp_path: Path) -> None:
+    """pydantic (rule-file validation) costs ~0.2 s of import; a start from the cache skips it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from livestream_compliance import loader\n"
+        f"c = loader.load_checker([{str(rules_dir)!r}], defaults=False, cache_dir={str(tmp_path / 'cache')!r})\n"
+        "assert c.check('这是全网最低价')\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", code]
+    cold = subprocess.run(run, capture_output=True, text=True, check=True)
+    warm = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert cold.stdout.strip() == "True"  # the first start validated the rule files
+    assert warm.stdout.strip() == "False"
