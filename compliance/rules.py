@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .errors import RuleError, RuleIssue
 from .findings import LegalBasis, Severity, Source
@@ -35,6 +35,23 @@ PRODUCT_CATEGORIES: tuple[str, ...] = (
     "jewelry",
     "collectibles",
 )
+
+ProductName = Literal[
+    "general",
+    "food",
+    "health_food",
+    "cosmetics",
+    "drug",
+    "medical_device",
+    "finance",
+    "education",
+    "apparel",
+    "electronics",
+    "household",
+    "jewelry",
+    "collectibles",
+]
+
 
 def _example_span(text: str, hit: str, occurrence: int) -> tuple[int, int] | None:
     pos = -1

@@ -17,23 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import RuleError, RuleIssue
 from .findings import LegalBasis, Severity, Source
 from .literals import prepare
-from .rules import MatchExample, NoMatchExample, Rule, _example_span
-
-ProductName = Literal[
-    "general",
-    "food",
-    "health_food",
-    "cosmetics",
-    "drug",
-    "medical_device",
-    "finance",
-    "education",
-    "apparel",
-    "electronics",
-    "household",
-    "jewelry",
-    "collectibles",
-]
+from .rules import MatchExample, NoMatchExample, ProductName, Rule, _example_span
 
 _ID_RE = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
 _CATEGORY_RE = r"^[a-z][a-z0-9_]*$"
