@@ -8,6 +8,7 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 from __future__ import annotations
 
 from array import array
+import dataclasses
 
 import re
 import unicodedata
@@ -1123,7 +1124,16 @@ class Checker:
                        for g in merged.values())
         ]
         out.sort(key=lambda f: (f.start, f.end, f.rule_id))
-        return tuple(out)
+        # the two views can find one rule over overlapping spans (降血🍬 and 血糖高): one finding
+        merged_out: list[Finding] = []
+        for f in out:
+            prev = next((i for i, g in enumerate(merged_out) if g.rule_id == f.rule_id and f.start < g.end), None)
+            if prev is None:
+                merged_out.append(f)
+            elif f.end > merged_out[prev].end:
+                g = merged_out[prev]
+                merged_out[prev] = dataclasses.replace(g, end=f.end, text=text[g.start:f.end])
+        return tuple(merged_out)
 
     def check_batch(
         self,
@@ -1425,6 +1435,8 @@ class Checker:
         # one finding per category per region: drop hits strictly inside a longer hit of the
         # same category (全网最低价 is one price finding); other categories stand on their own
         spans = list(kept.values())
+        if len(spans) > 1:
+            spans = _merge_overlaps(spans)
         result: list[Finding] = []
         for rule, key, s, e in spans:
             container = next(
@@ -1459,6 +1471,30 @@ class Checker:
             )
         result.sort(key=lambda f: (f.start, f.end, f.rule_id))
         return tuple(result)
+
+
+def _merge_overlaps(spans: list[tuple[Rule, str, int, int]]) -> list[tuple[Rule, str, int, int]]:
+    """One finding per rule per region: overlapping hits of the same rule become one hit over their
+    union (加v信 is one warning, not 加v + v信; 加我微信 + 微信详聊 is 加我微信详聊). The merged hit keeps
+    the key of its first part."""
+    by_rule: dict[str, list[tuple[Rule, str, int, int]]] = {}
+    for hit in spans:
+        by_rule.setdefault(hit[0].id, []).append(hit)
+    if len(by_rule) == len(spans):
+        return spans
+    out: list[tuple[Rule, str, int, int]] = []
+    for hits in by_rule.values():
+        hits.sort(key=lambda h: (h[2], -h[3]))
+        rule, key, s, e = hits[0]
+        for _r, _k, s2, e2 in hits[1:]:
+            if s2 < e:
+                if e2 > e:
+                    e = e2
+            else:
+                out.append((rule, key, s, e))
+                key, s, e = _k, s2, e2
+        out.append((rule, key, s, e))
+    return out
 
 
 def check_many(checker: Checker, items: Iterable[tuple[str, Source, str | None]]) -> list[tuple[Finding, ...]]:

@@ -43,6 +43,18 @@ __all__ = ["Reported", "SessionConfig", "SessionStore", "StreamSession"]
 _JOIN_LOOKAHEAD = 48
 
 
+def _extend(c: Finding, own: tuple[Finding, ...], n: int, tail: str, text: str) -> Finding:
+    """Crossing finding ``c`` (offsets in ``tail + text``) over the same rule's findings of the new
+    text (offsets in ``text``) that it overlaps."""
+    end = c.end
+    for f in own:
+        if f.rule_id == c.rule_id and f.start + n < end < f.end + n:
+            end = f.end + n
+    if end == c.end:
+        return c
+    return replace(c, end=end, text=(tail + text)[c.start:end])
+
+
 class _Checks(Protocol):  # what the session needs of a Checker
     def check(self, text: str, source: Source | str = ..., product: str | None = ...) -> tuple[Finding, ...]: ...
 
@@ -190,6 +202,9 @@ class StreamSession:
             if joined:
                 crossing = [f for f in joined if f.start < n < f.end]
                 if crossing and own:
+                    # the engine merges one rule's overlapping hits into one finding; the join check
+                    # did not verify the part wholly inside the new text, so merge it here
+                    crossing = [_extend(c, own, n, tail, text) for c in crossing]
                     # a crossing match supersedes the same category's shorter match inside the new text
                     own = tuple(
                         f for f in own

@@ -251,3 +251,17 @@ def test_pinyin_table() -> None:
     from livestream_compliance.tables import pinyin_table
 
     assert pinyin_table("最低绿x") == {"最": "zui", "低": "di", "绿": "lv"}
+
+
+def test_one_finding_per_rule_per_region(checker: Checker) -> None:
+    # overlapping hits of one rule are one warning over their union, in check and check_batch
+    got = checker.check("加v信", Source.HOST)
+    assert [(f.rule_id, f.start, f.end, f.text) for f in got] == [("DIV-WECHAT-ALIAS", 0, 3, "加v信")]
+    got = checker.check("保本理财 加我微信详聊", Source.HOST)
+    assert ("DIV-WECHAT", 5, 11, "加我微信详聊") in [(f.rule_id, f.start, f.end, f.text) for f in got]
+    texts = [ex.text for r in checker.rules.rules for ex in r.must_match]
+    for source in Source:
+        for text, batch in zip(texts, checker.check_batch(texts, source)):
+            for fs in (checker.check(text, source), batch):
+                for i, f in enumerate(fs):
+                    assert not any(g.rule_id == f.rule_id and g.start < f.end and f.start < g.end for g in fs[i + 1:]), (text, fs)
