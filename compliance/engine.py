@@ -21,7 +21,16 @@ from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
-from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
+from .verify import (
+    Segmenter,
+    WholeTextSegmenter,
+    crosses_a_word,
+    negation_after,
+    negation_before,
+    own_range_before,
+    question_about,
+    splits_a_word,
+)
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -1391,9 +1400,18 @@ class Checker:
                 elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
-                neg = negation_before(text, os_) or negation_after(text, oe)
+                neg = negation_before(text, os_) or negation_after(text, oe, os_)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
+            if verdict == "kept" and rule.contexts:
+                if "question" in rule.contexts and source is Source.CHAT:
+                    cue = question_about(text, os_, oe)
+                    if cue:
+                        verdict, detail = "negation", f"a viewer's question about the item ({cue!r}), not an offer"
+                if verdict == "kept" and "own_range" in rule.contexts:
+                    cue = own_range_before(text, os_)
+                    if cue:
+                        verdict, detail = "negation", f"compared within the shop's own range ({cue!r})"
             if trace is not None:
                 if verdict == "kept" and how == _HOW_ALIAS:
                     detail = "pinyin or listed homophone spelling of a term"

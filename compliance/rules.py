@@ -118,6 +118,10 @@ class RuleModel(_Strict):
     #: also index short terms with one character swapped for a common character of the same pinyin
     #: (刷丹 for 刷单), checked against jieba's word boundaries; independent of ``aliases``
     homophones: bool = True
+    #: contexts that cancel a hit besides negation (see docs/rules.md): ``question`` (in viewer chat, a
+    #: question about the item, 这个是真象牙吗, is not an offer), ``own_range`` (a superlative scoped to
+    #: the shop's own range, 我们家三个色号里最…, is self-comparison)
+    contexts: tuple[Literal["question", "own_range"], ...] = ()
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -181,6 +185,7 @@ class Rule:
     file: str
     description: str = ""
     homophones: bool = True
+    contexts: frozenset[str] = frozenset()
 
     def applies(self, source: Source, product: str | None) -> bool:
         if source not in self.sources:
@@ -207,6 +212,7 @@ class Rule:
             negatable=m.negatable,
             aliases=m.aliases,
             homophones=m.homophones,
+            contexts=frozenset(m.contexts),
             legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
             message=m.message,
             suggestion=m.suggestion,
