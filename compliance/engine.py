@@ -1327,7 +1327,9 @@ class Checker:
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
-        triggered: dict[int, tuple[re.Pattern[str], Rule]] = {}  # by id: hashing a Pattern hashes its code
+        #: by the pattern's id and the rule's: hashing a Pattern hashes its code, and two rules may share
+        #: one compiled pattern (the same regex in a drug rule and a food rule)
+        triggered: dict[tuple[int, str], tuple[re.Pattern[str], Rule]] = {}
         if folded:
             term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
         for key_index, s, e in hits:
@@ -1342,7 +1344,7 @@ class Checker:
                 elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
                 elif kind == _TRIGGER:
-                    triggered[id(entry.pattern)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
+                    triggered[(id(entry.pattern), entry.rule.id)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
                 elif kind == _GAP:
                     # a term with a dropped character: a symbol or emoji must stand where it was
                     if positions is not None and _symbol_between(text, positions[s + entry.width - 1], positions[s + entry.width]):  # type: ignore[operator]
