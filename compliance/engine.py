@@ -143,6 +143,7 @@ HOMOPHONES: dict[str, str] = {
     "宴": "燕",
     "象": "相",
     "癌": "岩",
+    "级": "鸡",  # 国家鸡, 顶鸡: too common a word to fold, listed instead
 }
 
 #: Homophones of *common* characters (正 for 证, 笑 for 效), listed like ``HOMOPHONES`` but only
