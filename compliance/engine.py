@@ -123,7 +123,7 @@ HOMOPHONES: dict[str, str] = {
     "最": "醉嘴蕞罪",
     "佳": "嘉",
     "低": "滴",
-    "第": "弟",
+    "第": "弟地",
     "微": "薇威徽维溦",
     "信": "芯",
     "返": "反饭",
@@ -143,7 +143,8 @@ HOMOPHONES: dict[str, str] = {
     "宴": "燕",
     "象": "相",
     "癌": "岩",
-    "级": "鸡",  # 国家鸡, 顶鸡: too common a word to fold, listed instead
+    "级": "鸡",
+    "押": "鸭",  # 国家鸡, 顶鸡: too common a word to fold, listed instead
 }
 
 #: Homophones of *common* characters (正 for 证, 笑 for 效), listed like ``HOMOPHONES`` but only

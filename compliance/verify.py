@@ -323,6 +323,8 @@ def negation_after(original: str, end: int, start: int | None = None) -> str | N
 #: 要不要电子烟, 谁要高仿包, 便宜出).
 _Q_DOUBT = re.compile(r"(?:是不是|会不会|难道|该不会|不会是|是否|确定是|像是|好像是|看着像|看起来像|怕不是)[^\u2029]{0,4}$")
 _Q_COPULA = re.compile(r"(?:是|是真的?|真的是|是正宗的?|是纯的?|是天然的?)$")
+#: A viewer accusing the seller of selling it (骗子主播卖高仿, 你们家卖的是假货) reports the goods, it does not offer them.
+_Q_ACCUSE = re.compile(r"(?:主播|你们?家?|他们?家?|她家|商家|店家|这家店?|直播间)(?:就|是|在|居然|竟然|还|又|也|一直|明明)*(?:卖|在卖|卖的是?|拿)$")
 _Q_PARTICLE = re.compile(r"^[^\u2029]{0,8}?(?:[吗么嘛吧](?![\u4e00-\u9fff]{0,1}(?:私|要))|[？?]|还是)")
 _Q_DEMONSTRATIVE = re.compile(r"(?:这|那)(?:个|款|种|只|支|把|件|条|串|块|些|是)?[^\u2029]{0,4}$")
 _Q_PERMISSION = re.compile(r"^[^\u2029]{0,4}?(?:可以|能|能不能|可不可以|敢)(?:买|用|抽|带|戴|入|拍)(?:吗|么|嘛|不|啊|呀|[？?]|$)")
@@ -354,7 +356,7 @@ def question_about(original: str, start: int, end: int) -> str | None:
     head, tail = head.replace(" ", ""), tail.replace(" ", "")
     if _OFFER.search(head) or _OFFER.search(tail) or head.endswith("有"):
         return None
-    m = _Q_DOUBT.search(head)
+    m = _Q_DOUBT.search(head) or _Q_ACCUSE.search(head)
     if m:
         return m.group()
     if _Q_COPULA.search(head):
