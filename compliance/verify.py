@@ -167,7 +167,8 @@ _NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非
 _WARNERS = re.compile(
     r"禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|请勿|切勿|不要|千万别|千万不能|别信|举报|骗子|诈骗|冒充|"
     r"有人(?:让|叫|说|问|私信|私聊|加|找|冒充|打着|借)|"
-    r"(?:那些|任何|某些)[^\u2029]{0,6}?(?:说|讲|号称|宣传|吹嘘|承诺)|"  # 网上那些说包过的…, 任何跟你说稳赚的…: others' claims reported
+    r"(?:那些|任何|某些)[^\u2029]{0,6}?(?:说|讲|号称|宣传|吹嘘|承诺)|"
+    r"(?<!就是)(?<!这是)(?<!正是)(?<!才是)所谓的?|"  # 所谓排毒都是营销话术: the speaker distances themselves from the word  # 网上那些说包过的…, 任何跟你说稳赚的…: others' claims reported
     r"有人$|有人在(?:评论区|直播间|弹幕|公屏|群里|评论里)|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
 )
 
@@ -238,7 +239,12 @@ _AFTER_CLAUSE = re.compile(
     # refusing the words themselves: 没有副作用这种话我不会说, 保本这个说法早就没有了, …是不存在的
     r"(?:这种|这类|这样的|这个|这些)(?:话|说法|字眼|词|宣传)(?:我|我们|咱|咱们)?(?:是|也|都|从来|绝对|坚决)?(?:不会|不能|不敢|不|没|绝不)(?:说|讲|提|用|承诺)|"
     r"(?:这个|这种)?说法(?:早就|早已|已经|现在)?(?:没有了|不存在了|取消了|过时了|被取消了|不让说了|不能说了)|"
-    r"是不存在的|根本不存在|"
+    r"是不存在的|根本不存在|不存在(?=$|的|了)|"
+    # 这种话化妆品不能说, 这种东西没有: a refusal of the words or the thing, a subject between
+    r"(?:这种|这类|这样的)(?:话|说法|字眼|东西|事|事情|服务)[\u4e00-\u9fff]{0,4}?(?:不能|不会|不敢|不可以|不允许)(?:说|讲|提|用|卖|做)|"
+    r"(?:这种|这类|这样的)(?:东西|事|事情|服务|产品)(?:是|都)?(?:没有|不存在|不可能有)(?=$|的|了)|"
+    # a warning of what it costs the buyer: 私下交易不受平台保护
+    r"不受(?:平台|法律)?(?:的)?保护|平台不(?:管|负责|保障)|没有(?:任何)?保障(?=$)|"
     # a ban on whoever says it: 评论区说代考的一律拉黑
     r"的?(?:一律|直接|统统|全部|都会被?|会被)(?:拉黑|封号|踢出|踢了|禁言|移出|删除)"
 )
@@ -252,12 +258,15 @@ _AFTER_SENTENCE = re.compile(
     # a past figure with its risk disclosure: 年化是百分之二点一但不代表以后也是这个数
     r"不(?:代表|预示|保证|意味着)(?:未来|以后|将来|今后)|(?:都是|全是|纯属)(?:瞎说|胡说|乱说|胡扯|瞎扯)|"
     r"(?:别|不要|千万别|千万不要)(?:信|相信|上当|被骗)(?:了|啊|哦|呀|哈)?$|"  # closing the sentence: …的 别信
-    r"谁说谁(?:就|就是)?(?:骗|是骗)|"  # 包过这种话谁说谁骗人
+    r"谁说谁(?:就|就是)?(?:骗|是骗|违规|违法|犯法|被罚|被封)|"
+    r"(?:都是|全是|就是|纯属|纯粹是)(?:忽悠|营销话术|智商税|噱头|套路|骗局)|"  # 包过这种话谁说谁骗人
     r"认准(?:官方|正规|品牌方|品牌官方)|"  # 市面上高仿很多 认准官方旗舰店: a warning about the market
     r"是真的吗|是真的假的|是不是真的|"  # a viewer asking whether an offer is real
     # a warning closing the sentence: …的培训班大家一定要小心, …千万要当心
     r"(?:一定|千万|可|都|务必|还是|更)?(?:要|得)(?:小心|当心|警惕|提防|谨慎|擦亮眼睛|注意甄别|注意辨别)(?:了|啊|哦|呀|哈|点|一点|些)?$|(?:谨防|当心|小心)(?:上当|受骗|被骗)"
 )
+#: What may follow an A-not-A form of the hit for it to be a question (见效快不快因人而异, 有效不有效要看体质).
+_A_NOT_A_TAIL = re.compile(r"$|[啊呀呢吗么嘛？?\s，,。]|要看|得看|取决|因人而异|看个人|看体质|看情况|谁知道|不好说|说不准|的问题|这个问题")
 _OTHER_PARTY = re.compile(r"别家|别人|别的|其他|其它|他们|外面|人家|同行|友商|某些")
 
 #: A report cue earlier in the same sentence, across commas: 举报了，刚才那个刷屏加微信的.
@@ -292,6 +301,8 @@ def negation_after(original: str, end: int, start: int | None = None) -> str | N
         m = _AFTER_CLAUSE.search(clause)
         if m:
             return m.group()
+        if end > 0 and len(after) >= 2 and after[0] == "不" and after[1] == original[end - 1] and _A_NOT_A_TAIL.match(after, 2):
+            return after[:2]  # 见效快不快因人而异: the A-not-A question form (not 保过不过退钱)
         if start is not None and _UNRELATED_BEFORE.search(original, max(0, start - 3), start):
             m = _UNRELATED_AFTER.search(clause)
             if m:
@@ -331,7 +342,13 @@ _Q_PERMISSION = re.compile(r"^[^\u2029]{0,4}?(?:可以|能|能不能|可不可�
 _OFFER = re.compile(
     r"私|加我|加v|找我|联系|滴我|滴滴|扣我|扣1|要的|需要的|想要的|有需要|有货|出货|拿货|货源|渠道|代购|批发|包邮|出售|便宜出|"
     r"谁要|要不要|需不需要|有人要|有要的|收[^到藏获]|出[一个两几]|现货|到货|微信|vx|wx|v信|"
-    r"有没有|有卖|卖吗|卖不|出吗|有吗|有么|哪里|哪儿|哪有|怎么买|去哪|在哪|多少钱一"
+    r"有没有|有卖|有的卖|出吗|有吗|有么|哪里|哪儿|哪有|怎么买|去哪|在哪|多少钱一"
+)
+#: Whether the item may be sold or bought at all (电子烟能买吗, 能在这卖吗, 不是不让卖吗, 不是违法吗):
+#: a question about the rules, with or without a demonstrative.
+_Q_LEGALITY = re.compile(
+    r"^[^\u2029]{0,6}?(?:(?:能|可以|让|准|允许)(?:在这里?|在直播间|在平台|在网上)?(?:卖|买|带|寄)(?:吗|么|嘛|不|[？?])|"
+    r"不是(?:不让|不能|禁止)[^\u2029]{0,3}?(?:吗|么|嘛)|(?:违法|违规|犯法|合法)(?:吗|么|嘛|不|[？?])|是不是(?:违法|违规|犯法|禁止))"
 )
 _Q_CLAUSE_END = re.compile(r"[。！!；;\n\u2029]")
 QUESTION_WINDOW = 16
@@ -363,6 +380,9 @@ def question_about(original: str, start: int, end: int) -> str | None:
         m = _Q_PARTICLE.search(tail)
         if m:
             return m.group()
+    m = _Q_LEGALITY.search(tail)
+    if m:
+        return m.group()
     if _Q_DEMONSTRATIVE.search(head):
         m = _Q_PERMISSION.search(tail)
         if m:
