@@ -1407,6 +1407,12 @@ class Checker:
                 neg = negation_before(text, os_) or negation_after(text, oe, os_)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
+            if verdict == "kept" and not rule.negatable and "verdict" in rule.contexts:
+                # terms that carry their own negation (无效退款, 不反弹): no look back, but a refusal
+                # or scam verdict after them still makes them a warning (这种话不能说, 都是骗人的)
+                neg = negation_after(text, oe, os_)
+                if neg:
+                    verdict, detail = "negation", f"refused or called a scam by {neg!r}"
             if verdict == "kept" and rule.contexts:
                 if "question" in rule.contexts and source is Source.CHAT:
                     cue = question_about(text, os_, oe)
