@@ -22,7 +22,16 @@ from .matcher import Matcher, build_matcher
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
-from .verify import Segmenter, WholeTextSegmenter, crosses_a_word, negation_after, negation_before, splits_a_word
+from .verify import (
+    Segmenter,
+    WholeTextSegmenter,
+    crosses_a_word,
+    negation_after,
+    negation_before,
+    own_range_before,
+    question_about,
+    splits_a_word,
+)
 
 #: Longest text ``check`` accepts (characters). Longer input is a caller error, not a hang.
 MAX_TEXT_LENGTH = 100_000
@@ -115,7 +124,7 @@ HOMOPHONES: dict[str, str] = {
     "最": "醉嘴蕞罪",
     "佳": "嘉",
     "低": "滴",
-    "第": "弟",
+    "第": "弟地",
     "微": "薇威徽维溦",
     "信": "芯",
     "返": "反饭",
@@ -132,9 +141,11 @@ HOMOPHONES: dict[str, str] = {
     "医": "衣",
     "供": "共",
     "原": "愿",
-    "宴": "燕",
+    "宴": "燕晏",
     "象": "相",
     "癌": "岩",
+    "级": "鸡",
+    "押": "鸭",  # 国家鸡, 顶鸡: too common a word to fold, listed instead
 }
 
 #: Homophones of *common* characters (正 for 证, 笑 for 效), listed like ``HOMOPHONES`` but only
@@ -884,7 +895,14 @@ class Checker:
                 # a folded spelling gives way to any other hit of its category overlapping it
                 # (see _verify), crossing or not: keep them all
                 return hits, folded
-        return [h for h in hits if h[1] < n < h[2] or h[0] in keep], None
+        entries = self._automata[source].entries
+        crossing = [h for h in hits if h[1] < n < h[2] or h[0] in keep]
+        if len(crossing) == len(hits):
+            return hits, None
+        # one rule's overlapping hits merge into one finding (_merge_overlaps): the hits of a rule
+        # that has a crossing hit or a pattern to run stay, wherever they lie
+        rules = {e.rule.id for h in crossing for e in entries[h[0]]}
+        return [h for h in hits if h[1] < n < h[2] or h[0] in keep or any(e.rule.id in rules for e in entries[h[0]])], None
 
     def _scan_norm(
         self, norm: str, source: Source
@@ -1328,7 +1346,9 @@ class Checker:
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}
-        triggered: dict[int, tuple[re.Pattern[str], Rule]] = {}  # by id: hashing a Pattern hashes its code
+        #: by the pattern's id and the rule's: hashing a Pattern hashes its code, and two rules may share
+        #: one compiled pattern (the same regex in a drug rule and a food rule)
+        triggered: dict[tuple[int, str], tuple[re.Pattern[str], Rule]] = {}
         if folded:
             term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
         for key_index, s, e in hits:
@@ -1343,7 +1363,7 @@ class Checker:
                 elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
                 elif kind == _TRIGGER:
-                    triggered[id(entry.pattern)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
+                    triggered[(id(entry.pattern), entry.rule.id)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
                 elif kind == _GAP:
                     # a term with a dropped character: a symbol or emoji must stand where it was
                     if positions is not None and _symbol_between(text, positions[s + entry.width - 1], positions[s + entry.width]):  # type: ignore[operator]
@@ -1401,9 +1421,24 @@ class Checker:
                 elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
-                neg = negation_before(text, os_) or negation_after(text, oe)
+                neg = negation_before(text, os_) or negation_after(text, oe, os_)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
+            if verdict == "kept" and not rule.negatable and "verdict" in rule.contexts:
+                # terms that carry their own negation (无效退款, 不反弹): no look back, but a refusal
+                # or scam verdict after them still makes them a warning (这种话不能说, 都是骗人的)
+                neg = negation_after(text, oe, os_)
+                if neg:
+                    verdict, detail = "negation", f"refused or called a scam by {neg!r}"
+            if verdict == "kept" and rule.contexts:
+                if "question" in rule.contexts and source is Source.CHAT:
+                    cue = question_about(text, os_, oe)
+                    if cue:
+                        verdict, detail = "negation", f"a viewer's question about the item ({cue!r}), not an offer"
+                if verdict == "kept" and "own_range" in rule.contexts:
+                    cue = own_range_before(text, os_)
+                    if cue:
+                        verdict, detail = "negation", f"compared within the shop's own range ({cue!r})"
             if trace is not None:
                 if verdict == "kept" and how == _HOW_ALIAS:
                     detail = "pinyin or listed homophone spelling of a term"

@@ -112,6 +112,7 @@ class Rule:
     file: str
     description: str = ""
     homophones: bool = True
+    contexts: frozenset[str] = frozenset()
 
     def applies(self, source: Source, product: str | None) -> bool:
         if source not in self.sources:

@@ -80,6 +80,11 @@ class RuleModel(_Strict):
     #: also index short terms with one character swapped for a common character of the same pinyin
     #: (刷丹 for 刷单), checked against jieba's word boundaries; independent of ``aliases``
     homophones: bool = True
+    #: contexts that cancel a hit besides negation (see docs/rules.md): ``question`` (in viewer chat, a
+    #: question about the item, 这个是真象牙吗, is not an offer), ``own_range`` (a superlative scoped to
+    #: the shop's own range, 我们家三个色号里最…, is self-comparison), ``verdict`` (a refusal, ban or scam
+    #: verdict after the hit cancels it even where ``negatable`` is false: 无效退款这种话不能说)
+    contexts: tuple[Literal["question", "own_range", "verdict"], ...] = ()
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -135,6 +140,7 @@ def rule_from_model(m: RuleModel, pack: PackModel, file: str) -> Rule:
         negatable=m.negatable,
         aliases=m.aliases,
         homophones=m.homophones,
+        contexts=frozenset(m.contexts),
         legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
         message=m.message,
         suggestion=m.suggestion,

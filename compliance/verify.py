@@ -166,7 +166,10 @@ _SENTENCE_BREAK = re.compile(r"[。！？!?；;，,、\s…~～:：（）()【�
 _NEGATORS = re.compile(r"不|没|沒|别|別|勿|莫|无需|無需|无须|并非|绝非|未经|哪有什么|哪来的|哪里有什么")
 _WARNERS = re.compile(
     r"禁止|严禁|嚴禁|杜绝|拒绝|谨防|谨慎|小心|警惕|防止|切忌|当心|提防|远离|请勿|切勿|不要|千万别|千万不能|别信|举报|骗子|诈骗|冒充|"
-    r"有人(?:让|叫|说|问|私信|私聊|加|找|冒充|打着|借)|有人$|有人在(?:评论区|直播间|弹幕|公屏|群里|评论里)|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
+    r"有人(?:让|叫|说|问|私信|私聊|加|找|冒充|打着|借)|"
+    r"(?:那些|任何|某些)[^\u2029]{0,6}?(?:说|讲|号称|宣传|吹嘘|承诺)|"
+    r"(?<!就是)(?<!这是)(?<!正是)(?<!才是)所谓的?|"  # 所谓排毒都是营销话术: the speaker distances themselves from the word  # 网上那些说包过的…, 任何跟你说稳赚的…: others' claims reported
+    r"有人$|有人在(?:评论区|直播间|弹幕|公屏|群里|评论里)|有(?:宝宝|家人|朋友|姐妹|粉丝|观众)问"  # reported speech and questions: 有人让我加薇信是你们客服吗, 有宝宝问能不能降血压
 )
 
 #: Phrases that contain a negator character but do not negate (questions, idioms, intensifiers).
@@ -227,12 +230,21 @@ _AFTER_CLAUSE = re.compile(
     r"(?:从来不|从不|绝对不|坚决不|一律不|一概不|永远不|我们不|咱们不|我们没|咱们没|本店不|直播间不|我们直播间不|我们也不|我们都不)"
     r"(?:做|干|搞|碰|卖|说|提|承诺|敢说|会说|会做|会卖)(?=$|[了的过这])|"
     r"不(?:能|可以|会|敢)?(?:卖|做)(?=$)|"
+    # …直播间不卖有需要的请到医院开: a refusal running on without punctuation (not 最低价不卖199, 不卖贵的)
+    r"(?:我们|咱们|本店|直播间|我们直播间)(?:是|也|都)?不(?:能|可以|会|敢)?卖(?=有需要|需要的|大家|请|要买|想要的|您|你)|"
     r"(?:违规|违法|犯法|违禁)(?:的|了|行为)?(?=$)|是(?:违规|违法|犯法|违禁)|"
     r"(?:别|不要|千万别|千万不要|切勿|勿)(?:信|相信|上当|被骗)|举报|"
+    # a warning about someone else: 楼上是骗子别加他 (not 别加错了, 别买贵了: a third-person object)
+    r"(?:别|不要|千万别|千万不要|切勿|勿)(?:加|信|理|买|私聊|转账给?|联系|搭理)(?:他|她|它|这人|这个人|此人|那人|那个人)(?!家|们家)|"
     # refusing the words themselves: 没有副作用这种话我不会说, 保本这个说法早就没有了, …是不存在的
     r"(?:这种|这类|这样的|这个|这些)(?:话|说法|字眼|词|宣传)(?:我|我们|咱|咱们)?(?:是|也|都|从来|绝对|坚决)?(?:不会|不能|不敢|不|没|绝不)(?:说|讲|提|用|承诺)|"
     r"(?:这个|这种)?说法(?:早就|早已|已经|现在)?(?:没有了|不存在了|取消了|过时了|被取消了|不让说了|不能说了)|"
-    r"是不存在的|根本不存在|"
+    r"是不存在的|根本不存在|不存在(?=$|的|了)|"
+    # 这种话化妆品不能说, 这种东西没有: a refusal of the words or the thing, a subject between
+    r"(?:这种|这类|这样的)(?:话|说法|字眼|东西|事|事情|服务)[\u4e00-\u9fff]{0,4}?(?:不能|不会|不敢|不可以|不允许)(?:说|讲|提|用|卖|做)|"
+    r"(?:这种|这类|这样的)(?:东西|事|事情|服务|产品)(?:是|都)?(?:没有|不存在|不可能有)(?=$|的|了)|"
+    # a warning of what it costs the buyer: 私下交易不受平台保护
+    r"不受(?:平台|法律)?(?:的)?保护|平台不(?:管|负责|保障)|没有(?:任何)?保障(?=$)|"
     # a ban on whoever says it: 评论区说代考的一律拉黑
     r"的?(?:一律|直接|统统|全部|都会被?|会被)(?:拉黑|封号|踢出|踢了|禁言|移出|删除)"
 )
@@ -242,12 +254,19 @@ _AFTER_CLAUSE = re.compile(
 #: (加微信，绝对不是骗子 still fires), nor when someone else is the subject (全网最低价，别家的都是假的).
 _AFTER_SENTENCE = re.compile(
     r"是(?:个|一个)?(?:骗子|骗人|骗你|骗钱|诈骗|骗局|谣言|违规|违法|犯法)|的(?:都|全|也|就)?是假的|都是骗|全是骗|纯属(?:骗|谣言|虚构)|"
-    r"[那这](?:个|些|种话)?(?:都|也|就|全|纯粹)?是(?:假的|瞎说|胡说|乱说|胡扯|瞎扯)|(?:都是|全是|纯属)(?:瞎说|胡说|乱说|胡扯|瞎扯)|"
+    r"[那这](?:个|些|种话)?(?:都|也|就|全|纯粹)?是(?:假的|瞎说|胡说|乱说|胡扯|瞎扯)|(?:都|全)是假(?:的|货)|"
+    # a past figure with its risk disclosure: 年化是百分之二点一但不代表以后也是这个数
+    r"不(?:代表|预示|保证|意味着)(?:未来|以后|将来|今后)|(?:都是|全是|纯属)(?:瞎说|胡说|乱说|胡扯|瞎扯)|"
     r"(?:别|不要|千万别|千万不要)(?:信|相信|上当|被骗)(?:了|啊|哦|呀|哈)?$|"  # closing the sentence: …的 别信
-    r"谁说谁(?:就|就是)?(?:骗|是骗)|"  # 包过这种话谁说谁骗人
+    r"谁说谁(?:就|就是)?(?:骗|是骗|违规|违法|犯法|被罚|被封)|"
+    r"(?:都是|全是|就是|纯属|纯粹是)(?:忽悠|营销话术|智商税|噱头|套路|骗局)|"  # 包过这种话谁说谁骗人
     r"认准(?:官方|正规|品牌方|品牌官方)|"  # 市面上高仿很多 认准官方旗舰店: a warning about the market
-    r"是真的吗|是真的假的|是不是真的"  # a viewer asking whether an offer is real
+    r"是真的吗|是真的假的|是不是真的|"  # a viewer asking whether an offer is real
+    # a warning closing the sentence: …的培训班大家一定要小心, …千万要当心
+    r"(?:一定|千万|可|都|务必|还是|更)?(?:要|得)(?:小心|当心|警惕|提防|谨慎|擦亮眼睛|注意甄别|注意辨别)(?:了|啊|哦|呀|哈|点|一点|些)?$|(?:谨防|当心|小心)(?:上当|受骗|被骗)"
 )
+#: What may follow an A-not-A form of the hit for it to be a question (见效快不快因人而异, 有效不有效要看体质).
+_A_NOT_A_TAIL = re.compile(r"$|[啊呀呢吗么嘛？?\s，,。]|要看|得看|取决|因人而异|看个人|看体质|看情况|谁知道|不好说|说不准|的问题|这个问题")
 _OTHER_PARTY = re.compile(r"别家|别人|别的|其他|其它|他们|外面|人家|同行|友商|某些")
 
 #: A report cue earlier in the same sentence, across commas: 举报了，刚才那个刷屏加微信的.
@@ -256,7 +275,12 @@ _REPORT_BEFORE = re.compile(r"举报|已拉黑|拉黑了")
 AFTER_WINDOW = 24
 
 
-def negation_after(original: str, end: int) -> str | None:
+#: 和招财转运没关系 / 跟治病无关: a 和/跟/与 just before the hit and a denial of relation after it in the clause.
+_UNRELATED_BEFORE = re.compile(r"(?:和|跟|与|同)[^\u2029]{0,2}$")
+_UNRELATED_AFTER = re.compile(r"^[^\u2029]{0,6}?(?:没有?(?:任何|什么|半点|一点)?关系|无关|不相关|毫无关系|扯不上|不沾边|不搭边)")
+
+
+def negation_after(original: str, end: int, start: int | None = None) -> str | None:
     """A refusal, ban or scam verdict on the hit shortly after ``original[end]``, or None.
 
     In the same clause: 从来不做, 我们不卖, 是违规的, 别信, 举报; in the same sentence (across commas,
@@ -277,8 +301,16 @@ def negation_after(original: str, end: int) -> str | None:
         m = _AFTER_CLAUSE.search(clause)
         if m:
             return m.group()
+        if end > 0 and len(after) >= 2 and after[0] == "不" and after[1] == original[end - 1] and _A_NOT_A_TAIL.match(after, 2):
+            return after[:2]  # 见效快不快因人而异: the A-not-A question form (not 保过不过退钱)
+        if start is not None and _UNRELATED_BEFORE.search(original, max(0, start - 3), start):
+            m = _UNRELATED_AFTER.search(clause)
+            if m:
+                return m.group()
         for m in _AFTER_SENTENCE.finditer(after):
             before = after[max(0, m.start() - 3) : m.start()]
+            if "的" in before:  # 不赔的都是骗子: the 不 belongs to the claim, not to the verdict
+                before = before[before.rindex("的") + 1 :]
             if any(ch in before for ch in "不没非") or _OTHER_PARTY.search(after, 0, m.start()):
                 continue
             return m.group()
@@ -293,3 +325,85 @@ def negation_after(original: str, end: int) -> str | None:
     if m:
         return m.group()
     return None
+
+
+#: A viewer's question about what an item *is* or whether the item on show may be bought (rule context
+#: ``question``, viewer chat only) is not an offer: 这个是真象牙吗, 会不会是高仿啊, 看着像是高仿,
+#: 这个电子烟可以买吗. Asking where to get such goods stays a finding (有熊胆粉吗, 有没有卖电子烟的,
+#: 蒙汗药有卖吗: a request to deal), and so does any sentence that makes an offer (有象牙要的私我,
+#: 要不要电子烟, 谁要高仿包, 便宜出).
+_Q_DOUBT = re.compile(r"(?:是不是|会不会|难道|该不会|不会是|是否|确定是|像是|好像是|看着像|看起来像|怕不是)[^\u2029]{0,4}$")
+_Q_COPULA = re.compile(r"(?:是|是真的?|真的是|是正宗的?|是纯的?|是天然的?)$")
+#: A viewer accusing the seller of selling it (骗子主播卖高仿, 你们家卖的是假货) reports the goods, it does not offer them.
+_Q_ACCUSE = re.compile(r"(?:主播|你们?家?|他们?家?|她家|商家|店家|这家店?|直播间)(?:就|是|在|居然|竟然|还|又|也|一直|明明)*(?:卖|在卖|卖的是?|拿)$")
+_Q_PARTICLE = re.compile(r"^[^\u2029]{0,8}?(?:[吗么嘛吧](?![\u4e00-\u9fff]{0,1}(?:私|要))|[？?]|还是)")
+_Q_DEMONSTRATIVE = re.compile(r"(?:这|那)(?:个|款|种|只|支|把|件|条|串|块|些|是)?[^\u2029]{0,4}$")
+_Q_PERMISSION = re.compile(r"^[^\u2029]{0,4}?(?:可以|能|能不能|可不可以|敢)(?:买|用|抽|带|戴|入|拍)(?:吗|么|嘛|不|啊|呀|[？?]|$)")
+_OFFER = re.compile(
+    r"私|加我|加v|找我|联系|滴我|滴滴|扣我|扣1|要的|需要的|想要的|有需要|有货|出货|拿货|货源|渠道|代购|批发|包邮|出售|便宜出|"
+    r"谁要|要不要|需不需要|有人要|有要的|收(?![到藏获])|出[一个两几]|现货|(?<!收)到货|微信|vx|wx|v信|"
+    r"我(?:这|这里|这边|家|们)?(?:就|也|都|还)?(?:有|货|收)|货多|有的是|管够|"
+    r"有没有|有卖|有的卖|出吗|有吗|有么|哪里|哪儿|哪有|怎么买|去哪|在哪|多少钱一"
+)
+#: Whether the item may be sold or bought at all (电子烟能买吗, 能在这卖吗, 不是不让卖吗, 不是违法吗):
+#: a question about the rules, with or without a demonstrative.
+_Q_LEGALITY = re.compile(
+    r"^[^\u2029]{0,6}?(?:(?:能|可以|让|准|允许)(?:在这里?|在直播间|在平台|在网上)?(?:卖|买|带|寄)(?:吗|么|嘛|不|[？?])|"
+    r"不是(?:不让|不能|禁止)[^\u2029]{0,3}?(?:吗|么|嘛)|(?:违法|违规|犯法|合法)(?:吗|么|嘛|不|[？?])|是不是(?:违法|违规|犯法|禁止))"
+)
+_Q_CLAUSE_END = re.compile(r"[。！!；;\n\u2029]")
+QUESTION_WINDOW = 16
+
+
+def question_about(original: str, start: int, end: int) -> str | None:
+    """The question frame around the hit ``original[start:end]``, or None (see ``_Q_DOUBT``).
+
+    Within the sentence around the hit (up to ``QUESTION_WINDOW`` characters each side, cut at
+    。！；): a doubting frame before it (会不会是, 是不是, 像是), a copula before it and a question
+    particle after it (是真象牙吗, 是高仿的吧), or a demonstrative before it and a question of
+    permission after it (这个电子烟可以买吗); and no offer or request to deal anywhere in it.
+    """
+    head = original[max(0, start - QUESTION_WINDOW) : start]
+    stops = list(_Q_CLAUSE_END.finditer(head))
+    if stops:
+        head = head[stops[-1].end() :]
+    tail = original[end : end + QUESTION_WINDOW]
+    stop = _Q_CLAUSE_END.search(tail)
+    if stop:
+        tail = tail[: stop.start()]
+    head, tail = head.replace(" ", ""), tail.replace(" ", "")
+    if _OFFER.search(head) or _OFFER.search(tail) or head.endswith("有"):
+        return None
+    m = _Q_DOUBT.search(head) or _Q_ACCUSE.search(head)
+    if m:
+        return m.group()
+    if _Q_COPULA.search(head):
+        m = _Q_PARTICLE.search(tail)
+        if m:
+            return m.group()
+    m = _Q_LEGALITY.search(tail)
+    if m:
+        return m.group()
+    if _Q_DEMONSTRATIVE.search(head):
+        m = _Q_PERMISSION.search(tail)
+        if m:
+            return m.group()
+    return None
+
+
+#: A superlative scoped to the shop's own range (rule context ``own_range``): the SAMR guide on
+#: absolute terms does not punish self-comparison inside one brand (我们家三个色号里卖得最好的,
+#: 自家系列里目前最保湿的一款). Both a shop/brand marker and a range with 里/中 must come before the
+#: hit in its clause; 我们家这款是最保暖的 (no range) stays a finding.
+_OWN_RANGE = re.compile(
+    r"(?:我们家|咱们家|咱家|我家|自家|本店|店里|我们店|我们品牌|本品牌|品牌自己|我们自己)[^\u2029，,。！？\s]{0,8}?"
+    r"(?:系列|产品线|色号|款|型号|产品|单品|几个|几样|口味|香型)(?:里面|里|中|当中|之中)(?:目前|现在|现阶段)?(?:是|算是)?"
+    r"[^\u2029，,。！？\s]{0,3}$"
+)
+
+
+def own_range_before(original: str, start: int) -> str | None:
+    """The shop's own range scoping a superlative at ``original[start]`` (see ``_OWN_RANGE``), or None."""
+    head = original[max(0, start - WARNING_WINDOW) : start]
+    m = _OWN_RANGE.search(head)
+    return m.group() if m else None
