@@ -1450,7 +1450,9 @@ class Checker:
                     detail = "characters written as others of the same pinyin (folded)"
                 trace.append(Candidate(rule.id, key, s, e, os_, oe, verdict, detail))
             if verdict == "kept":
-                kept.setdefault((rule.id, s, e), (rule, key, s, e))
+                prev = kept.get((rule.id, s, e))
+                if prev is None or key < prev[1]:  # one rule, one span: the same key whatever the hit order (check, check_batch)
+                    kept[(rule.id, s, e)] = (rule, key, s, e)
                 if how != _HOW_FOLD:
                     direct.add((rule.id, s, e))
         if not kept:

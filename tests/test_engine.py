@@ -265,3 +265,19 @@ def test_one_finding_per_rule_per_region(checker: Checker) -> None:
             for fs in (checker.check(text, source), batch):
                 for i, f in enumerate(fs):
                     assert not any(g.rule_id == f.rule_id and g.start < f.end and f.start < g.end for g in fs[i + 1:]), (text, fs)
+
+
+def test_batch_equals_per_line_on_the_labelled_sets(checker: Checker) -> None:
+    # whole findings (rule, span, text, matched…) on every labelled line: one rule with two patterns
+    # over one span once reported a different `matched` per path
+    import json
+
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for f in sorted((Path(__file__).parent.parent / "benchmarks" / "labelled").glob("*.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                groups.setdefault((row["source"], row["product"]), []).append(row["text"])
+    assert sum(map(len, groups.values())) > 5000
+    for (source, product), texts in groups.items():
+        assert checker.check_batch(texts, source, product) == [checker.check(t, source, product) for t in texts]
