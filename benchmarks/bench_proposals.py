@@ -70,6 +70,14 @@ scans ~30% faster (≈ −100 ns/line) but costs ~0.3 s at every start, warm or 
 per chat line, neither 1.2 M lines/s nor 3× the raw scan is reachable while every character goes through
 `str.translate`; that needs a compiled normaliser.
 
+*Session 5 (2026-12-06).* A start from the state cache no longer imports pydantic: the rule-file schema
+moved to `compliance/schema.py`, imported only when rule files are parsed, and the cache key reads
+pydantic's `version.py` instead of importing it. Import of the package 0.31 → 0.13 s; spawn → ready with a
+warm cache 1.49–1.62 s → 1.29–1.37 s (5 runs each, same machine, helpers idle). Left of the warm start: the two
+automata built from the cached keys (~0.48 s for 206k keys), unpickling the state (~0.26 s), jieba's
+dictionary rebuilt as a dict (~0.22 s). `Source` hashes as its string: a per-source table lookup went
+from ~240 to ~50 ns (Enum.__hash__ is Python code), within noise on whole-check throughput.
+
 **What dominates** (stage table, cProfile and py-spy above; CPU time):
 
 1. **Chat lines, per message** (~1.3 µs/line): the automaton call is the largest part (`RsAhoCorasickMatcher.find`:
