@@ -113,6 +113,8 @@ REBUS_EMOJI: dict[str, str] = {
     # ⚕ (the staff of Aesculapius) is 医, also inside the health-worker sequences 🧑‍⚕️ 👩‍⚕️ 👨‍⚕️
     # (person + ZWJ + ⚕ + VS16): the person and the joiner are deleted, so 👩‍⚕️推荐 reads 医推荐
     "⚕": "医",
+    # 🏛 (a classical building) is the 堂 of 人民大会🏛 and 大会🏛
+    "🏛": "堂",
     # 💯 is the hundred of 100% (💯%有效, 💯有效): read as 百 (patterns accept 百% and 1百% for 100%)
     "💯": "百",
 }
