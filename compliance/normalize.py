@@ -110,6 +110,11 @@ REBUS_EMOJI: dict[str, str] = {
     # signs read as their one character: 🔝 顶 (🔝级), 🩺 医 (🩺推荐), 🟢 绿 (🟢泡泡 for WeChat),
     # 💩 屎 (in insults), 👑 冠 (销量👑)
     "🔝": "顶", "🩺": "医", "🟢": "绿", "💩": "屎", "👑": "冠",
+    # ⚕ (the staff of Aesculapius) is 医, also inside the health-worker sequences 🧑‍⚕️ 👩‍⚕️ 👨‍⚕️
+    # (person + ZWJ + ⚕ + VS16): the person and the joiner are deleted, so 👩‍⚕️推荐 reads 医推荐
+    "⚕": "医",
+    # 🏛 (a classical building) is the 堂 of 人民大会🏛 and 大会🏛
+    "🏛": "堂",
     # 💯 is the hundred of 100% (💯%有效, 💯有效): read as 百 (patterns accept 百% and 1百% for 100%)
     "💯": "百",
 }
