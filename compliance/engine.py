@@ -8,13 +8,12 @@ lines at once. Every decision the checker takes can be replayed with :meth:`Chec
 from __future__ import annotations
 
 from array import array
-import dataclasses
 
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeVar
 
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
@@ -895,10 +894,10 @@ class Checker:
                 # a folded spelling gives way to any other hit of its category overlapping it
                 # (see _verify), crossing or not: keep them all
                 return hits, folded
-        entries = self._automata[source].entries
         crossing = [h for h in hits if h[1] < n < h[2] or h[0] in keep]
         if len(crossing) == len(hits):
             return hits, None
+        entries = self._automata[source].entries
         # one rule's overlapping hits merge into one finding (_merge_overlaps): the hits of a rule
         # that has a crossing hit or a pattern to run stay, wherever they lie
         rules = {e.rule.id for h in crossing for e in entries[h[0]]}
@@ -1141,17 +1140,12 @@ class Checker:
             if not any(g.category == f.category and g.start <= f.start and f.end <= g.end and g.end - g.start > f.end - f.start
                        for g in merged.values())
         ]
-        out.sort(key=lambda f: (f.start, f.end, f.rule_id))
         # the two views can find one rule over overlapping spans (降血🍬 and 血糖高): one finding
-        merged_out: list[Finding] = []
-        for f in out:
-            prev = next((i for i, g in enumerate(merged_out) if g.rule_id == f.rule_id and f.start < g.end), None)
-            if prev is None:
-                merged_out.append(f)
-            elif f.end > merged_out[prev].end:
-                g = merged_out[prev]
-                merged_out[prev] = dataclasses.replace(g, end=f.end, text=text[g.start:f.end])
-        return tuple(merged_out)
+        if len(out) > 1:
+            out = _merge_overlaps(out, lambda f: (f.rule_id, f.start, f.end),
+                                  lambda f, end: replace(f, end=end, text=text[f.start:end]))
+        out.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return tuple(out)
 
     def check_batch(
         self,
@@ -1473,7 +1467,7 @@ class Checker:
         # same category (全网最低价 is one price finding); other categories stand on their own
         spans = list(kept.values())
         if len(spans) > 1:
-            spans = _merge_overlaps(spans)
+            spans = _merge_overlaps(spans, lambda h: (h[0].id, h[2], h[3]), lambda h, end: (h[0], h[1], h[2], end))
         result: list[Finding] = []
         for rule, key, s, e in spans:
             container = next(
@@ -1510,27 +1504,33 @@ class Checker:
         return tuple(result)
 
 
-def _merge_overlaps(spans: list[tuple[Rule, str, int, int]]) -> list[tuple[Rule, str, int, int]]:
-    """One finding per rule per region: overlapping hits of the same rule become one hit over their
-    union (加v信 is one warning, not 加v + v信; 加我微信 + 微信详聊 is 加我微信详聊). The merged hit keeps
-    the key of its first part."""
-    by_rule: dict[str, list[tuple[Rule, str, int, int]]] = {}
-    for hit in spans:
-        by_rule.setdefault(hit[0].id, []).append(hit)
-    if len(by_rule) == len(spans):
-        return spans
-    out: list[tuple[Rule, str, int, int]] = []
-    for hits in by_rule.values():
-        hits.sort(key=lambda h: (h[2], -h[3]))
-        rule, key, s, e = hits[0]
-        for _r, _k, s2, e2 in hits[1:]:
-            if s2 < e:
-                if e2 > e:
-                    e = e2
+_H = TypeVar("_H")
+
+
+def _merge_overlaps(
+    items: list[_H], where: Callable[[_H], tuple[str, int, int]], widen: Callable[[_H, int], _H]
+) -> list[_H]:
+    """One finding per rule per region: overlapping hits of the same rule become one over their
+    union (加v信 is one warning, not 加v + v信; 加我微信 + 微信详聊 is 加我微信详聊). ``where`` gives an
+    item's (rule id, start, end); ``widen(item, end)`` the item extended to ``end``. The merged item
+    is its first part widened. Used on the hits of one view (_verify) and on findings of two views."""
+    by_rule: dict[str, list[_H]] = {}
+    for item in items:
+        by_rule.setdefault(where(item)[0], []).append(item)
+    if len(by_rule) == len(items):
+        return items
+    out: list[_H] = []
+    for group in by_rule.values():
+        group.sort(key=lambda h: (where(h)[1], -where(h)[2]))
+        first, end = group[0], where(group[0])[2]
+        for item in group[1:]:
+            _rid, s2, e2 = where(item)
+            if s2 < end:
+                end = max(end, e2)
             else:
-                out.append((rule, key, s, e))
-                key, s, e = _k, s2, e2
-        out.append((rule, key, s, e))
+                out.append(first if end == where(first)[2] else widen(first, end))
+                first, end = item, e2
+        out.append(first if end == where(first)[2] else widen(first, end))
     return out
 
 
