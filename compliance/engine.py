@@ -11,10 +11,11 @@ from array import array
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
+from .classifier import ParaphraseModel
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
@@ -47,6 +48,10 @@ _PRODUCTS = frozenset(PRODUCT_CATEGORIES)
 _TERM, _EXCEPTION, _VARIANT, _TRIGGER, _ALIAS, _GAP, _HOMOPHONE = 0, 1, 2, 3, 4, 5, 6
 
 Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained", "gap", "context"]
+#: candidate verdicts by which a rule judged its words lawful where they stand (an exception, a
+#: negation or refusal, a question or other context, its product scope, a word boundary: 最 in 最近):
+#: the paraphrase model then does not report that rule's category on the line (see check)
+_JUDGED_LAWFUL = frozenset({"exception", "negation", "product", "context", "boundary"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -660,8 +665,28 @@ class Checker:
         fold: Mapping[str, str] | None = None,
         near_fold: Mapping[str, str] | None = None,
         fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
+        model: ParaphraseModel | None = None,
     ) -> None:
         self.rules = rules
+        #: the paraphrase model (see classifier.py) and, per source it serves, category -> its
+        #: classifier rule: it is asked only about lines no term or pattern rule flagged
+        self.model = model
+        self._model_rules: dict[Source, dict[str, Rule]] = {}
+        if model is not None:
+            for rule in rules.rules:
+                if rule.classifier:
+                    for s in rule.sources & model.sources:
+                        self._model_rules.setdefault(s, {})[rule.category] = rule
+        self._model_sources = frozenset(self._model_rules)
+        self._rule_category = {r.id: r.category for r in rules.rules}
+        #: ids of the rules the model reports through (a session drops them from join checks)
+        self.classifier_rule_ids = frozenset(r.id for by_cat in self._model_rules.values() for r in by_cat.values())
+        #: per source the model serves: an automaton over its n-grams and their weight rows, so a
+        #: line's known n-grams are found in one C-level pass (see _classified)
+        self._model_scan: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[float, ...]]]] = {}
+        for s in self._model_sources:
+            table = model.weights[s]  # type: ignore[union-attr]
+            self._model_scan[s] = (build_matcher(list(table), backend).find_overlapping, list(table.values()))
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
         #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
@@ -1090,6 +1115,7 @@ class Checker:
         ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
         hits = find(ftext, True)
         result: tuple[Finding, ...] = ()
+        judged: frozenset[str] = frozenset()  # categories the model may not report (see below)
         if hits or prefilter is not None:
             folded = None
             if groups is None:
@@ -1115,9 +1141,76 @@ class Checker:
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
                 result = self._verify(text, norm, source, product, hits, None, None, folded)
-        if (self._rebus_deleted and len(ftext) == len(text)) or self._rebus_chars.isdisjoint(text):
+                if not result and source in self._model_sources and crossing is None:
+                    # candidates were verified and all dropped: where a rule judged its words lawful
+                    # in their context (see _JUDGED_LAWFUL), the model does not overrule it for that
+                    # category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
+                    trace: list[Candidate] = []
+                    self._verify(text, norm, source, product, hits, trace, None, folded)
+                    judged = self._judged(trace)
+        if not ((self._rebus_deleted and len(ftext) == len(text)) or self._rebus_chars.isdisjoint(text)):
+            result = self._with_rebus(text, source, product, result)
+        if result or source not in self._model_sources or crossing is not None:
             return result
-        return self._with_rebus(text, source, product, result)
+        return self._classified(text, source, product, None, judged)
+
+    def _judged(self, trace: list[Candidate]) -> frozenset[str]:
+        """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
+        category = self._rule_category
+        return frozenset(category[c.rule_id] for c in trace if c.verdict in _JUDGED_LAWFUL and c.rule_id in category)
+
+    def _classified(
+        self, text: str, source: Source, product: str | None, trace: list[Candidate] | None = None,
+        judged: frozenset[str] = frozenset(),
+    ) -> tuple[Finding, ...]:
+        """The paraphrase model's finding for a line no rule flagged: the best category above the
+        source's threshold whose classifier rule applies to ``product``, over the whole utterance.
+        ``judged``: categories a rule judged lawful on this line, which the model does not report."""
+        model = self.model
+        assert model is not None
+        norm = text.translate(self._table)
+        if len(norm) < model.min_length:
+            return ()
+        find, rows = self._model_scan[source]
+        verdict = model.decide([rows[i] for i in {h[0] for h in find(norm, True)}], source)
+        if verdict is None:
+            return ()
+        rules = self._model_rules[source]
+        start = len(text) - len(text.lstrip())
+        end = len(text.rstrip())
+        for category, p in verdict.categories:
+            rule = rules.get(category)
+            if rule is None:
+                continue
+            evidence = "/".join(model.evidence(norm, source, category))
+            if category in judged:
+                if trace is not None:
+                    trace.append(Candidate(rule.id, evidence, 0, len(norm), start, end, "context",
+                                           f"paraphrase model p={p:.2f}; a {category} rule judged this line lawful"))
+                continue
+            if not rule.applies(source, product):
+                if trace is not None:
+                    trace.append(Candidate(rule.id, evidence, 0, len(norm), start, end, "product",
+                                           f"paraphrase model p={p:.2f}; rule does not apply to product {product}"))
+                continue
+            if trace is not None:
+                trace.append(Candidate(rule.id, evidence, 0, len(norm), start, end, "kept",
+                                       f"paraphrase model p={p:.2f} (threshold {model.thresholds[source]})"))
+            return (Finding(rule.id, rule.category, rule.severity, source, start, end, text[start:end], evidence,
+                            rule.message, rule.suggestion, rule.legal_basis, self._rule_version[rule.id]),)
+        return ()
+
+    def _classified_batch(
+        self, texts: Sequence[str], source: Source, product: str | None, out: list[tuple[Finding, ...]],
+        verified: Container[int] = (),
+    ) -> list[tuple[Finding, ...]]:
+        """``out`` with the model's findings for the lines without one; ``verified``: the lines whose
+        candidates were verified (they go through check(), which knows whether a rule judged one lawful)."""
+        if source in self._model_sources:
+            for i, found in enumerate(out):
+                if not found:
+                    out[i] = self.check(texts[i], source, product) if i in verified else self._classified(texts[i], source, product)
+        return out
 
     def _with_rebus(
         self, text: str, source: Source, product: str | None, result: tuple[Finding, ...], trace: list[Candidate] | None = None
@@ -1205,7 +1298,7 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return self._rebus_batch(texts, joined, source, product, out, rebus_at)
+            return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at))
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -1245,7 +1338,7 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None, None, folded)
-        return self._rebus_batch(texts, joined, source, product, out, rebus_at)
+        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at), flagged)
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]],
@@ -1298,6 +1391,8 @@ class Checker:
         findings = self._verify(text, norm, source, product, hits, trace, None, folded)
         if not self._rebus_chars.isdisjoint(text):
             findings = self._with_rebus(text, source, product, findings, trace)
+        if not findings and source in self._model_sources:
+            findings = self._classified(text, source, product, trace, self._judged(trace))
         tokens: tuple[tuple[str, int, int], ...] = ()
         tok = getattr(self.segmenter, "tokens", None)
         if tok is not None and norm:

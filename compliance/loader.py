@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules
 from .errors import RuleError, RuleIssue
 from .literals import from_recipe
@@ -149,12 +150,20 @@ def _write_atomic(directory: str, name: str, data: bytes) -> None:
         pass
 
 
+def paraphrase_model() -> ParaphraseModel:
+    """The shipped paraphrase model (``data/paraphrase_model.tsv``, see classifier.py)."""
+    name = "paraphrase_model.tsv"
+    text = resources.files("livestream_compliance").joinpath("data", name).read_text(encoding="utf-8")
+    return parse_model(text, name)
+
+
 def build_checker(
     rule_set: RuleSet,
     *,
     backend: str = "ahocorasick-rs",
     segmenter: JiebaSegmenter | None = None,
     jieba_cache_dir: str | None = None,
+    model: ParaphraseModel | None = None,
 ) -> Checker:
     """A ready checker for ``rule_set``: translate table, taught jieba, automata."""
     normalizer = Normalizer.build(traditional_to_simplified())
@@ -176,6 +185,7 @@ def build_checker(
         lexicon=lexicon,
         fold=fold_table(),
         near_fold=near_folds(),
+        model=model,
     )
 
 
@@ -377,7 +387,7 @@ def _unpack_dictionary(blob: object) -> tuple[dict[str, int], int] | None:
     return dict(zip(keys, values)), total
 
 
-def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
+def _checker_from_state(state: dict[str, Any], backend: str, model: ParaphraseModel | None = None) -> Checker | None:
     rules = state["rules"]
     compiled = state["compiled"]
     # (whether ``compiled`` fits ``rules`` is checked by Checker, which rebuilds when it does not)
@@ -394,7 +404,7 @@ def _checker_from_state(state: dict[str, Any], backend: str) -> Checker | None:
     fold_index = state.get("fold")
     checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
                       fold=fold_table() if fold_index is None else None,
-                      near_fold=near_folds() if fold_index is None else None, fold_index=fold_index)
+                      near_fold=near_folds() if fold_index is None else None, fold_index=fold_index, model=model)
     if fold_index is not None and checker.fold_index() is None:
         return None  # a folding index that does not fit these keys: rebuild
     return checker
@@ -406,6 +416,7 @@ def load_checker(
     defaults: bool = True,
     backend: str = "ahocorasick-rs",
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
+    model: bool = True,
 ) -> Checker:
     """Load the default rules (plus ``paths``, which extend or override them) and build a checker.
 
@@ -417,20 +428,23 @@ def load_checker(
     its checksum and is rebuilt. ``DEFAULT_CACHE``: :func:`default_cache_dir`; ``None``: no cache.
     jieba's parsed base dictionary (``jieba.cache``, jieba's own format) is looked up in the cache
     directory and then in the temporary directory, and written to the cache directory when missing.
+    ``model``: also load the paraphrase model, which reports through the rule set's classifier
+    rules (``classifier = true``) on lines no other rule flagged; ``False``: rules only.
     """
     layers = _layers(paths, defaults)
+    pm = paraphrase_model() if model else None
     if cache_dir is None:
-        return build_checker(build_rule_set(layers), backend=backend)
+        return build_checker(build_rule_set(layers), backend=backend, model=pm)
     cdir = default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
     key = _state_key(layers, defaults)
     state = _read_state(cdir, key)
     if state is not None:
         try:
-            checker = _checker_from_state(state, backend)
+            checker = _checker_from_state(state, backend, pm)
         except Exception:  # noqa: BLE001 - an unusable state is rebuilt
             checker = None
         if checker is not None:
             return checker
-    checker = build_checker(build_rule_set(layers), backend=backend, jieba_cache_dir=cdir)
+    checker = build_checker(build_rule_set(layers), backend=backend, jieba_cache_dir=cdir, model=pm)
     _write_state(cdir, key, checker)
     return checker

@@ -113,6 +113,8 @@ class Rule:
     description: str = ""
     homophones: bool = True
     contexts: frozenset[str] = frozenset()
+    #: reported by the paraphrase model (classifier.py) for its category, not by terms or patterns
+    classifier: bool = False
 
     def applies(self, source: Source, product: str | None) -> bool:
         if source not in self.sources:

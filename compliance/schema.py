@@ -85,6 +85,9 @@ class RuleModel(_Strict):
     #: the shop's own range, 我们家三个色号里最…, is self-comparison), ``verdict`` (a refusal, ban or scam
     #: verdict after the hit cancels it even where ``negatable`` is false: 无效退款这种话不能说)
     contexts: tuple[Literal["question", "own_range", "verdict"], ...] = ()
+    #: a classifier rule: reported by the paraphrase model for this rule's ``category`` on lines no
+    #: term or pattern rule flagged (see classifier.py); it has no terms, patterns or exceptions
+    classifier: bool = False
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -108,7 +111,10 @@ class RuleModel(_Strict):
 
     @model_validator(mode="after")
     def _has_matchers(self) -> RuleModel:
-        if not self.terms and not self.patterns:
+        if self.classifier:
+            if self.terms or self.patterns or self.exceptions:
+                raise ValueError("a classifier rule has no terms, patterns or exceptions (the model decides)")
+        elif not self.terms and not self.patterns:
             raise ValueError("a rule needs at least one of terms or patterns")
         overlap = set(self.products) & set(self.exempt_products)
         if overlap:
@@ -141,6 +147,7 @@ def rule_from_model(m: RuleModel, pack: PackModel, file: str) -> Rule:
         aliases=m.aliases,
         homophones=m.homophones,
         contexts=frozenset(m.contexts),
+        classifier=m.classifier,
         legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
         message=m.message,
         suggestion=m.suggestion,

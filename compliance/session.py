@@ -200,7 +200,9 @@ class StreamSession:
             else:
                 joined = checker.check(tail + head, source, product)
             if joined:
-                crossing = [f for f in joined if f.start < n < f.end]
+                # a classifier rule's finding is the model's opinion of one whole message, never of a join
+                model_rules = getattr(checker, "classifier_rule_ids", frozenset())
+                crossing = [f for f in joined if f.start < n < f.end and f.rule_id not in model_rules]
                 if crossing and own:
                     # the engine merges one rule's overlapping hits into one finding; the join check
                     # did not verify the part wholly inside the new text, so merge it here

@@ -36,7 +36,7 @@ from livestream_compliance import __version__
 from livestream_compliance.engine import Checker
 from livestream_compliance.errors import ComplianceError, RuleError
 from livestream_compliance.findings import Finding, Severity, Source
-from livestream_compliance.loader import DEFAULT_CACHE, build_checker, load_checker, load_rule_set
+from livestream_compliance.loader import DEFAULT_CACHE, build_checker, load_checker, load_rule_set, paraphrase_model
 from livestream_compliance.rules import RuleSet
 from livestream_compliance.session import SessionStore
 from prometheus_client import CollectorRegistry
@@ -564,8 +564,10 @@ class App:
         if c.state_cache and self.checker_factory is build_checker:
             # the loader's state cache (keyed by the rule files' content): a restart or a reload with
             # unchanged rules skips validation and the build; any edit is a miss and builds afresh
-            return load_checker(c.rules, defaults=c.default_rules, cache_dir=DEFAULT_CACHE)
+            return load_checker(c.rules, defaults=c.default_rules, cache_dir=DEFAULT_CACHE, model=c.paraphrase_model)
         rule_set = load_rule_set(c.rules, defaults=c.default_rules)
+        if self.checker_factory is build_checker:
+            return build_checker(rule_set, model=paraphrase_model() if c.paraphrase_model else None)
         return self.checker_factory(rule_set)
 
     async def reload(self, trigger: str = "api") -> ReloadResult:

@@ -43,6 +43,8 @@ class ServerConfig:
     rules: list[str] = field(default_factory=list)
     #: load the default rule packs first
     default_rules: bool = True
+    #: load the paraphrase model behind the classifier rules (PARA-*: host lines no rule flagged)
+    paraphrase_model: bool = True
     #: shared secret: required for websocket clients and /admin/*; mandatory beyond loopback
     token: str | None = None
     #: read the token from this file (first line) instead of passing it around

@@ -40,4 +40,4 @@ def checker() -> Checker:
 @pytest.fixture(scope="session")
 def py_checker(default_rules: RuleSet, checker: Checker) -> Checker:
     """The same rules on the pyahocorasick backend, sharing the taught segmenter."""
-    return build_checker(default_rules, segmenter=checker.segmenter, backend="pyahocorasick")
+    return build_checker(default_rules, segmenter=checker.segmenter, backend="pyahocorasick", model=checker.model)

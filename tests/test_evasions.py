@@ -493,7 +493,9 @@ def test_capital_and_enclosed_numerals_beyond_one_digit(checker: Checker) -> Non
     assert spans(checker.check("楼上是个贰佰伍", "chat", None))[0][3] == "楼上是个贰佰伍"
     assert [f.rule_id for f in checker.check("年化回报百分之拾贰 稳稳的", "host", "finance")] == ["FIN-RATE"]
     assert spans(checker.check("热线幺三八 零零零 六六六六", "host", "food")) == [("DIV-PHONE", 2, 14, "幺三八 零零零 六六六六")]
-    assert checker.check("打了电话三四五六七八九次", "host", "food") == ()
+    # no contact-number rule fires on a count (the paraphrase model's opinion of such a line is
+    # measured in QUALITY.md, not pinned here)
+    assert [f for f in checker.check("打了电话三四五六七八九次", "host", "food") if not f.rule_id.startswith("PARA-")] == []
 
 
 @pytest.mark.parametrize(

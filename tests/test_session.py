@@ -211,6 +211,9 @@ class _NoCrossing:
     def check(self, text: str, source: Source | str = H, product: str | None = None):
         return self._checker.check(text, source, product)
 
+    def __getattr__(self, name: str):  # everything else (classifier_rule_ids) is the checker's
+        return getattr(self._checker, name)
+
 
 @pytest.mark.parametrize("source", [H, C])
 def test_join_checked_with_crossing_reports_the_same(checker: Checker, source: Source) -> None:

@@ -28,6 +28,12 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
         help="Aho-Corasick implementation (default: %(default)s)",
     )
     g.add_argument(
+        "--no-model",
+        action="store_true",
+        help="rules only: do not load the paraphrase model behind the classifier rules (PARA-*), "
+        "which flags host lines no term or pattern rule flagged",
+    )
+    g.add_argument(
         "--no-cache",
         action="store_true",
         help="build the rules from scratch instead of reusing the build state cached (by content hash) "
@@ -53,6 +59,7 @@ def load_from_args(args: argparse.Namespace) -> Checker:
         defaults=not args.no_default_rules,
         backend=args.backend,
         cache_dir=None if getattr(args, "no_cache", False) else DEFAULT_CACHE,
+        model=not getattr(args, "no_model", False),
     )
 
 

@@ -71,11 +71,12 @@ def dead_pattern_characters(checker) -> list[RuleIssue]:  # type: ignore[no-unty
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from ..loader import build_checker, load_rule_set
+    from ..loader import build_checker, load_rule_set, paraphrase_model
 
     try:
         rule_set = load_rule_set(args.paths, defaults=not args.no_default_rules)
-        checker = build_checker(rule_set)
+        # classifier rules' examples run through the shipped paraphrase model
+        checker = build_checker(rule_set, model=paraphrase_model())
     except RuleError as exc:
         # the checker compiles once per speaker and may report the same issue for each
         issues = list(dict.fromkeys(exc.issues))
@@ -100,6 +101,7 @@ def run_list(args: argparse.Namespace) -> int:
     rule_set = load_rule_set(args.paths, defaults=not args.no_default_rules)
     for r in rule_set.rules:
         sources = "/".join(sorted(s.value for s in r.sources))
-        sys.stdout.write(f"{r.id:<24} {r.severity.label:<8} {r.category:<20} {sources:<9} {len(r.terms):>4} terms {len(r.patterns):>2} patterns  {r.file}\n")
+        what = "  classifier      " if r.classifier else f"{len(r.terms):>4} terms {len(r.patterns):>2} patterns"
+        sys.stdout.write(f"{r.id:<24} {r.severity.label:<8} {r.category:<20} {sources:<9} {what}  {r.file}\n")
     sys.stdout.write(f"{len(rule_set)} rules, version {rule_set.version}\n")
     return EXIT_OK

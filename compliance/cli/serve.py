@@ -41,6 +41,13 @@ def add_parser(subparsers: Any) -> None:
         const=False,
         help="do not load the default rule packs",
     )
+    p.add_argument(
+        "--no-model",
+        dest="paraphrase_model",
+        action="store_const",
+        const=False,
+        help="rules only: do not load the paraphrase model behind the classifier rules (PARA-*)",
+    )
     p.add_argument("--token-file", metavar="FILE", help="file holding the shared secret (or set COMPLIANCE_TOKEN)")
     p.add_argument(
         "--data-dir", metavar="DIR", help="where the audit log lives (default ~/.local/share/livestream-compliance)"
@@ -89,6 +96,7 @@ _OVERRIDES = (
     "port",
     "rules",
     "default_rules",
+    "paraphrase_model",
     "token_file",
     "data_dir",
     "audit_path",

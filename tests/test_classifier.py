@@ -1,0 +1,166 @@
+"""The paraphrase model: its text format, its scoring, and how the engine reports it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livestream_compliance import ComplianceError, RuleError, Severity, Source, build_checker, load_rule_set
+from livestream_compliance.classifier import ModelError, _grams, features, format_model, parse_model
+from livestream_compliance.rules import build_rule_set
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY = (FIXTURES / "models" / "tiny.tsv").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return parse_model(TINY, "tiny.tsv")
+
+
+@pytest.fixture(scope="module")
+def ck(tiny):
+    return build_checker(load_rule_set([FIXTURES / "rules" / "classifier"], defaults=False), model=tiny)
+
+
+def test_parse_reads_every_part(tiny) -> None:
+    assert tiny.version == "fixture1"
+    assert tiny.categories == ("efficacy_guarantee", "abuse")
+    assert tiny.thresholds == {Source.HOST: 0.7}
+    assert tiny.sources == frozenset({Source.HOST})
+    assert tiny.weights[Source.HOST]["保证"] == (1.0, -0.5)
+    assert tiny.weights[Source.CHAT]["蠢货"] == (0.0, 3.0)  # weights without a threshold serve nothing
+
+
+def test_format_round_trips(tiny) -> None:
+    text = format_model(tiny.version, tiny.categories, tiny.thresholds, tiny.weights, ["header"])
+    again = parse_model(text)
+    assert again == tiny
+    assert text.startswith("# header\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "why"),
+    [
+        ("@categories\ta,b\n@threshold\thost\t0.7\n", "m.tsv:", "@version and @categories are required"),
+        ("@version\t1\n@categories\ta,b\n@threshold\thost\t0.3\n", "m.tsv:3", "not in [0.5, 1)"),
+        ("@version\t1\n@categories\ta,b\n@threshold\tviewer\t0.8\n", "m.tsv:3", "viewer"),
+        ("@version\t1\n@categories\ta,b\nhost\t见效\t1\n", "m.tsv:3", "1 weights for 2 categories"),
+        ("@version\t1\n@categories\ta,b\nhost\t见效\t1 x\n", "m.tsv:3", "could not convert"),
+        ("@version\t1\n@categories\ta,b\nhost\t见效\n", "m.tsv:3", "not enough values"),
+        ("@version\t1\n@bias\t2\n", "m.tsv:2", "unknown directive '@bias'"),
+        ("@version\t1\n@categories\ta,b\n@weights\thost\tAAAA\n", "m.tsv:3", "before the @grams"),
+        ("@version\t1\n@categories\ta,b\n@grams\thost\tx\ty\n@weights\thost\tAAAAAA==\n", "m.tsv:4", "1 weights for 2 n-grams x 2 categories"),
+        ("@version\t1\n@categories\ta,b\n@grams\thost\tx\n@weights\thost\t!!\n", "m.tsv:4", ""),
+    ],
+)
+def test_parse_errors_name_file_and_line(text: str, where: str, why: str) -> None:
+    with pytest.raises(ModelError) as exc:
+        parse_model(text, "m.tsv")
+    assert isinstance(exc.value, ComplianceError)
+    assert where in str(exc.value) and why in str(exc.value)
+
+
+def test_features_are_cjk_ngrams_within_runs() -> None:
+    assert features("保证见效a你好") == ["保证", "证见", "见效", "保证见", "证见效", "你好"]
+    assert features("a1") == []
+
+
+def test_scores_and_classify(tiny) -> None:
+    p = tiny.scores("三天见效", Source.HOST)
+    assert p[0] == pytest.approx(1 / (1 + math.exp(-2.375)))
+    assert p[1] == pytest.approx(0.5)
+    verdict = tiny.classify("三天见效", Source.HOST)
+    assert verdict is not None and [c for c, _ in verdict.categories] == ["efficacy_guarantee"]
+    assert tiny.evidence("三天见效", Source.HOST, "efficacy_guarantee") == ("见效", "天见", "三天见")
+    assert tiny.classify("见效必须看体质", Source.HOST) is None  # 2 - 3: below
+    assert tiny.classify("今天天气好", Source.HOST) is None  # no known n-gram
+    assert tiny.classify("你这个蠢货", Source.CHAT) is None  # no chat threshold
+
+
+_ALPHABET = "保证见效必须三天蠢货你好a1 ，"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_ALPHABET, max_size=30))
+def test_fast_scoring_equals_feature_scoring(tiny, text: str) -> None:
+    """classify() looks up every 2-/3-gram (``_grams``), training uses ``features``: same sums."""
+    table = tiny.weights[Source.HOST]
+    assert {g for g in _grams(text) if g in table} == {g for g in features(text) if g in table}
+    expected = [c for c, p in zip(tiny.categories, tiny.scores(text, Source.HOST)) if p >= 0.7]
+    verdict = tiny.classify(text, Source.HOST)
+    got = [] if verdict is None else sorted(c for c, _ in verdict.categories)
+    assert got == sorted(expected)
+
+
+def test_engine_reports_a_classifier_rule_over_the_stripped_line(ck) -> None:
+    (f,) = ck.check(" 保证见效 ", Source.HOST)
+    assert (f.rule_id, f.category, f.severity, f.start, f.end, f.text) == (
+        "P-EFFICACY", "efficacy_guarantee", Severity.WARNING, 1, 5, "保证见效")
+    assert f.matched == "见效/保证"
+    assert f.message == "疑似功效保证。" and f.legal_basis[0].article == "第十六条"
+
+
+def test_model_is_asked_only_when_no_rule_flagged(ck) -> None:
+    findings = ck.check("保证见效 无效退款", Source.HOST)
+    assert [f.rule_id for f in findings] == ["T-REFUND"]
+
+
+def test_model_respects_source_product_and_crossing(ck) -> None:
+    assert ck.check("你这个蠢货", Source.CHAT) == ()  # the model serves host speech only
+    assert [f.rule_id for f in ck.check("你这个蠢货", Source.HOST)] == ["P-ABUSE"]
+    assert ck.check("三天见效", Source.HOST, "drug") == ()  # exempt product
+    assert [f.rule_id for f in ck.check("三天见效", Source.HOST, "food")] == ["P-EFFICACY"]
+    # a session's join check asks only for findings across the join: never the model's
+    assert ck.check("三天见效", Source.HOST, crossing=2) == ()
+
+
+def test_second_category_when_the_first_does_not_apply(tiny) -> None:
+    text = format_model("2", tiny.categories, tiny.thresholds,
+                        {Source.HOST: {"见效": (2.0, 0.0), "蠢货": (0.0, 3.0)}})
+    ck = build_checker(load_rule_set([FIXTURES / "rules" / "classifier"], defaults=False), model=parse_model(text))
+    # both categories above threshold; efficacy is exempt for drugs, so abuse is reported
+    assert [f.rule_id for f in ck.check("蠢货见效", Source.HOST, "drug")] == ["P-ABUSE"]
+    assert [f.rule_id for f in ck.check("蠢货见效", Source.HOST, "food")] == ["P-ABUSE"]  # abuse scores higher
+
+
+def test_batch_equals_per_line(ck) -> None:
+    lines = ["三天见效", "保证见效 无效退款", "你好", "", "  你这个蠢货", "见效必须看体质"] * 3
+    for source in Source:
+        assert ck.check_batch(lines, source) == [ck.check(t, source) for t in lines]
+    long = lines * 2000  # the vectorised batch path
+    assert ck.check_batch(long, Source.HOST) == [ck.check(t, Source.HOST) for t in long]
+
+
+def test_explain_shows_the_model(ck) -> None:
+    ex = ck.explain("三天见效", Source.HOST)
+    (c,) = [c for c in ex.candidates if c.rule_id == "P-EFFICACY"]
+    assert c.verdict == "kept" and "paraphrase model p=0.91" in c.detail
+    assert [f.rule_id for f in ex.findings] == ["P-EFFICACY"]
+    ex = ck.explain("三天见效", Source.HOST, "drug")
+    assert [c.verdict for c in ex.candidates if c.rule_id == "P-EFFICACY"] == ["product"]
+
+
+def test_without_a_model_classifier_rules_are_silent() -> None:
+    ck = build_checker(load_rule_set([FIXTURES / "rules" / "classifier"], defaults=False))
+    assert ck.check("三天见效", Source.HOST) == ()
+
+
+def test_a_classifier_rule_takes_no_terms() -> None:
+    text = (FIXTURES / "rules" / "classifier" / "pack.toml").read_text(encoding="utf-8")
+    bad = text.replace('classifier = true\nexempt_products', 'classifier = true\nterms = ["见效"]\nexempt_products')
+    with pytest.raises(RuleError) as exc:
+        build_rule_set([[("bad.toml", bad)]])
+    (issue,) = exc.value.issues
+    assert (issue.file, issue.rule_id) == ("bad.toml", "P-EFFICACY")
+    assert "classifier rule has no terms" in issue.message
+
+
+def test_default_checker_ships_the_model_and_its_rules(checker) -> None:
+    assert checker.model is not None and Source.HOST in checker.model.sources
+    para = {r.category for r in checker.rules.rules if r.classifier}
+    assert para <= set(checker.model.categories) and len(para) >= 12
