@@ -1019,7 +1019,8 @@ class Checker:
                         )
                         continue
                     norm_terms.append(key)
-                    by_key.setdefault(key, []).append(e_term)
+                    if not rule.disguised_only:  # else only its disguised spellings below
+                        by_key.setdefault(key, []).append(e_term)
                     for v in _variants(key) - {key}:
                         by_key.setdefault(v, []).append(e_variant)
                     for g, gap in gap_forms(key).items():
@@ -1051,6 +1052,10 @@ class Checker:
                         )
                         continue
                     by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
+                    d = digit_form(key)
+                    if d is not None and any(digit_form(t) and digit_form(t) in d for t in norm_terms):
+                        # the exception as written with digits covers the term's digit form (第1次)
+                        by_key.setdefault(d, []).append(entry(_EXCEPTION, rule))
                 for p in rule.patterns:
                     if p not in compiled:  # each pattern once, whatever the number of speakers
                         prep = prepare(p)  # shared with the rule validator: parsed and compiled once
@@ -1157,7 +1162,13 @@ class Checker:
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
         category = self._rule_category
-        return frozenset(category[c.rule_id] for c in trace if c.verdict in _JUDGED_LAWFUL and c.rule_id in category)
+        terms = self._term_keys
+        return frozenset(
+            category[c.rule_id] for c in trace
+            if c.verdict in _JUDGED_LAWFUL and c.rule_id in category
+            # a word boundary judges a term's own spellings (最 in 最近), not a generic homophone swap
+            and (c.verdict != "boundary" or c.key in terms)
+        )
 
     def _classified(
         self, text: str, source: Source, product: str | None, trace: list[Candidate] | None = None,

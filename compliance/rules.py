@@ -115,6 +115,8 @@ class Rule:
     contexts: frozenset[str] = frozenset()
     #: reported by the paraphrase model (classifier.py) for its category, not by terms or patterns
     classifier: bool = False
+    #: terms count only in a disguised spelling (pinyin, homophone, doubled or digit form), never as written
+    disguised_only: bool = False
 
     def applies(self, source: Source, product: str | None) -> bool:
         if source not in self.sources:

@@ -88,6 +88,10 @@ class RuleModel(_Strict):
     #: a classifier rule: reported by the paraphrase model for this rule's ``category`` on lines no
     #: term or pattern rule flagged (see classifier.py); it has no terms, patterns or exceptions
     classifier: bool = False
+    #: the terms count only in a disguised spelling (pinyin, homophone, doubled or digit form: 弟一,
+    #: diyi, 第壹, 蕞低价), never as written: a word too common to flag plainly (第一, 最低价) whose
+    #: disguise is itself the intent
+    disguised_only: bool = False
     legal_basis: Annotated[tuple[LegalRef, ...], Field(min_length=1)]
     message: Annotated[str, Field(min_length=2)]
     suggestion: Annotated[str, Field(min_length=1)]
@@ -116,6 +120,8 @@ class RuleModel(_Strict):
                 raise ValueError("a classifier rule has no terms, patterns or exceptions (the model decides)")
         elif not self.terms and not self.patterns:
             raise ValueError("a rule needs at least one of terms or patterns")
+        if self.disguised_only and (self.patterns or not (self.aliases or self.homophones)):
+            raise ValueError("disguised_only applies to terms with aliases or homophones, not to patterns")
         overlap = set(self.products) & set(self.exempt_products)
         if overlap:
             raise ValueError(f"products and exempt_products overlap: {sorted(overlap)}")
@@ -148,6 +154,7 @@ def rule_from_model(m: RuleModel, pack: PackModel, file: str) -> Rule:
         homophones=m.homophones,
         contexts=frozenset(m.contexts),
         classifier=m.classifier,
+        disguised_only=m.disguised_only,
         legal_basis=tuple(LegalBasis(r.law, r.article, r.note) for r in m.legal_basis),
         message=m.message,
         suggestion=m.suggestion,

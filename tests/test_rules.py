@@ -124,3 +124,18 @@ def test_default_rules_load_and_every_rule_has_legal_basis(default_rules) -> Non
     assert len(default_rules) > 0
     for r in default_rules.rules:
         assert r.legal_basis and r.message and r.suggestion, r.id
+
+
+def test_disguised_only_terms_count_only_in_disguise() -> None:
+    got = issues(GOOD.replace('terms = ["最好"]', 'terms = ["最好"]\ndisguised_only = true\npatterns = ["最好的"]'))
+    assert got[0][0] == "T-ONE" and "disguised_only" in got[0][2]
+    got = issues(GOOD.replace('terms = ["最好"]', 'terms = ["最好"]\ndisguised_only = true\naliases = false\nhomophones = false'))
+    assert "disguised_only" in got[0][2]
+    text = GOOD.replace('terms = ["最好"]', 'terms = ["最好"]\ndisguised_only = true').replace(
+        'must_match = [{ text = "最好的", hit = "最好" }, { text = "这是最好", hit = "最好" }]',
+        'must_match = [{ text = "醉好的", hit = "醉好" }, { text = "这是zuihao", hit = "zuihao" }]')
+    ck = build_checker(build_rule_set([[("d.toml", text)]]))
+    assert [f.text for f in ck.check("醉好的")] == ["醉好"]
+    assert [f.text for f in ck.check("这是zuihao")] == ["zuihao"]
+    assert [f.text for f in ck.check("最最好的")] == ["最最好"]  # a doubled character is a disguise too
+    assert ck.check("这是最好的") == ()  # as written: never
