@@ -126,11 +126,15 @@ class ParaphraseModel:
         limit = self._limits.get(source)
         if limit is None or not rows:
             return None
-        sums = [math.fsum(col) for col in zip(*rows)]
+        sums = list(map(sum, zip(*rows)))
         if max(sums) < limit:
             return None
         above = sorted(((s, ci) for ci, s in enumerate(sums) if s >= limit), reverse=True)
         return ModelVerdict(tuple((self.categories[ci], 1.0 / (1.0 + math.exp(-s))) for s, ci in above))
+
+    def limit(self, source: Source) -> float | None:
+        """The summed weight (logit) a category must reach for ``source``, or None if not served."""
+        return self._limits.get(source)
 
     def evidence(self, norm: str, source: Source, category: str, k: int = 3) -> tuple[str, ...]:
         """The ``k`` n-grams of ``norm`` that weigh most towards ``category``, heaviest first."""
@@ -177,9 +181,8 @@ def parse_model(text: str, name: str = "paraphrase_model.tsv") -> ParaphraseMode
                 k, keys = len(categories), grams[source]
                 if not k or len(flat) != k * len(keys):
                     raise ValueError(f"{len(flat)} weights for {len(keys)} n-grams x {k} categories (declare @categories first)")
-                table = weights.setdefault(source, {})
-                for i, gram in enumerate(keys):
-                    table[gram] = tuple(flat[i * k : i * k + k])
+                # one tuple of k weights per n-gram, chunked at C speed
+                weights.setdefault(source, {}).update(zip(keys, zip(*[iter(flat)] * k)))
             elif parts[0].startswith("@"):
                 raise ValueError(f"unknown directive {parts[0]!r}")
             else:

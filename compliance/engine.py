@@ -11,7 +11,7 @@ from array import array
 
 import re
 import unicodedata
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
@@ -683,10 +683,15 @@ class Checker:
         self.classifier_rule_ids = frozenset(r.id for by_cat in self._model_rules.values() for r in by_cat.values())
         #: per source the model serves: an automaton over its n-grams and their weight rows, so a
         #: line's known n-grams are found in one C-level pass (see _classified)
-        self._model_scan: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[float, ...]]]] = {}
+        self._model_scan: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[float, ...]], list[float], float]] = {}
         for s in self._model_sources:
             table = model.weights[s]  # type: ignore[union-attr]
-            self._model_scan[s] = (build_matcher(list(table), backend).find_overlapping, list(table.values()))
+            # small=True: a non-DFA automaton, built in a few ms at every start (a DFA: ~70 ms)
+            rows = list(table.values())
+            # per n-gram its largest positive weight: their sum over a line bounds every category's
+            # score, and rejects most lines without summing all categories (see _classified)
+            self._model_scan[s] = (build_matcher(list(table), backend, small=True).find_overlapping, rows,
+                                   [max(0.0, *r) for r in rows], model.limit(s))  # type: ignore[union-attr]
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
         #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
@@ -1145,13 +1150,12 @@ class Checker:
             ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
-                result = self._verify(text, norm, source, product, hits, None, None, folded)
-                if not result and source in self._model_sources and crossing is None:
-                    # candidates were verified and all dropped: where a rule judged its words lawful
-                    # in their context (see _JUDGED_LAWFUL), the model does not overrule it for that
-                    # category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
-                    trace: list[Candidate] = []
-                    self._verify(text, norm, source, product, hits, trace, None, folded)
+                # where the model may be asked, the verdicts are kept: where a rule judged its words
+                # lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
+                # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
+                trace = [] if source in self._model_sources and crossing is None else None
+                result = self._verify(text, norm, source, product, hits, trace, None, folded)
+                if trace and not result:
                     judged = self._judged(trace)
         if not ((self._rebus_deleted and len(ftext) == len(text)) or self._rebus_chars.isdisjoint(text)):
             result = self._with_rebus(text, source, product, result)
@@ -1182,8 +1186,11 @@ class Checker:
         norm = text.translate(self._table)
         if len(norm) < model.min_length:
             return ()
-        find, rows = self._model_scan[source]
-        verdict = model.decide([rows[i] for i in {h[0] for h in find(norm, True)}], source)
+        find, rows, bounds, limit = self._model_scan[source]
+        known = {h[0] for h in find(norm, True)}
+        if sum([bounds[i] for i in known]) < limit:
+            return ()  # no category can reach the threshold
+        verdict = model.decide([rows[i] for i in known], source)
         if verdict is None:
             return ()
         rules = self._model_rules[source]
@@ -1213,14 +1220,15 @@ class Checker:
 
     def _classified_batch(
         self, texts: Sequence[str], source: Source, product: str | None, out: list[tuple[Finding, ...]],
-        verified: Container[int] = (),
+        judged: Mapping[int, frozenset[str]] | None = None,
     ) -> list[tuple[Finding, ...]]:
-        """``out`` with the model's findings for the lines without one; ``verified``: the lines whose
-        candidates were verified (they go through check(), which knows whether a rule judged one lawful)."""
+        """``out`` with the model's findings for the lines without one; ``judged``: per verified line,
+        the categories a rule judged lawful there (see check)."""
         if source in self._model_sources:
+            none: frozenset[str] = frozenset()
             for i, found in enumerate(out):
                 if not found:
-                    out[i] = self.check(texts[i], source, product) if i in verified else self._classified(texts[i], source, product)
+                    out[i] = self._classified(texts[i], source, product, None, judged.get(i, none) if judged else none)
         return out
 
     def _with_rebus(
@@ -1335,6 +1343,8 @@ class Checker:
                 rule, term, fs, fe = folded_all[-2 - key_index]  # type: ignore[index]
                 fold_lines.setdefault(line, []).append((rule, term, fs - entry[0], fe - entry[0]))
         gap_only = self._gap_only[source]
+        model = source in self._model_sources
+        judged: dict[int, frozenset[str]] = {}  # per verified line: categories a rule judged lawful (see check)
         for li, (lo, hi, line_hits) in flagged.items():
             text = texts[li]
             if len(text) > MAX_TEXT_LENGTH:
@@ -1348,8 +1358,11 @@ class Checker:
                 and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
-            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None, None, folded)
-        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at), flagged)
+            trace = [] if model else None
+            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded)
+            if trace and not out[li]:
+                judged[li] = self._judged(trace)
+        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at), judged)
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]],
