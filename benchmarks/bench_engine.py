@@ -115,6 +115,8 @@ class Engines:
     py: Any
     rules: Any
     load_seconds: float
+    #: the default backend without the paraphrase model (what the model costs on host speech)
+    rules_only: Any = None
 
 
 def _source_of(rule: Any, example: Any) -> Any:
@@ -139,8 +141,9 @@ def load_engines(cfg: Config) -> Engines:
                 raise
             cfg.log(f"default rules do not load ({str(exc)[:120]}); retrying in 10 s")
             time.sleep(10)
-    py = Checker(rs.rules, normalizer=rs.normalizer, segmenter=rs.segmenter, backend="pyahocorasick")
-    eng = Engines(rs=rs, py=py, rules=rs.rules, load_seconds=load_s)
+    py = Checker(rs.rules, normalizer=rs.normalizer, segmenter=rs.segmenter, backend="pyahocorasick", model=rs.model)
+    rules_only = load_checker(model=False) if rs.model is not None else None
+    eng = Engines(rs=rs, py=py, rules=rs.rules, load_seconds=load_s, rules_only=rules_only)
     return eng
 
 
@@ -207,6 +210,12 @@ def engine_methods(cfg: Config, eng: Engines, corpus: Corpus, extra: dict[str, A
         ms.append(Method(f"{label}", "per-message", lambda L, chk=chk: [chk(t, src) for t in L],
                          lambda t, chk=chk: chk(t, src)))
         ms.append(Method(f"{label}", "batch", lambda L, cb=cb: [r for c in _chunks(L, chunk) for r in cb(c, src)]))
+    if eng.rules_only is not None and src in eng.rs.model.sources:
+        chk, cb = eng.rules_only.check, eng.rules_only.check_batch
+        ms.append(Method("engine ahocorasick-rs, no paraphrase model", "per-message", lambda L, chk=chk: [chk(t, src) for t in L],
+                         lambda t, chk=chk: chk(t, src)))
+        ms.append(Method("engine ahocorasick-rs, no paraphrase model", "batch",
+                         lambda L, cb=cb: [r for c in _chunks(L, chunk) for r in cb(c, src)]))
     # the same API called with the source as a plain string (as JSON-fed callers do)
     name = src.value
     chk = eng.rs.check
