@@ -104,7 +104,7 @@ REBUS_EMOJI: dict[str, str] = {
     # things read as their name
     "🍬": "糖", "🍭": "糖", "🚬": "烟", "💊": "药", "💉": "针", "🔫": "枪", "🍵": "茶",
     "🍺": "酒", "🍷": "酒", "🍶": "酒", "🖌": "刷", "📈": "涨", "📉": "跌", "🌿": "草",
-    "🍄": "菇", "🥚": "蛋", "🍚": "饭", "🍞": "面", "⛽": "油", "🔑": "钥",
+    "🍄": "菇", "🥚": "蛋", "🍚": "饭", "🍞": "面", "⛽": "油", "🔑": "钥", "🧠": "脑",
     # 👍 is read as 好 (最👍, 👍评): a thumb between two characters of a word is rare
     "👍": "好",
     # signs read as their one character: 🔝 顶 (🔝级), 🩺 医 (🩺推荐), 🟢 绿 (🟢泡泡 for WeChat),
