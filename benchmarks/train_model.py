@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", nargs="*", default=[], help="labelled sets never to train on (fresh holdouts)")
     ap.add_argument("--out", type=Path, default=HERE.parent / "compliance" / "data" / "paraphrase_model.tsv")
     ap.add_argument("--sources", nargs="*", default=["host"], help="sources the model serves (default: host)")
-    ap.add_argument("--threshold", type=float, default=0.7)
+    ap.add_argument("--threshold", type=float, default=0.75)
     ap.add_argument("--c", type=float, default=0.5, help="inverse L2 regularisation strength")
     ap.add_argument("--min-length", type=int, default=8, help="shorter normalised lines are never classified")
     ap.add_argument("--prune", type=float, default=0.1)
