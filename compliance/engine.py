@@ -686,10 +686,10 @@ class Checker:
         self._model_scan: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[float, ...]], list[float], float]] = {}
         for s in self._model_sources:
             table = model.weights[s]  # type: ignore[union-attr]
-            # small=True: a non-DFA automaton, built in a few ms at every start (a DFA: ~70 ms)
             rows = list(table.values())
-            # per n-gram its largest positive weight: their sum over a line bounds every category's
-            # score, and rejects most lines without summing all categories (see _classified)
+            # small=True: a non-DFA automaton, built in ~20 ms at every start (a DFA: ~70 ms). Per
+            # n-gram its largest positive weight: their sum over a line bounds every category's
+            # score and rejects most lines before the per-category sums (see _classified)
             self._model_scan[s] = (build_matcher(list(table), backend, small=True).find_overlapping, rows,
                                    [max(0.0, *r) for r in rows], model.limit(s))  # type: ignore[union-attr]
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
