@@ -52,6 +52,7 @@ Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "produ
 #: negation or refusal, a question or other context, its product scope, a word boundary: 最 in 最近):
 #: the paraphrase model then does not report that rule's category on the line (see check)
 _JUDGED_LAWFUL = frozenset({"exception", "negation", "product", "context", "boundary"})
+_NOTHING_JUDGED: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1125,7 +1126,11 @@ class Checker:
         ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
         hits = find(ftext, True)
         result: tuple[Finding, ...] = ()
-        judged: frozenset[str] = frozenset()  # categories the model may not report (see below)
+        # where the model may be asked, the verdicts of both views are kept: where a rule judged its
+        # words lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
+        # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
+        model = crossing is None and source in self._model_sources
+        trace: list[Candidate] | None = None
         if hits or prefilter is not None:
             folded = None
             if groups is None:
@@ -1150,18 +1155,15 @@ class Checker:
             ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
-                # where the model may be asked, the verdicts are kept: where a rule judged its words
-                # lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
-                # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
-                trace = [] if source in self._model_sources and crossing is None else None
+                trace = [] if model else None
                 result = self._verify(text, norm, source, product, hits, trace, None, folded)
-                if trace and not result:
-                    judged = self._judged(trace)
         if not ((self._rebus_deleted and len(ftext) == len(text)) or self._rebus_chars.isdisjoint(text)):
-            result = self._with_rebus(text, source, product, result)
-        if result or source not in self._model_sources or crossing is not None:
+            if model and trace is None:
+                trace = []
+            result = self._with_rebus(text, source, product, result, trace)
+        if result or not model:
             return result
-        return self._classified(text, source, product, None, judged)
+        return self._classified(text, source, product, None, self._judged(trace) if trace else _NOTHING_JUDGED)
 
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
@@ -1225,10 +1227,9 @@ class Checker:
         """``out`` with the model's findings for the lines without one; ``judged``: per verified line,
         the categories a rule judged lawful there (see check)."""
         if source in self._model_sources:
-            none: frozenset[str] = frozenset()
             for i, found in enumerate(out):
                 if not found:
-                    out[i] = self._classified(texts[i], source, product, None, judged.get(i, none) if judged else none)
+                    out[i] = self._classified(texts[i], source, product, None, judged.get(i, _NOTHING_JUDGED) if judged else _NOTHING_JUDGED)
         return out
 
     def _with_rebus(
@@ -1317,7 +1318,8 @@ class Checker:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
-            return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at))
+            judged: dict[int, frozenset[str]] = {}
+            return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at, judged), judged)
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -1362,11 +1364,11 @@ class Checker:
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded)
             if trace and not out[li]:
                 judged[li] = self._judged(trace)
-        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at), judged)
+        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at, judged), judged)
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]],
-        positions: list[int] | None = None,
+        positions: list[int] | None = None, judged: dict[int, frozenset[str]] | None = None,
     ) -> list[tuple[Finding, ...]]:
         """``out`` plus the rebus view's findings of the lines holding a rebus emoji (see _with_rebus).
         ``positions``: where ``joined`` holds one, if known (the vectorised batch path finds them)."""
@@ -1388,7 +1390,10 @@ class Checker:
                 previous = p
                 lines[line] = None
             for li in lines:
-                out[li] = self._with_rebus(texts[li], source, product, out[li])
+                trace = [] if judged is not None and source in self._model_sources else None
+                out[li] = self._with_rebus(texts[li], source, product, out[li], trace)
+                if trace and not out[li]:  # as in check(): the rebus view's verdicts count too
+                    judged[li] = judged.get(li, _NOTHING_JUDGED) | self._judged(trace)  # type: ignore[index,union-attr]
         return out
 
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:

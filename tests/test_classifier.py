@@ -164,3 +164,19 @@ def test_default_checker_ships_the_model_and_its_rules(checker) -> None:
     assert checker.model is not None and Source.HOST in checker.model.sources
     para = {r.category for r in checker.rules.rules if r.classifier}
     assert para <= set(checker.model.categories) and len(para) >= 12
+
+
+def test_check_batch_and_explain_agree_on_lines_read_through_rebus_emoji(checker) -> None:
+    """Both views' verdicts decide what the model may report, in check, check_batch and explain."""
+    import json
+
+    labelled = Path(__file__).parent.parent / "benchmarks" / "labelled"
+    rebus = set(map(chr, checker.normalizer.rebus))
+    rows = [json.loads(line) for f in sorted(labelled.glob("*.jsonl")) for line in f.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    lines = [r for r in rows if r["source"] == "host" and not rebus.isdisjoint(r["text"])]
+    assert len(lines) > 50
+    for r in lines:
+        one = checker.check(r["text"], Source.HOST, r["product"])
+        assert checker.explain(r["text"], Source.HOST, r["product"]).findings == one, r["text"]
+        assert checker.check_batch([r["text"], "你好"], Source.HOST, r["product"])[0] == one, r["text"]
