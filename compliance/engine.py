@@ -767,6 +767,9 @@ class Checker:
         self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
         #: per source, the keys with a pattern trigger or an exception (see _crossing), built on first use
         self._context_keys: dict[Source, frozenset[int]] = {}
+        #: per source, scan index (folded key, or key without folding) -> the widest pattern one of
+        #: its keys triggers (see _join_relevant), built on first use
+        self._trigger_widths: dict[Source, dict[int, int]] = {}
         for source in Source:
             auto = self._automata[source]
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
@@ -1125,23 +1128,28 @@ class Checker:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
         hits = find(ftext, True)
+        if crossing is not None and hits and prefilter is None and not self._join_relevant(text, ftext, crossing, source, hits):
+            hits = []  # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
         result: tuple[Finding, ...] = ()
         # where the model may be asked, the verdicts of both views are kept: where a rule judged its
         # words lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
         # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
         model = crossing is None and source in self._model_sources
         trace: list[Candidate] | None = None
+        known: str | None = None  # the normalised text, once computed (the model reads it too)
         if hits or prefilter is not None:
             folded = None
             if groups is None:
-                norm = ftext
+                norm = known = ftext
             elif hits and len(ftext) == len(text) and prefilter is None:
                 # nothing deleted: the candidates are resolved on their own spans, and the whole
                 # line is normalised only when one of them is a key spelt exactly (most are not)
                 hits, folded = self._resolve(text, hits, source, self._table)
-                norm = text.translate(self._table) if hits or folded is not None else ftext
+                norm = known = text.translate(self._table) if hits or folded is not None else ftext
+                if not (hits or folded is not None):
+                    known = None
             else:
-                norm = text.translate(self._table)
+                norm = known = text.translate(self._table)
                 if hits:
                     hits, folded = self._resolve(norm, hits, source)
             if crossing is not None and (hits or folded):
@@ -1163,7 +1171,50 @@ class Checker:
             result = self._with_rebus(text, source, product, result, trace)
         if result or not model:
             return result
-        return self._classified(text, source, product, None, self._judged(trace) if trace else _NOTHING_JUDGED)
+        if known is None and groups is None:
+            known = ftext  # without a folding table, the scanned text is the normalised text
+        return self._classified(text, source, product, None, self._judged(trace) if trace else _NOTHING_JUDGED, known)
+
+    def _join_relevant(self, text: str, ftext: str, at: int, source: Source, hits: list[tuple[int, int, int]]) -> bool:
+        """Can a finding of the scan ``hits`` (on ``ftext``) cross ``text[:at]``'s end? Only if a hit
+        crosses it, or a pattern trigger lies close enough for a match of its pattern to reach across
+        (a match holds a trigger occurrence and is at most the pattern's width long; unbounded
+        patterns always may). Exceptions and the hits of one side alone make no crossing finding.
+        Exact for ``check(crossing=)``: when False, the full path finds nothing that crosses."""
+        n = at if len(ftext) == len(text) else len(text[:at].translate(self._table))
+        widths = self._trigger_widths.get(source)
+        if widths is None:
+            widths = self._trigger_widths[source] = self._build_trigger_widths(source)
+        for i, s, e in hits:
+            if s < n < e:
+                return True
+            w = widths.get(i)
+            if w is not None and e - w < n < s + w:
+                return True
+        return False
+
+    def _build_trigger_widths(self, source: Source) -> dict[int, int]:
+        """Scan index -> the widest pattern triggered by one of the keys it stands for (an unbounded
+        pattern counts as wider than any line)."""
+        auto = self._automata[source]
+        widest: dict[int, int] = {}
+        for ki, group in enumerate(auto.entries):
+            for entry in group:
+                if entry.kind == _TRIGGER:
+                    w = MAX_TEXT_LENGTH * 2 if entry.width is None else entry.width
+                    if w > widest.get(ki, -1):
+                        widest[ki] = w
+        groups = self._groups.get(source)
+        if groups is None:
+            return widest
+        first, more = groups
+        out: dict[int, int] = {}
+        for fi, ki in enumerate(first):
+            members = (ki, *more.get(fi, ())) if ki >= 0 else more.get(fi, ())
+            ws = [widest[k] for k in members if k in widest]
+            if ws:
+                out[fi] = max(ws)
+        return out
 
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
@@ -1178,19 +1229,21 @@ class Checker:
 
     def _classified(
         self, text: str, source: Source, product: str | None, trace: list[Candidate] | None = None,
-        judged: frozenset[str] = frozenset(),
+        judged: frozenset[str] = frozenset(), norm: str | None = None,
     ) -> tuple[Finding, ...]:
         """The paraphrase model's finding for a line no rule flagged: the best category above the
         source's threshold whose classifier rule applies to ``product``, over the whole utterance.
-        ``judged``: categories a rule judged lawful on this line, which the model does not report."""
+        ``judged``: categories a rule judged lawful on this line, which the model does not report.
+        ``norm``: ``text`` normalised, if the caller has it."""
         model = self.model
         assert model is not None
-        norm = text.translate(self._table)
+        if norm is None:
+            norm = text.translate(self._table)
         if len(norm) < model.min_length:
             return ()
         find, rows, bounds, limit = self._model_scan[source]
         known = {h[0] for h in find(norm, True)}
-        if sum([bounds[i] for i in known]) < limit:
+        if sum(map(bounds.__getitem__, known)) < limit:
             return ()  # no category can reach the threshold
         verdict = model.decide([rows[i] for i in known], source)
         if verdict is None:

@@ -241,3 +241,26 @@ def test_join_checked_with_crossing_reports_the_same(checker: Checker, source: S
     with_crossing = run(checker)
     assert with_crossing == run(_NoCrossing(checker))
     assert sum(1 for r in with_crossing if any(x[4] > 0 for x in r)) > 100  # many findings do cross a join
+
+
+def test_join_check_skips_lines_where_nothing_can_cross(checker: Checker) -> None:
+    # a finding wholly inside the tail (and no pattern trigger near the join): the join check
+    # verifies nothing
+    tail, head = "垃圾主播滚", "今天天气不错"
+    assert checker.check(tail, C)
+    text = tail + head
+    ftext = text.translate(checker._ftable)
+    hits = checker._scan[C][0](ftext, True)
+    assert hits
+    assert not checker._join_relevant(text, ftext, len(tail), C, hits)
+    assert checker.check(text, C, crossing=len(tail)) == ()
+    # the same term split by the join is relevant, and found
+    text = "加我微" + "信好吗"
+    ftext = text.translate(checker._ftable)
+    assert checker._join_relevant(text, ftext, 3, C, checker._scan[C][0](ftext, True))
+    assert any(f.start < 3 < f.end for f in checker.check(text, C, crossing=3))
+    # a phone-number trigger in the tail whose pattern can reach across the join is relevant
+    text = "138" + "12345678"
+    ftext = text.translate(checker._ftable)
+    assert checker._join_relevant(text, ftext, 3, C, checker._scan[C][0](ftext, True))
+    assert any(f.rule_id == "DIV-PHONE" and f.start < 3 < f.end for f in checker.check(text, C, crossing=3))
