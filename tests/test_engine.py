@@ -281,3 +281,29 @@ def test_batch_equals_per_line_on_the_labelled_sets(checker: Checker) -> None:
     assert sum(map(len, groups.values())) > 5000
     for (source, product), texts in groups.items():
         assert checker.check_batch(texts, source, product) == [checker.check(t, source, product) for t in texts]
+
+
+_REBUS_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from("⚕⛽🐘🍬💊🧠🇦😀👋☀…“中a1 \ud800"),  # rebus emoji, other emoji, symbols, a lone surrogate
+        st.characters(),
+    ),
+    max_size=40,
+)
+
+
+@given(_REBUS_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_rebus_absence_test_agrees_with_the_set_test(text: str) -> None:
+    from livestream_compliance.engine import _absence_test
+
+    chars = frozenset("⚕⛽🐘🍬💊🧠🇦")
+    assert _absence_test(chars)(text) == chars.isdisjoint(text)
+
+
+def test_rebus_absence_test_of_the_default_checker(checker) -> None:
+    absent = checker._rebus_absent
+    assert absent is not checker._rebus_chars.isdisjoint  # the fast test is in use for the default packs
+    for ch in checker._rebus_chars:
+        assert not absent(f"降血{ch}了") and not absent(ch)
+    assert absent("大家好，今天的衣服很好看！[捂脸]") and absent("😀😀 好看")
