@@ -943,12 +943,14 @@ class Checker:
 
     def _crossing(
         self, text: str, at: int, source: Source, hits: list[tuple[int, int, int]],
-        folded: list[tuple[Rule, str, int, int]] | None,
+        folded: list[tuple[Rule, str, int, int]] | None, n: int | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
         """``hits`` and ``folded`` without the term hits that do not cross ``text[:at]``'s end (see
         ``check(crossing=)``). Pattern triggers and exceptions stay whatever their place: a pattern
-        may match across the join from a trigger on one side, an exception may cover a crossing hit."""
-        n = len(text[:at].translate(self._table))  # the join's offset in the normalised text
+        may match across the join from a trigger on one side, an exception may cover a crossing hit.
+        ``n``: the join's offset in the normalised text, if known."""
+        if n is None:
+            n = len(text[:at].translate(self._table))
         keep = self._context_keys.get(source)
         if keep is None:
             keep = self._context_keys[source] = frozenset(
@@ -1161,8 +1163,11 @@ class Checker:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
         hits = find(ftext, True)
-        if crossing is not None and hits and prefilter is None and not self._join_relevant(text, ftext, crossing, source, hits):
-            hits = []  # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
+        joined_at: int | None = None  # the join's offset in the normalised text, once known
+        if crossing is not None and hits and prefilter is None:
+            joined_at = self._join_at(text, ftext, crossing)
+            if not self._join_relevant(joined_at, source, hits):
+                hits = []  # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
         result: tuple[Finding, ...] = ()
         # where the model may be asked, the verdicts of both views are kept: where a rule judged its
         # words lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
@@ -1186,7 +1191,7 @@ class Checker:
                 if hits:
                     hits, folded = self._resolve(norm, hits, source)
             if crossing is not None and (hits or folded):
-                hits, folded = self._crossing(text, crossing, source, hits, folded)
+                hits, folded = self._crossing(text, crossing, source, hits, folded, joined_at)
             if (
                 not hits
                 or (
@@ -1208,13 +1213,17 @@ class Checker:
             known = ftext  # without a folding table, the scanned text is the normalised text
         return self._classified(text, source, product, None, self._judged(trace) if trace else _NOTHING_JUDGED, known)
 
-    def _join_relevant(self, text: str, ftext: str, at: int, source: Source, hits: list[tuple[int, int, int]]) -> bool:
-        """Can a finding of the scan ``hits`` (on ``ftext``) cross ``text[:at]``'s end? Only if a hit
-        crosses it, or a pattern trigger lies close enough for a match of its pattern to reach across
-        (a match holds a trigger occurrence and is at most the pattern's width long; unbounded
-        patterns always may). Exceptions and the hits of one side alone make no crossing finding.
-        Exact for ``check(crossing=)``: when False, the full path finds nothing that crosses."""
-        n = at if len(ftext) == len(text) else len(text[:at].translate(self._table))
+    def _join_at(self, text: str, ftext: str, at: int) -> int:
+        """Where ``text[:at]`` ends in the normalised text (``ftext``: ``text`` normalised and folded)."""
+        return at if len(ftext) == len(text) else len(text[:at].translate(self._table))
+
+    def _join_relevant(self, n: int, source: Source, hits: list[tuple[int, int, int]]) -> bool:
+        """Can a finding of the scan ``hits`` cross offset ``n`` of the normalised text (a session's
+        join, see check(crossing=))? Only if a hit crosses it, or a pattern trigger lies close
+        enough for a match of its pattern to reach across (a match holds a trigger occurrence and
+        is at most the pattern's width long; unbounded patterns always may). Exceptions and the
+        hits of one side alone make no crossing finding. Exact: when False, the full path finds
+        nothing that crosses."""
         widths = self._trigger_widths.get(source)
         if widths is None:
             widths = self._trigger_widths[source] = self._build_trigger_widths(source)

@@ -252,15 +252,15 @@ def test_join_check_skips_lines_where_nothing_can_cross(checker: Checker) -> Non
     ftext = text.translate(checker._ftable)
     hits = checker._scan[C][0](ftext, True)
     assert hits
-    assert not checker._join_relevant(text, ftext, len(tail), C, hits)
+    assert not checker._join_relevant(checker._join_at(text, ftext, len(tail)), C, hits)
     assert checker.check(text, C, crossing=len(tail)) == ()
     # the same term split by the join is relevant, and found
     text = "加我微" + "信好吗"
     ftext = text.translate(checker._ftable)
-    assert checker._join_relevant(text, ftext, 3, C, checker._scan[C][0](ftext, True))
+    assert checker._join_relevant(checker._join_at(text, ftext, 3), C, checker._scan[C][0](ftext, True))
     assert any(f.start < 3 < f.end for f in checker.check(text, C, crossing=3))
     # a phone-number trigger in the tail whose pattern can reach across the join is relevant
     text = "138" + "12345678"
     ftext = text.translate(checker._ftable)
-    assert checker._join_relevant(text, ftext, 3, C, checker._scan[C][0](ftext, True))
+    assert checker._join_relevant(checker._join_at(text, ftext, 3), C, checker._scan[C][0](ftext, True))
     assert any(f.rule_id == "DIV-PHONE" and f.start < 3 < f.end for f in checker.check(text, C, crossing=3))
