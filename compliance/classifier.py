@@ -225,3 +225,83 @@ def format_model(
         lines.append(f"@grams\t{source.value}\t" + "\t".join(keys))
         lines.append(f"@weights\t{source.value}\t" + base64.b64encode(flat.tobytes()).decode("ascii"))
     return "\n".join(lines) + "\n"
+
+
+class BatchScorer:
+    """The model's per-category sums for many lines at once, with numpy: a filter for batches.
+
+    ``lines_reaching(joined)`` takes normalised lines joined by ``"\\n"`` and returns the indexes of
+    the lines on which some category's sum may reach the source's limit. Each 2- and 3-gram is
+    one integer (its code points side by side, 21 bits each), looked up in a sorted array of the
+    model's n-grams; the distinct (line, n-gram) pairs are summed per line and category. The sums
+    equal :meth:`ParaphraseModel.decide`'s up to float rounding, so a line within ``margin`` of
+    the limit counts as reaching it: the caller decides those exactly, one by one, and every other
+    line is one the model would not flag. A gram holding the separator is never an n-gram of the
+    model (its n-grams are CJK), so no sum runs across two lines.
+    """
+
+    __slots__ = ("_np", "_ids", "_weights", "_limit", "_min_length")
+
+    def __init__(self, model: ParaphraseModel, source: Source) -> None:
+        import numpy as np  # imported here: only batch callers pay its import time
+
+        self._np = np
+        table = model.weights.get(source, {})
+        limit = model.limit(source)
+        self._limit = math.inf if limit is None else limit
+        self._min_length = model.min_length
+        grams = sorted(table, key=_gram_id)
+        self._ids = np.array([_gram_id(g) for g in grams], dtype=np.uint64)
+        k = len(model.categories)
+        self._weights = np.array([table[g] for g in grams], dtype=np.float64).reshape(len(grams), k)
+
+    def lines_reaching(self, joined: str, margin: float = 1e-6) -> list[int]:
+        """Indexes of the lines of ``joined`` (normalised, ``"\\n"``-separated, no other newline)
+        on which some category's sum is at least the limit minus ``margin``; lines shorter than
+        the model's minimum length are left out."""
+        np = self._np
+        ids = self._ids
+        if not len(ids) or self._limit == math.inf or not joined:
+            return []
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+        newline = codes == 10
+        line_of = np.cumsum(newline)  # the line of each position
+        n_lines = int(line_of[-1]) + 1
+        pairs = []
+        for size in NGRAM_SIZES:
+            if len(codes) < size:
+                continue
+            gram = codes[: len(codes) - size + 1].copy()
+            for j in range(1, size):
+                gram <<= np.uint64(21)
+                gram |= codes[j : len(codes) - size + 1 + j]
+            at = np.searchsorted(ids, gram)
+            at[at == len(ids)] = 0
+            found = np.flatnonzero(ids[at] == gram)
+            pairs.append(line_of[found] * np.uint64(len(ids)) + at[found].astype(np.uint64))
+        if not pairs:
+            return []
+        unique = np.unique(np.concatenate(pairs))
+        if not len(unique):
+            return []
+        lines = (unique // np.uint64(len(ids))).astype(np.int64)
+        rows = self._weights[(unique % np.uint64(len(ids))).astype(np.int64)]
+        sums = np.empty((n_lines, rows.shape[1]), dtype=np.float64)
+        for c in range(rows.shape[1]):
+            sums[:, c] = np.bincount(lines, weights=rows[:, c], minlength=n_lines)
+        reaching = sums.max(axis=1) >= self._limit - margin
+        if self._min_length:
+            # the normalised length of each line: its span between separators
+            ends = np.flatnonzero(newline)
+            starts = np.concatenate(([0], ends + 1))
+            ends = np.concatenate((ends, [len(codes)]))
+            reaching &= (ends - starts) >= self._min_length
+        return np.flatnonzero(reaching).tolist()  # type: ignore[no-any-return]
+
+
+def _gram_id(gram: str) -> int:
+    """An n-gram as one integer: its code points, 21 bits each (see BatchScorer)."""
+    out = 0
+    for ch in gram:
+        out = (out << 21) | ord(ch)
+    return out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
-from .classifier import ParaphraseModel
+from .classifier import BatchScorer, ParaphraseModel
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
 from .matcher import Matcher, build_matcher
@@ -803,6 +803,8 @@ class Checker:
         #: per source, scan index (folded key, or key without folding) -> the widest pattern one of
         #: its keys triggers (see _join_relevant), built on first use
         self._trigger_widths: dict[Source, dict[int, int]] = {}
+        #: per source, the paraphrase model's batch scorer, built on the first long batch
+        self._batch_scorers: dict[Source, BatchScorer] = {}
         for source in Source:
             auto = self._automata[source]
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
@@ -1317,14 +1319,24 @@ class Checker:
 
     def _classified_batch(
         self, texts: Sequence[str], source: Source, product: str | None, out: list[tuple[Finding, ...]],
-        judged: Mapping[int, frozenset[str]] | None = None,
+        judged: Mapping[int, frozenset[str]] | None = None, norm_joined: str | None = None,
     ) -> list[tuple[Finding, ...]]:
         """``out`` with the model's findings for the lines without one; ``judged``: per verified line,
-        the categories a rule judged lawful there (see check)."""
-        if source in self._model_sources:
-            for i, found in enumerate(out):
-                if not found:
-                    out[i] = self._classified(texts[i], source, product, None, judged.get(i, _NOTHING_JUDGED) if judged else _NOTHING_JUDGED)
+        the categories a rule judged lawful there (see check). ``norm_joined``: the batch normalised
+        and joined by newlines, if the caller has it; a long batch is then scored all at once
+        (BatchScorer), and only the lines that may reach the threshold are classified one by one."""
+        if source not in self._model_sources:
+            return out
+        if norm_joined is not None and len(norm_joined) >= VECTOR_MIN_CHARS:
+            scorer = self._batch_scorers.get(source)
+            if scorer is None:
+                scorer = self._batch_scorers[source] = BatchScorer(self.model, source)  # type: ignore[arg-type]
+            lines: Iterable[int] = scorer.lines_reaching(norm_joined)
+        else:
+            lines = range(len(out))
+        for i in lines:
+            if not out[i]:
+                out[i] = self._classified(texts[i], source, product, None, judged.get(i, _NOTHING_JUDGED) if judged else _NOTHING_JUDGED)
         return out
 
     def _with_rebus(
@@ -1389,6 +1401,7 @@ class Checker:
             fjoined = self._fvector_table.apply(codes)
             rebus_at = self._fvector_table.positions(codes, self._rebus_marks)
         else:
+            codes = None
             fjoined = joined.translate(self._fbatch_table)
         auto = self._automata[source]
         hits = auto.matcher.find(fjoined)  # type: ignore[union-attr]
@@ -1414,7 +1427,8 @@ class Checker:
         out: list[tuple[Finding, ...]] = [()] * n
         if not hits:
             judged: dict[int, frozenset[str]] = {}
-            return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at, judged), judged)
+            out = self._rebus_batch(texts, joined, source, product, out, rebus_at, judged)
+            return self._classified_batch(texts, source, product, out, judged, self._model_text(joined, fjoined, norm_joined, source, codes))
         # only lines with hits need their bounds: count separators between consecutive hits
         hits.sort(key=lambda h: h[1])
         flagged: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = {}
@@ -1459,7 +1473,22 @@ class Checker:
             out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded)
             if trace and not out[li]:
                 judged[li] = self._judged(trace)
-        return self._classified_batch(texts, source, product, self._rebus_batch(texts, joined, source, product, out, rebus_at, judged), judged)
+        out = self._rebus_batch(texts, joined, source, product, out, rebus_at, judged)
+        return self._classified_batch(texts, source, product, out, judged, self._model_text(joined, fjoined, norm_joined, source, codes))
+
+    def _model_text(self, joined: str, fjoined: str, norm_joined: str, source: Source, codes: object) -> str | None:
+        """The normalised batch for the model's batch pass (see _classified_batch), or None when the
+        model does not serve ``source`` or the batch is short. ``norm_joined`` may still be the folded
+        ``fjoined`` (no line had a hit): the model reads normalised, not folded, text."""
+        if source not in self._model_sources or len(joined) < VECTOR_MIN_CHARS:
+            return None
+        if norm_joined is not fjoined or self._fbatch_table is self._batch_table:
+            return norm_joined
+        if codes is None:
+            return joined.translate(self._batch_table)
+        if self._vector_table is None:
+            self._vector_table = VectorTable(self._batch_table)
+        return self._vector_table.apply(codes)
 
     def _rebus_batch(
         self, texts: Sequence[str], joined: str, source: Source, product: str | None, out: list[tuple[Finding, ...]],

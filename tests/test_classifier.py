@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livestream_compliance import ComplianceError, RuleError, Severity, Source, build_checker, load_rule_set
-from livestream_compliance.classifier import ModelError, _grams, features, format_model, parse_model
+from livestream_compliance.classifier import BatchScorer, ModelError, _grams, features, format_model, parse_model
 from livestream_compliance.rules import build_rule_set
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -180,3 +180,37 @@ def test_check_batch_and_explain_agree_on_lines_read_through_rebus_emoji(checker
         one = checker.check(r["text"], Source.HOST, r["product"])
         assert checker.explain(r["text"], Source.HOST, r["product"]).findings == one, r["text"]
         assert checker.check_batch([r["text"], "你好"], Source.HOST, r["product"])[0] == one, r["text"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=_ALPHABET.replace(" ", "") + "。", max_size=30), min_size=1, max_size=12))
+def test_batch_scorer_keeps_every_line_the_model_flags(tiny, lines: list[str]) -> None:
+    """BatchScorer is a filter: every line classify() flags is among its lines, and every line it
+    keeps has a category sum within rounding of the limit."""
+    norms = [t.replace("\n", "") for t in lines]
+    reaching = set(BatchScorer(tiny, Source.HOST).lines_reaching("\n".join(norms)))
+    limit = tiny.limit(Source.HOST)
+    for i, norm in enumerate(norms):
+        flagged = tiny.classify(norm, Source.HOST) is not None
+        if flagged:
+            assert i in reaching, norm
+        if i in reaching:
+            sums = [math.log(p / (1 - p)) for p in tiny.scores(norm, Source.HOST)]
+            assert max(sums) >= limit - 1e-5 and len(norm) >= tiny.min_length, norm
+
+
+def test_batch_scorer_on_the_shipped_model_and_labelled_host_lines(checker) -> None:
+    """The shipped model scored in one batch keeps exactly the host lines it flags one by one
+    (nothing lies within rounding of the threshold), and check_batch reports what check does."""
+    import json
+
+    labelled = Path(__file__).parent.parent / "benchmarks" / "labelled"
+    texts = [json.loads(line)["text"] for f in sorted(labelled.glob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines() if line.strip() and '"host"' in line]
+    assert len(texts) > 1000
+    model = checker.model
+    norms = [checker.normalize(t) for t in texts]
+    flagged = [i for i, n in enumerate(norms) if len(n) >= model.min_length and model.classify(n, Source.HOST) is not None]
+    assert len(flagged) > 300
+    assert BatchScorer(model, Source.HOST).lines_reaching("\n".join(norms)) == flagged
+    assert checker.check_batch(texts, Source.HOST) == [checker.check(t, Source.HOST) for t in texts]
