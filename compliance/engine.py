@@ -798,10 +798,10 @@ class Checker:
             self._fbatch_table[ord("\n")] = ord("\n")
         self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
         self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
-        #: per source, the keys with a pattern trigger or an exception (see _crossing), built on first use
-        self._context_keys: dict[Source, frozenset[int]] = {}
+        #: per source, key -> has it a pattern trigger or an exception (see _crossing), filled as keys are met
+        self._context_keys: dict[Source, dict[int, bool]] = {}
         #: per source, scan index (folded key, or key without folding) -> the widest pattern one of
-        #: its keys triggers (see _join_relevant), built on first use
+        #: its keys triggers, or -1 (see _join_relevant), filled as indexes are met
         self._trigger_widths: dict[Source, dict[int, int]] = {}
         #: per source, the paraphrase model's batch scorer, built on the first long batch
         self._batch_scorers: dict[Source, BatchScorer] = {}
@@ -955,24 +955,24 @@ class Checker:
             n = len(text[:at].translate(self._table))
         keep = self._context_keys.get(source)
         if keep is None:
-            keep = self._context_keys[source] = frozenset(
-                i for i, group in enumerate(self._automata[source].entries)
-                if any(e.kind == _TRIGGER or e.kind == _EXCEPTION for e in group)
-            )
+            keep = self._context_keys[source] = {}
+        entries = self._automata[source].entries
+        for h in hits:  # filled per key as keys are met: a build over every key stalled the first join
+            if h[0] not in keep:
+                keep[h[0]] = any(e.kind == _TRIGGER or e.kind == _EXCEPTION for e in entries[h[0]])
         if folded:
             folded = [f for f in folded if f[2] < n < f[3]] or None
             if folded:
                 # a folded spelling gives way to any other hit of its category overlapping it
                 # (see _verify), crossing or not: keep them all
                 return hits, folded
-        crossing = [h for h in hits if h[1] < n < h[2] or h[0] in keep]
+        crossing = [h for h in hits if h[1] < n < h[2] or keep[h[0]]]
         if len(crossing) == len(hits):
             return hits, None
-        entries = self._automata[source].entries
         # one rule's overlapping hits merge into one finding (_merge_overlaps): the hits of a rule
         # that has a crossing hit or a pattern to run stay, wherever they lie
         rules = {e.rule.id for h in crossing for e in entries[h[0]]}
-        return [h for h in hits if h[1] < n < h[2] or h[0] in keep or any(e.rule.id in rules for e in entries[h[0]])], None
+        return [h for h in hits if h[1] < n < h[2] or keep[h[0]] or any(e.rule.id in rules for e in entries[h[0]])], None
 
     def _scan_norm(
         self, norm: str, source: Source
@@ -1228,37 +1228,34 @@ class Checker:
         nothing that crosses."""
         widths = self._trigger_widths.get(source)
         if widths is None:
-            widths = self._trigger_widths[source] = self._build_trigger_widths(source)
+            widths = self._trigger_widths[source] = {}
         for i, s, e in hits:
             if s < n < e:
                 return True
             w = widths.get(i)
-            if w is not None and e - w < n < s + w:
+            if w is None:
+                w = widths[i] = self._trigger_width(source, i)
+            if w >= 0 and e - w < n < s + w:
                 return True
         return False
 
-    def _build_trigger_widths(self, source: Source) -> dict[int, int]:
-        """Scan index -> the widest pattern triggered by one of the keys it stands for (an unbounded
-        pattern counts as wider than any line)."""
+    def _trigger_width(self, source: Source, index: int) -> int:
+        """The widest pattern triggered by a key that scan index ``index`` stands for (an unbounded
+        pattern counts as wider than any line), or -1 if none is a trigger. Computed per index as
+        indexes are met (a build over every key stalled the first join check by ~0.1 s)."""
         auto = self._automata[source]
-        widest: dict[int, int] = {}
-        for ki, group in enumerate(auto.entries):
-            for entry in group:
-                if entry.kind == _TRIGGER:
-                    w = MAX_TEXT_LENGTH * 2 if entry.width is None else entry.width
-                    if w > widest.get(ki, -1):
-                        widest[ki] = w
         groups = self._groups.get(source)
         if groups is None:
-            return widest
-        first, more = groups
-        out: dict[int, int] = {}
-        for fi, ki in enumerate(first):
-            members = (ki, *more.get(fi, ())) if ki >= 0 else more.get(fi, ())
-            ws = [widest[k] for k in members if k in widest]
-            if ws:
-                out[fi] = max(ws)
-        return out
+            members: tuple[int, ...] = (index,)
+        else:
+            first, more = groups
+            members = ((first[index],) if first[index] >= 0 else ()) + more.get(index, ())
+        widest = -1
+        for ki in members:
+            for entry in auto.entries[ki]:
+                if entry.kind == _TRIGGER:
+                    widest = max(widest, MAX_TEXT_LENGTH * 2 if entry.width is None else entry.width)
+        return widest
 
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
