@@ -410,6 +410,15 @@ def _checker_from_state(state: dict[str, Any], backend: str, model: ParaphraseMo
     return checker
 
 
+def state_path(
+    paths: Sequence[str | os.PathLike[str]] = (), *, defaults: bool = True, cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The start-up cache file :func:`load_checker` reads and writes for these rules (``cache_dir``:
+    None for :func:`default_cache_dir`)."""
+    key = _state_key(_layers(paths, defaults), defaults)
+    return Path(default_cache_dir() if cache_dir is None else os.fspath(cache_dir)) / f"{key[:32]}.state"
+
+
 def load_checker(
     paths: Sequence[str | os.PathLike[str]] = (),
     *,

@@ -1,4 +1,4 @@
-"""``compliance rules validate|list``: every rule-file problem names the file, rule and field."""
+"""``compliance rules validate|list|build``: every rule-file problem names the file, rule and field."""
 
 from __future__ import annotations
 
@@ -195,3 +195,34 @@ def test_validate_warns_about_pattern_characters_normalisation_rewrites(cli) -> 
     assert len(warnings) == 1, r
     assert "state.toml" in warnings[0] and "STATE-ARMY" in warnings[0] and "patterns[0]" in warnings[0]
     assert "'陆' becomes '6'" in warnings[0]
+
+
+def test_build_writes_the_start_up_state_the_next_load_reads(cli, tmp_path, monkeypatch):
+    from livestream_compliance import loader
+
+    cache = tmp_path / "cache"
+    res = cli("rules", "build", "--no-default-rules", BASIC, "--cache-dir", str(cache))
+    path = loader.state_path([BASIC], defaults=False, cache_dir=cache)
+    assert res.code == 0, res.err
+    assert path.is_file() and "state built in " in res.out and str(path) in res.out
+    assert res.out.startswith("3 rules, version ")
+    again = cli("rules", "build", "--no-default-rules", BASIC, "--cache-dir", str(cache))
+    assert again.code == 0 and "was already in" in again.out
+    # the next start with these rules reads the state: no parsing, no validation, no build
+    version = load_rule_set([BASIC], defaults=False).version
+
+    def no_build(*_a, **_k):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(loader, "build_rule_set", no_build)
+    checker = loader.load_checker([BASIC], defaults=False, cache_dir=cache, model=False)
+    assert checker.version == version
+
+
+def test_build_reports_invalid_rules_and_an_unwritable_cache(cli, tmp_path):
+    bad = cli("rules", "build", "--no-default-rules", f"{RULES_FX}/invalid_unknown_key", "--cache-dir", str(tmp_path))
+    assert bad.code == 2 and "unknown key" in bad.err
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    res = cli("rules", "build", "--no-default-rules", BASIC, "--cache-dir", str(blocked))
+    assert res.code == 2 and "could not write the start-up cache" in res.err
