@@ -24,6 +24,7 @@ import logging
 import re
 import signal
 import struct
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -307,6 +308,9 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+#: GIL switch interval (seconds) while a rule reload builds in a thread (see App.reload)
+RELOAD_SWITCH_INTERVAL = 0.0002
+
 #: (young, middle, old) collection thresholds set by :func:`tune_gc` (CPython's default: 700, 10, 10)
 GC_THRESHOLDS = (700, 10, 1000)
 
@@ -576,6 +580,12 @@ class App:
         async with self._reload_lock:
             t0 = time.perf_counter()
             old = self.checker
+            # The build runs in a thread. Every automaton scan of the messages checked meanwhile
+            # releases the GIL (ahocorasick-rs does), and each time the building thread keeps it for
+            # up to the switch interval: at CPython's 5 ms, messages queued for the whole build
+            # (seconds). A short interval while building keeps the event loop's waits short.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, RELOAD_SWITCH_INTERVAL))
             try:
                 checker = await loop.run_in_executor(None, self._build)
             except Exception as exc:
@@ -597,6 +607,8 @@ class App:
                 return self._notify(
                     ReloadResult(False, self.rule_version, len(old.rules) if old else 0, str(exc), issues, dt)
                 )
+            finally:
+                sys.setswitchinterval(interval)
             # the swap: one assignment on the event loop thread, between two messages
             self.checker = checker
             dt = time.perf_counter() - t0

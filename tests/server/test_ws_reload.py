@@ -186,6 +186,32 @@ async def test_real_builder_reload(make_app, rules_dir: Path) -> None:
     assert seen["loop_served"] == "served"
 
 
+@pytest.mark.parametrize("ok", [True, False])
+async def test_reload_shortens_the_gil_switch_interval_while_it_builds(make_app, rules_dir: Path, ok: bool) -> None:
+    """While the build holds the GIL, the event loop's scans (which release it) wait at most the
+    switch interval for it back: a short interval during the build, CPython's again after it."""
+    import sys
+
+    from livestream_compliance_server.app import RELOAD_SWITCH_INTERVAL
+
+    app: App = await make_app(rules=[str(rules_dir)])
+    build = app._build
+    during: list[float] = []
+
+    def watched_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        during.append(sys.getswitchinterval())
+        if not ok:
+            raise RuntimeError("build failed")
+        return build(*args, **kwargs)
+
+    app._build = watched_build  # type: ignore[method-assign]
+    before = sys.getswitchinterval()
+    result = await app.reload()
+    assert result.ok is ok
+    assert during == [pytest.approx(min(before, RELOAD_SWITCH_INTERVAL))] and during[0] < before
+    assert sys.getswitchinterval() == before
+
+
 @pytest.mark.parametrize("state_cache", [True, False])
 async def test_default_builder_uses_the_state_cache_unless_disabled(
     make_app, rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_cache: bool
