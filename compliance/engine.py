@@ -1257,6 +1257,18 @@ class Checker:
                     widest = max(widest, MAX_TEXT_LENGTH * 2 if entry.width is None else entry.width)
         return widest
 
+    def warm(self) -> Checker:
+        """Build now what a check otherwise builds on its first use (the rebus view's table, ~10 ms;
+        the stand-in characters; the lexicon), so that no message pays for it. A long-running caller
+        (the sidecar) calls this off its event loop after loading; the result is the same either way."""
+        if self._rebus_view is None:
+            self._rebus_view = self.normalizer.rebus_view()
+        self._stand_ins()
+        if self._lexicon is None:
+            dictionary = getattr(self.segmenter, "dictionary", None)
+            self._lexicon = dictionary()[0] if callable(dictionary) else None
+        return self
+
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
         category = self._rule_category

@@ -564,6 +564,13 @@ class App:
 
     # ------------------------------------------------------------------ reload
     def _build(self) -> Checker:
+        checker = self._build_checker()
+        warm = getattr(checker, "warm", None)  # a custom factory's checker may not have it
+        if callable(warm):
+            warm()  # here, in the build's thread: no message pays for what a first use builds
+        return checker
+
+    def _build_checker(self) -> Checker:
         c = self.config
         if c.state_cache and self.checker_factory is build_checker:
             # the loader's state cache (keyed by the rule files' content): a restart or a reload with

@@ -307,3 +307,11 @@ def test_rebus_absence_test_of_the_default_checker(checker) -> None:
     for ch in checker._rebus_chars:
         assert not absent(f"降血{ch}了") and not absent(ch)
     assert absent("大家好，今天的衣服很好看！[捂脸]") and absent("😀😀 好看")
+
+
+def test_warm_builds_what_a_first_check_would_and_changes_nothing(checker) -> None:
+    line = "喝了降血🍬的茶"
+    before = checker.check(line, Source.HOST)
+    assert checker.warm() is checker
+    assert checker._rebus_view is not None and checker._stand_in
+    assert checker.check(line, Source.HOST) == before
