@@ -371,15 +371,18 @@ def config_from(a: argparse.Namespace) -> be.Config:
 
 #: the section benchmarks/workers.py writes into RESULTS.md, kept when this script rewrites the file
 WORKERS_BEGIN, WORKERS_END = "<!-- workers:begin -->", "<!-- workers:end -->"
+#: hand-written notes (what changed, before/after figures), kept when this script rewrites the file
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
 
 
 def write(rep: Report, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     text = markdown(rep)
     old = out.read_text(encoding="utf-8") if out.exists() else ""
-    if WORKERS_BEGIN in old and WORKERS_END in old:
-        kept = old[old.index(WORKERS_BEGIN): old.index(WORKERS_END) + len(WORKERS_END)]
-        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    for begin, end in ((NOTES_BEGIN, NOTES_END), (WORKERS_BEGIN, WORKERS_END)):
+        if begin in old and end in old:
+            kept = old[old.index(begin): old.index(end) + len(end)]
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
     out.write_text(text, encoding="utf-8")
 
 
