@@ -385,6 +385,10 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
     return out
 
 
+def _no_pause() -> None:
+    return None
+
+
 def _absence_test(chars: frozenset[str]) -> Callable[[str], bool]:
     """A function telling whether a text holds none of ``chars``; same answer as
     ``chars.isdisjoint(text)``, which costs ~90 ns a character (a str object per character).
@@ -699,7 +703,12 @@ class Checker:
         near_fold: Mapping[str, str] | None = None,
         fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
         model: ParaphraseModel | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> None:
+        """``pause``: called between the long steps of the build (each automaton is one call into
+        its library that holds the interpreter lock throughout), so that a caller building in a
+        thread can let its other threads run in between; nothing else depends on it."""
+        pause = pause or _no_pause
         self.rules = rules
         #: the paraphrase model (see classifier.py) and, per source it serves, category -> its
         #: classifier rule: it is asked only about lines no term or pattern rule flagged
@@ -763,6 +772,7 @@ class Checker:
             self._load(compiled)
         else:
             self._compile()
+            pause()
         for source in Source:
             auto = self._automata[source]
             if len(auto.trigger_only) != len(auto.keys):
@@ -791,6 +801,7 @@ class Checker:
             self._build_fold(None, fold_index)
         elif fold:
             self._build_fold(fold, near=near_fold)
+            pause()
         if self._fold_table is not None:
             ft = self._fold_table
             self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
@@ -807,6 +818,7 @@ class Checker:
         self._batch_scorers: dict[Source, BatchScorer] = {}
         for source in Source:
             auto = self._automata[source]
+            pause()
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
             self._scan[source] = (
                 auto.matcher.find_overlapping, self._patterns[source][0], source, self._gap_only[source],  # type: ignore[union-attr]

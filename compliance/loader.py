@@ -18,7 +18,7 @@ import pickle
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -164,15 +164,19 @@ def build_checker(
     segmenter: JiebaSegmenter | None = None,
     jieba_cache_dir: str | None = None,
     model: ParaphraseModel | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> Checker:
-    """A ready checker for ``rule_set``: translate table, taught jieba, automata."""
+    """A ready checker for ``rule_set``: translate table, taught jieba, automata. ``pause``: called
+    between the long steps (see Checker)."""
+    pause = pause or _no_pause
     normalizer = Normalizer.build(traditional_to_simplified())
     terms = {normalizer.normalize(t) for r in rule_set.rules for t in r.terms}
     if segmenter is None:
         protected = {normalizer.normalize(x) for r in rule_set.rules for x in r.exceptions}
-        segmenter = JiebaSegmenter(
-            sorted(terms), sorted(protected), cache_dir=jieba_cache_dir, dictionary=_jieba_base_dictionary(jieba_cache_dir)
-        )
+        base = _jieba_base_dictionary(jieba_cache_dir)
+        pause()
+        segmenter = JiebaSegmenter(sorted(terms), sorted(protected), cache_dir=jieba_cache_dir, dictionary=base)
+        pause()
     dictionary = getattr(segmenter, "dictionary", None)  # jieba's words: a homophone spelling that is a word is skipped
     lexicon = dictionary()[0] if callable(dictionary) else None
     return Checker(
@@ -186,6 +190,7 @@ def build_checker(
         fold=fold_table(),
         near_fold=near_folds(),
         model=model,
+        pause=pause,
     )
 
 
@@ -387,7 +392,9 @@ def _unpack_dictionary(blob: object) -> tuple[dict[str, int], int] | None:
     return dict(zip(keys, values)), total
 
 
-def _checker_from_state(state: dict[str, Any], backend: str, model: ParaphraseModel | None = None) -> Checker | None:
+def _checker_from_state(
+    state: dict[str, Any], backend: str, model: ParaphraseModel | None = None, pause: Callable[[], None] | None = None
+) -> Checker | None:
     rules = state["rules"]
     compiled = state["compiled"]
     # (whether ``compiled`` fits ``rules`` is checked by Checker, which rebuilds when it does not)
@@ -399,12 +406,15 @@ def _checker_from_state(state: dict[str, Any], backend: str, model: ParaphraseMo
     unpacked = _unpack_dictionary(state["jieba"])
     if unpacked is None:
         return None
+    if pause is not None:
+        pause()
     freq, total = unpacked
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
     fold_index = state.get("fold")
     checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
                       fold=fold_table() if fold_index is None else None,
-                      near_fold=near_folds() if fold_index is None else None, fold_index=fold_index, model=model)
+                      near_fold=near_folds() if fold_index is None else None, fold_index=fold_index, model=model,
+                      pause=pause)
     if fold_index is not None and checker.fold_index() is None:
         return None  # a folding index that does not fit these keys: rebuild
     return checker
@@ -426,6 +436,7 @@ def load_checker(
     backend: str = "ahocorasick-rs",
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     model: bool = True,
+    pause: Callable[[], None] | None = None,
 ) -> Checker:
     """Load the default rules (plus ``paths``, which extend or override them) and build a checker.
 
@@ -439,21 +450,36 @@ def load_checker(
     directory and then in the temporary directory, and written to the cache directory when missing.
     ``model``: also load the paraphrase model, which reports through the rule set's classifier
     rules (``classifier = true``) on lines no other rule flagged; ``False``: rules only.
+    ``pause``: called between the long steps of loading and building, each a single call into C or
+    Rust that holds the interpreter lock throughout (reading the state, building an automaton,
+    writing the state): a caller loading in a thread (the sidecar's reload) lets its event loop
+    catch up there. Nothing else depends on it.
     """
+    pause = pause or _no_pause
     layers = _layers(paths, defaults)
     pm = paraphrase_model() if model else None
     if cache_dir is None:
-        return build_checker(build_rule_set(layers), backend=backend, model=pm)
+        rule_set = build_rule_set(layers)
+        pause()
+        return build_checker(rule_set, backend=backend, model=pm, pause=pause)
     cdir = default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
     key = _state_key(layers, defaults)
     state = _read_state(cdir, key)
+    pause()
     if state is not None:
         try:
-            checker = _checker_from_state(state, backend, pm)
+            checker = _checker_from_state(state, backend, pm, pause)
         except Exception:  # noqa: BLE001 - an unusable state is rebuilt
             checker = None
         if checker is not None:
             return checker
-    checker = build_checker(build_rule_set(layers), backend=backend, jieba_cache_dir=cdir, model=pm)
+    rule_set = build_rule_set(layers)
+    pause()
+    checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)
+    pause()
     _write_state(cdir, key, checker)
     return checker
+
+
+def _no_pause() -> None:
+    return None

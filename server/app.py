@@ -310,6 +310,25 @@ def tune_gc() -> None:
 
 #: GIL switch interval (seconds) while a rule reload builds in a thread (see App.reload)
 RELOAD_SWITCH_INTERVAL = 0.0002
+#: after the event loop caught up, the build's thread sleeps this long (seconds) before its next step
+RELOAD_PAUSE = 0.002
+
+
+def _loop_caught_up(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """For a build in another thread: a function that returns once ``loop`` has run everything that
+    was ready when it was called (the messages that queued while the build held the GIL), then
+    sleeps :data:`RELOAD_PAUSE`. Gives up after a second (a loop that is stopping), never raises."""
+
+    def pause() -> None:
+        if not loop.is_closed():
+            step = asyncio.sleep(0)
+            try:
+                asyncio.run_coroutine_threadsafe(step, loop).result(timeout=1.0)
+            except Exception:  # noqa: BLE001 - a closing or stopping loop: go on building
+                step.close()
+        time.sleep(RELOAD_PAUSE)
+
+    return pause
 
 #: (young, middle, old) collection thresholds set by :func:`tune_gc` (CPython's default: 700, 10, 10)
 GC_THRESHOLDS = (700, 10, 1000)
@@ -563,22 +582,23 @@ class App:
             self._evicted_seen = n
 
     # ------------------------------------------------------------------ reload
-    def _build(self) -> Checker:
-        checker = self._build_checker()
+    def _build(self, pause: Callable[[], None] | None = None) -> Checker:
+        checker = self._build_checker(pause)
         warm = getattr(checker, "warm", None)  # a custom factory's checker may not have it
         if callable(warm):
             warm()  # here, in the build's thread: no message pays for what a first use builds
         return checker
 
-    def _build_checker(self) -> Checker:
+    def _build_checker(self, pause: Callable[[], None] | None = None) -> Checker:
         c = self.config
         if c.state_cache and self.checker_factory is build_checker:
             # the loader's state cache (keyed by the rule files' content): a restart or a reload with
             # unchanged rules skips validation and the build; any edit is a miss and builds afresh
-            return load_checker(c.rules, defaults=c.default_rules, cache_dir=DEFAULT_CACHE, model=c.paraphrase_model)
+            return load_checker(c.rules, defaults=c.default_rules, cache_dir=DEFAULT_CACHE, model=c.paraphrase_model,
+                                pause=pause)
         rule_set = load_rule_set(c.rules, defaults=c.default_rules)
         if self.checker_factory is build_checker:
-            return build_checker(rule_set, model=paraphrase_model() if c.paraphrase_model else None)
+            return build_checker(rule_set, model=paraphrase_model() if c.paraphrase_model else None, pause=pause)
         return self.checker_factory(rule_set)
 
     async def reload(self, trigger: str = "api") -> ReloadResult:
@@ -591,10 +611,13 @@ class App:
             # releases the GIL (ahocorasick-rs does), and each time the building thread keeps it for
             # up to the switch interval: at CPython's 5 ms, messages queued for the whole build
             # (seconds). A short interval while building keeps the event loop's waits short.
+            # What the interval cannot split are single calls into C or Rust that hold the GIL
+            # throughout (an automaton's build, reading the state): between them the build waits
+            # until the event loop has caught up (_loop_caught_up).
             interval = sys.getswitchinterval()
             sys.setswitchinterval(min(interval, RELOAD_SWITCH_INTERVAL))
             try:
-                checker = await loop.run_in_executor(None, self._build)
+                checker = await loop.run_in_executor(None, functools.partial(self._build, _loop_caught_up(loop)))
             except Exception as exc:
                 dt = time.perf_counter() - t0
                 issues = tuple(str(i) for i in exc.issues) if isinstance(exc, RuleError) else ()

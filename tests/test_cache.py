@@ -180,3 +180,14 @@ def test_warm_start_does_not_import_pydantic(rules_dir: Path, tmp_path: Path) ->
     warm = subprocess.run(run, capture_output=True, text=True, check=True)
     assert cold.stdout.strip() == "True"  # the first start validated the rule files
     assert warm.stdout.strip() == "False"
+
+
+def test_load_checker_pauses_between_its_long_steps(tmp_path: Path) -> None:
+    """``pause`` is called between the long steps, cold and warm, and changes nothing found."""
+    calls: list[int] = []
+    cold = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
+    assert len(calls) >= 6  # after the rules, jieba's dictionary, its teaching, the compile, the folding, each automaton
+    calls.clear()
+    warm = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
+    assert len(calls) >= 4  # after the state, the dictionary, before each automaton
+    assert _findings(warm) == _findings(cold) == _findings(loader.load_checker([FIXTURE], defaults=False, cache_dir=None, model=False))

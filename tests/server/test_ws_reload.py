@@ -228,3 +228,22 @@ async def test_default_builder_uses_the_state_cache_unless_disabled(
     third = await app.reload()
     assert third.ok and third.rule_version != second.rule_version
     assert (len(list(cache.iterdir())) == 2) if state_cache else not cache.exists()
+
+
+async def test_the_build_waits_for_the_event_loop_to_catch_up() -> None:
+    """The reload's pause returns once the loop has run what was ready, and never raises."""
+    import time
+
+    from livestream_compliance_server.app import _loop_caught_up
+
+    loop = asyncio.get_running_loop()
+    ran: list[str] = []
+    loop.call_soon(ran.append, "queued before the pause")
+    pause = _loop_caught_up(loop)
+    await loop.run_in_executor(None, pause)
+    assert ran == ["queued before the pause"]
+    stopped = asyncio.new_event_loop()
+    stopped.close()
+    t0 = time.perf_counter()
+    _loop_caught_up(stopped)()  # a closed loop: returns at once
+    assert time.perf_counter() - t0 < 1.0
