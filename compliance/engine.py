@@ -1197,9 +1197,10 @@ class Checker:
                 # nothing deleted: the candidates are resolved on their own spans, and the whole
                 # line is normalised only when one of them is a key spelt exactly (most are not)
                 hits, folded = self._resolve(text, hits, source, self._table)
-                norm = known = text.translate(self._table) if hits or folded is not None else ftext
-                if not (hits or folded is not None):
-                    known = None
+                if hits or folded is not None:
+                    norm = known = text.translate(self._table)
+                else:
+                    norm = ftext  # no candidate left, and no pattern prefilter on this path: not read
             else:
                 norm = known = text.translate(self._table)
                 if hits:

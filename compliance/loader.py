@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .classifier import ParaphraseModel, parse_model
-from .engine import Checker, CompiledRules
+from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue
 from .literals import from_recipe
 from .normalize import Normalizer
@@ -479,7 +479,3 @@ def load_checker(
     pause()
     _write_state(cdir, key, checker)
     return checker
-
-
-def _no_pause() -> None:
-    return None

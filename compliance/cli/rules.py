@@ -82,6 +82,16 @@ def dead_pattern_characters(checker) -> list[RuleIssue]:  # type: ignore[no-unty
     return issues
 
 
+def _rule_errors(exc: RuleError) -> int:
+    """Every issue of ``exc`` on stderr, once each (the checker compiles once per speaker and may
+    report the same issue for each), then a count; the exit code."""
+    issues = list(dict.fromkeys(exc.issues))
+    for issue in issues:
+        sys.stderr.write(f"{issue}\n")
+    sys.stderr.write(f"{len(issues)} error(s)\n")
+    return EXIT_ERROR
+
+
 def run_validate(args: argparse.Namespace) -> int:
     from ..loader import build_checker, load_rule_set, paraphrase_model
 
@@ -90,12 +100,7 @@ def run_validate(args: argparse.Namespace) -> int:
         # classifier rules' examples run through the shipped paraphrase model
         checker = build_checker(rule_set, model=paraphrase_model())
     except RuleError as exc:
-        # the checker compiles once per speaker and may report the same issue for each
-        issues = list(dict.fromkeys(exc.issues))
-        for issue in issues:
-            sys.stderr.write(f"{issue}\n")
-        sys.stderr.write(f"{len(issues)} error(s)\n")
-        return EXIT_ERROR
+        return _rule_errors(exc)
     for warning in dead_pattern_characters(checker):
         sys.stderr.write(f"warning: {warning}\n")
     issues = [] if args.no_examples else example_failures(checker)
@@ -131,11 +136,7 @@ def run_build(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         checker = load_checker(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir, model=False)
     except RuleError as exc:
-        issues = list(dict.fromkeys(exc.issues))
-        for issue in issues:
-            sys.stderr.write(f"{issue}\n")
-        sys.stderr.write(f"{len(issues)} error(s)\n")
-        return EXIT_ERROR
+        return _rule_errors(exc)
     seconds = time.perf_counter() - t0
     if not path.is_file():
         sys.stderr.write(f"error: could not write the start-up cache {path}\n")
