@@ -317,15 +317,18 @@ RELOAD_PAUSE = 0.002
 def _loop_caught_up(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     """For a build in another thread: a function that returns once ``loop`` has run everything that
     was ready when it was called (the messages that queued while the build held the GIL), then
-    sleeps :data:`RELOAD_PAUSE`. Gives up after a second (a loop that is stopping), never raises."""
+    sleeps :data:`RELOAD_PAUSE`. Never raises; after a wait of a second (a loop that is stopping)
+    it stops waiting for the loop."""
+    waiting = [True]
 
     def pause() -> None:
-        if not loop.is_closed():
+        if waiting[0] and not loop.is_closed():
             step = asyncio.sleep(0)
             try:
                 asyncio.run_coroutine_threadsafe(step, loop).result(timeout=1.0)
-            except Exception:  # noqa: BLE001 - a closing or stopping loop: go on building
+            except Exception:  # noqa: BLE001 - a closing or stopping loop: go on building, without waiting
                 step.close()
+                waiting[0] = False
         time.sleep(RELOAD_PAUSE)
 
     return pause

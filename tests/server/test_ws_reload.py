@@ -247,3 +247,24 @@ async def test_the_build_waits_for_the_event_loop_to_catch_up() -> None:
     t0 = time.perf_counter()
     _loop_caught_up(stopped)()  # a closed loop: returns at once
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_build_stops_waiting_for_a_loop_that_does_not_run() -> None:
+    """A loop that is not running (a server shutting down): the first pause waits its second, the
+    next ones do not wait at all."""
+    import time
+
+    from livestream_compliance_server.app import _loop_caught_up
+
+    idle = asyncio.new_event_loop()
+    try:
+        pause = _loop_caught_up(idle)
+        t0 = time.perf_counter()
+        pause()
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pause()
+        pause()
+        assert first >= 0.9 and time.perf_counter() - t0 < 0.2
+    finally:
+        idle.close()
