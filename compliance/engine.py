@@ -46,6 +46,8 @@ _PRODUCTS = frozenset(PRODUCT_CATEGORIES)
 
 #: entry kinds; ``_Entry.width`` of a ``_GAP`` entry is where its term lost a character (see ``gap_forms``)
 _TERM, _EXCEPTION, _VARIANT, _TRIGGER, _ALIAS, _GAP, _HOMOPHONE = 0, 1, 2, 3, 4, 5, 6
+#: the kinds verified as a term's spelling (what _verify turns into term hits before its verdicts)
+_TERM_KINDS = frozenset({_TERM, _VARIANT, _ALIAS, _HOMOPHONE})
 
 Verdict = Literal["kept", "exception", "boundary", "negation", "speaker", "product", "contained", "gap", "context"]
 #: candidate verdicts by which a rule judged its words lawful where they stand (an exception, a
@@ -1188,6 +1190,7 @@ class Checker:
         # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
         model = crossing is None and source in self._model_sources
         trace: list[Candidate] | None = None
+        fast_judged: set[str] | None = None  # categories judged lawful on _verify's no-finding path
         known: str | None = None  # the normalised text, once computed (the model reads it too)
         if hits or prefilter is not None:
             folded = None
@@ -1217,7 +1220,8 @@ class Checker:
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
                 trace = [] if model else None
-                result = self._verify(text, norm, source, product, hits, trace, None, folded)
+                fast_judged = set() if model else None
+                result = self._verify(text, norm, source, product, hits, trace, None, folded, fast_judged)
         if not ((self._rebus_deleted and len(ftext) == len(text)) or self._rebus_absent(text)):
             if model and trace is None:
                 trace = []
@@ -1226,7 +1230,28 @@ class Checker:
             return result
         if known is None and groups is None:
             known = ftext  # without a folding table, the scanned text is the normalised text
-        return self._classified(text, source, product, None, self._judged(trace) if trace else _NOTHING_JUDGED, known)
+        judged = self._judged(trace) if trace else _NOTHING_JUDGED
+        if fast_judged:
+            judged = judged | fast_judged
+        return self._classified(text, source, product, None, judged, known)
+
+    def _glued_judged(self, auto: _Automaton, hits: list[tuple[int, int, int]], source: Source, product: str | None) -> set[str]:
+        """What the full verification's trace would give _judged for ``hits`` that passed
+        _only_unmatched_triggers: its only candidates are the Latin-edged terms glued to another
+        letter or digit (pattern triggers without a match and dropped-character forms make none),
+        each judged by its rule's product scope ("product") or else by the word boundary
+        ("boundary", which counts only for a term's own spelling)."""
+        out: set[str] = set()
+        terms = self._term_keys
+        for ki, _s, _e in hits:
+            edges = auto.trigger_only[ki][0]  # type: ignore[index]
+            if not edges & 3 or edges & 4:
+                continue
+            key_is_term = auto.keys[ki] in terms
+            for entry in auto.entries[ki]:
+                if entry.kind in _TERM_KINDS and (key_is_term or not entry.rule.applies(source, product)):
+                    out.add(entry.rule.category)
+        return out
 
     def _join_at(self, text: str, ftext: str, at: int) -> int:
         """Where ``text[:at]`` ends in the normalised text (``ftext``: ``text`` normalised and folded)."""
@@ -1492,9 +1517,10 @@ class Checker:
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
             trace = [] if model else None
-            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded)
-            if trace and not out[li]:
-                judged[li] = self._judged(trace)
+            fast_judged: set[str] | None = set() if model else None
+            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded, fast_judged)
+            if (trace or fast_judged) and not out[li]:
+                judged[li] = (self._judged(trace) if trace else _NOTHING_JUDGED) | (fast_judged or _NOTHING_JUDGED)
         out = self._rebus_batch(texts, joined, source, product, out, rebus_at, judged)
         return self._classified_batch(texts, source, product, out, judged, self._model_text(joined, fjoined, norm_joined, source, codes))
 
@@ -1595,16 +1621,23 @@ class Checker:
         trace: list[Candidate] | None,
         mapping: Mapping[int, int | None] | None = None,
         folded: list[tuple[Rule, str, int, int]] | None = None,
+        judged: set[str] | None = None,
     ) -> tuple[Finding, ...]:
         """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
-        view passes its own). ``folded``: long terms found in same-pinyin spelling (_resolve)."""
+        view passes its own). ``folded``: long terms found in same-pinyin spelling (_resolve).
+        ``judged``: when the caller traces only to learn which categories a rule judged lawful
+        (check() for the paraphrase model, see _judged), a set that receives them on the common
+        no-finding path instead of a trace being built; ``trace`` is then [] and is filled only on
+        the full path."""
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
-        if trace is None and folded is None and _only_unmatched_triggers(
+        if (trace is None or judged is not None) and folded is None and _only_unmatched_triggers(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
             self._stand_in or self._stand_ins(),
         ):
+            if judged is not None:
+                judged.update(self._glued_judged(auto, hits, source, product))
             return ()
         positions = None if len(norm) == len(text) else offset_map(text, mapping)
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP

@@ -214,3 +214,28 @@ def test_batch_scorer_on_the_shipped_model_and_labelled_host_lines(checker) -> N
     assert len(flagged) > 300
     assert BatchScorer(model, Source.HOST).lines_reaching("\n".join(norms)) == flagged
     assert checker.check_batch(texts, Source.HOST) == [checker.check(t, Source.HOST) for t in texts]
+
+
+def test_check_and_explain_agree_where_a_glued_latin_term_judges_a_category(checker) -> None:
+    """check() takes the lean no-finding path of verification and collects the categories a glued
+    Latin term judges lawful there; explain() builds the whole trace. The model must see the same."""
+    import json
+    import random
+
+    labelled = Path(__file__).parent.parent / "benchmarks" / "labelled"
+    host = [json.loads(line)["text"] for f in sorted(labelled.glob("*.jsonl"))
+            for line in f.read_text(encoding="utf-8").splitlines() if line.strip() and '"host"' in line]
+    rng = random.Random(11)
+    alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+    glued = ["wxq", "vxx", "qq9", "sbz", "2b0", "jdk", "tbb", "pddx"]  # Latin-edged terms inside Latin words
+    lines = [
+        f"{rng.choice(glued)}{''.join(rng.choice(alnum) for _ in range(rng.randrange(0, 4)))}{t}{rng.choice(glued)}"
+        for t in rng.sample(host, 400)
+    ]
+    # a diversion term glued into a Latin word (vx in qwevx) is judged lawful there by its word
+    # boundary, which keeps the model's diversion verdict on the Chinese words off the line
+    lines += [f"{pre}我我给你找个地方聊{post}" for pre in ("qwevx", "abwxq", "xxv") for post in ("", "zz9")]
+    for text in lines:
+        for product in (None, "cosmetics"):
+            assert checker.check(text, Source.HOST, product) == checker.explain(text, Source.HOST, product).findings, text
+    assert checker.check_batch(lines, Source.HOST) == [checker.check(t, Source.HOST) for t in lines]
