@@ -1001,10 +1001,7 @@ class Checker:
     def _fold_filter(self, norm: str, source: Source, hits: list[tuple[int, int, int]]) -> list[tuple[Rule, str, int, int]] | None:
         """The folded-automaton ``hits`` that are evasions of a term (see fold_spelling_ok)."""
         entries = self._fold[source]
-        lexicon = self._lexicon
-        if lexicon is None:
-            dictionary = getattr(self.segmenter, "dictionary", None)
-            lexicon = self._lexicon = dictionary()[0] if callable(dictionary) else None
+        lexicon = self._lexicon if self._lexicon is not None else self._words()
         out = [
             (rule, term, s, e)
             for key_index, s, e in hits
@@ -1303,9 +1300,15 @@ class Checker:
             self._rebus_view = self.normalizer.rebus_view()
         self._stand_ins()
         if self._lexicon is None:
-            dictionary = getattr(self.segmenter, "dictionary", None)
-            self._lexicon = dictionary()[0] if callable(dictionary) else None
+            self._words()
         return self
+
+    def _words(self) -> Mapping[str, int] | None:
+        """The segmenter's dictionary (word -> frequency), kept as the lexicon on first use; None
+        when the segmenter has none."""
+        dictionary = getattr(self.segmenter, "dictionary", None)
+        self._lexicon = dictionary()[0] if callable(dictionary) else None
+        return self._lexicon
 
     def _judged(self, trace: list[Candidate]) -> frozenset[str]:
         """The categories of the candidates in ``trace`` that a rule judged lawful where they stand."""
