@@ -109,14 +109,16 @@ class Corpus:
 
 @dataclass
 class Engines:
-    """The checkers measured: the default backend and the other backend."""
+    """The checkers measured: the default backend (``main``) and the other backends."""
 
-    rs: Any
+    main: Any
     py: Any
     rules: Any
     load_seconds: float
     #: the default backend without the paraphrase model (what the model costs on host speech)
     rules_only: Any = None
+    #: the ahocorasick-rs backend (what an install without a C compiler runs), if not the default
+    rs: Any = None
 
 
 def _source_of(rule: Any, example: Any) -> Any:
@@ -133,7 +135,7 @@ def load_engines(cfg: Config) -> Engines:
     for attempt in range(6):  # rule files may be mid-edit in a shared checkout: wait for a valid state
         try:
             t0 = time.perf_counter()
-            rs = load_checker()  # default backend (ahocorasick-rs), default packs
+            rs = load_checker()  # default backend (native where the C extension was built), default packs
             load_s = time.perf_counter() - t0
             break
         except RuleError as exc:
@@ -143,7 +145,8 @@ def load_engines(cfg: Config) -> Engines:
             time.sleep(10)
     py = Checker(rs.rules, normalizer=rs.normalizer, segmenter=rs.segmenter, backend="pyahocorasick", model=rs.model)
     rules_only = load_checker(model=False) if rs.model is not None else None
-    eng = Engines(rs=rs, py=py, rules=rs.rules, load_seconds=load_s, rules_only=rules_only)
+    other = load_checker(backend="ahocorasick-rs") if rs.backend != "ahocorasick-rs" else None
+    eng = Engines(main=rs, py=py, rules=rs.rules, load_seconds=load_s, rules_only=rules_only, rs=other)
     return eng
 
 
@@ -168,7 +171,7 @@ def build_corpora(cfg: Config, eng: Engines) -> tuple[list[Corpus], list[str]]:
                repeat_to(host, cfg.lines)),
     ]
     # synthetic mix: ~2% violating lines (rule must_match examples for host rules) among clean corpus lines
-    check = eng.rs.check
+    check = eng.main.check
     pool = list(dict.fromkeys(chat + host))
     if cfg.smoke:
         pool = pool[:1_500]
@@ -190,7 +193,7 @@ def build_corpora(cfg: Config, eng: Engines) -> tuple[list[Corpus], list[str]]:
         f"{len(bad):,} host must_match examples planted at seeded random positions; {flagged:,} lines "
         f"({flagged / unit_n:.1%}) flagged by the engine."
     )
-    if len(eng.rs._automata[Source.CHAT].keys) < 100:
+    if len(eng.main._automata[Source.CHAT].keys) < 100:
         out.append(Corpus("chat-as-host", "LiveChat chat lines checked as host (the chat vocabulary is small)",
                           Source.HOST, chat, repeat_to(chat, cfg.lines)))
     return out, notes
@@ -205,24 +208,26 @@ def engine_methods(cfg: Config, eng: Engines, corpus: Corpus, extra: dict[str, A
     src = corpus.source
     chunk = cfg.chunk
     ms: list[Method] = []
-    for label, ck in (("engine ahocorasick-rs", eng.rs), ("engine pyahocorasick", eng.py)):
+    backend = eng.main.backend
+    checkers = [(f"engine {backend}", eng.main)] + ([("engine ahocorasick-rs", eng.rs)] if eng.rs is not None else [])
+    for label, ck in checkers + [("engine pyahocorasick", eng.py)]:
         chk, cb = ck.check, ck.check_batch
         ms.append(Method(f"{label}", "per-message", lambda L, chk=chk: [chk(t, src) for t in L],
                          lambda t, chk=chk: chk(t, src)))
         ms.append(Method(f"{label}", "batch", lambda L, cb=cb: [r for c in _chunks(L, chunk) for r in cb(c, src)]))
-    if eng.rules_only is not None and src in eng.rs.model.sources:
+    if eng.rules_only is not None and src in eng.main.model.sources:
         chk, cb = eng.rules_only.check, eng.rules_only.check_batch
-        ms.append(Method("engine ahocorasick-rs, no paraphrase model", "per-message", lambda L, chk=chk: [chk(t, src) for t in L],
+        ms.append(Method(f"engine {backend}, no paraphrase model", "per-message", lambda L, chk=chk: [chk(t, src) for t in L],
                          lambda t, chk=chk: chk(t, src)))
-        ms.append(Method("engine ahocorasick-rs, no paraphrase model", "batch",
+        ms.append(Method(f"engine {backend}, no paraphrase model", "batch",
                          lambda L, cb=cb: [r for c in _chunks(L, chunk) for r in cb(c, src)]))
     # the same API called with the source as a plain string (as JSON-fed callers do)
     name = src.value
-    chk = eng.rs.check
-    ms.append(Method("engine ahocorasick-rs, source as str", "per-message", lambda L: [chk(t, name) for t in L],
+    chk = eng.main.check
+    ms.append(Method(f"engine {backend}, source as str", "per-message", lambda L: [chk(t, name) for t in L],
                      lambda t: chk(t, name)))
     # raw scans: the engine's own automaton keys for this source, no normalisation, no verification
-    keys = list(eng.rs._automata[src].keys)
+    keys = list(eng.main._automata[src].keys)
     if keys:
         import ahocorasick
         import ahocorasick_rs
@@ -234,6 +239,15 @@ def engine_methods(cfg: Config, eng: Engines, corpus: Corpus, extra: dict[str, A
         ait = A.iter
         rs_default = ahocorasick_rs.AhoCorasick(keys).find_matches_as_indexes
         rs_dfa = ahocorasick_rs.AhoCorasick(keys, implementation=ahocorasick_rs.Implementation.DFA).find_matches_as_indexes
+        from livestream_compliance.matcher import available_backends, build_matcher
+
+        if "native" in available_backends():  # the package's C automaton on the same keys
+            nat = build_matcher(keys, "native").find
+            ms += [
+                Method("raw native (C extension)", "raw per-line", lambda L: [nat(t) for t in L], nat, "raw"),
+                Method("raw native (C extension)", "raw joined", lambda L: [m for c in _chunks(L, chunk) for m in nat("\n".join(c))],
+                       None, "raw"),
+            ]
         ms += [
             Method("raw pyahocorasick", "raw per-line", lambda L: [list(ait(t)) for t in L], lambda t: list(ait(t)), "raw"),
             Method("raw ahocorasick-rs", "raw per-line", lambda L: [rs_default(t, overlapping=True) for t in L],
@@ -364,7 +378,7 @@ def houbb_section(cfg: Config, eng: Engines) -> tuple[Table, dict[str, Any]]:
         for e in r.must_match:
             h = e.hit
             if (_source_of(r, e) is Source.HOST and 2 <= len(h) <= 6 and all("\u4e00" <= ch <= "\u9fa5" for ch in h)
-                    and eng.rs.check(h + "。", src) and h not in planted):
+                    and eng.main.check(h + "。", src) and h not in planted):
                 planted.append(h)
                 break
         if len(planted) == 2:
@@ -382,17 +396,20 @@ def houbb_section(cfg: Config, eng: Engines) -> tuple[Table, dict[str, Any]]:
     )
     summary: dict[str, Any] = {}
     runs: list[tuple[str, str, str, Callable[[Sequence[str]], Any], list[str]]] = []
+    backend = eng.main.backend
     for vname, data in variants:
-        runs.append((vname, "engine ahocorasick-rs", "per-message", lambda L, c=eng.rs: [c.check(s, src) for s in L], data))
+        runs.append((vname, f"engine {backend}", "per-message", lambda L, c=eng.main: [c.check(s, src) for s in L], data))
         if vname == "random":
+            if eng.rs is not None:
+                runs.append((vname, "engine ahocorasick-rs", "per-message", lambda L, c=eng.rs: [c.check(s, src) for s in L], data))
             runs.append((vname, "engine pyahocorasick", "per-message",
                          lambda L, c=eng.py: [c.check(s, src) for s in L], data))
-            runs.append((vname, "engine ahocorasick-rs", "batch",
-                         lambda L, c=eng.rs: [x for ch in _chunks(L, cfg.chunk) for x in c.check_batch(ch, src)], data))
+            runs.append((vname, f"engine {backend}", "batch",
+                         lambda L, c=eng.main: [x for ch in _chunks(L, cfg.chunk) for x in c.check_batch(ch, src)], data))
             if eng.rules_only is not None:
                 # for reading only (the target's verdict is the default engine's): a word filter has no
                 # paraphrase model, and every string of this shape is long enough for ours to be asked
-                runs.append((vname, "engine ahocorasick-rs, no paraphrase model", "per-message",
+                runs.append((vname, f"engine {backend}, no paraphrase model", "per-message",
                              lambda L, c=eng.rules_only: [c.check(s, src) for s in L], data))
     sizes = []
     for i, (_v, _c, _a, fn, data) in enumerate(runs):
@@ -456,8 +473,8 @@ def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
 
         B = bp.load_copy(root)
         # B's own rule set and automata; the jieba segmenter (unchanged by the diff) is shared to save start-up
-        cb = B.build_checker(B.load_rule_set(), segmenter=eng.rs.segmenter)
-        if cb.version != eng.rs.version:
+        cb = B.build_checker(B.load_rule_set(), segmenter=eng.main.segmenter)
+        if cb.version != eng.main.version:
             t.notes.append("The rule files changed between loading A and B; findings may differ for that reason.")
         n_max = 1_000 if cfg.smoke else 30_000
         inputs: list[tuple[str, list[str], str]] = [(c.key, c.lines[:n_max], c.source.value) for c in corpora]
@@ -474,7 +491,7 @@ def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
             sa = src.replace("-str", "") if src.endswith("-str") else Source(src)
             sb = src.replace("-str", "") if src.endswith("-str") else B.Source(src)
             uniq = list(dict.fromkeys(lines))[: 2_000 if cfg.smoke else 20_000]
-            ka = [bp.finding_keys(eng.rs.check(x, sa)) for x in uniq]
+            ka = [bp.finding_keys(eng.main.check(x, sa)) for x in uniq]
             kb = [bp.finding_keys(cb.check(x, sb)) for x in uniq]
             kbb = [bp.finding_keys(f) for ch in _chunks(uniq, cfg.chunk) for f in cb.check_batch(ch, sb)]
             diff = sum(1 for a, b in zip(ka, kb) if a != b) + sum(1 for a, b in zip(ka, kbb) if a != b)
@@ -482,7 +499,7 @@ def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
         res: dict[tuple[str, str, str], list[float]] = {}
         for _rep in range(cfg.reps):
             for name, lines, src in inputs:
-                for label, ck, mod in (("A", eng.rs, None), ("B", cb, B)):
+                for label, ck, mod in (("A", eng.main, None), ("B", cb, B)):
                     sv = src.replace("-str", "") if src.endswith("-str") else (mod.Source(src) if mod else Source(src))
                     dt, _r, _w = timed(lambda: [ck.check(x, sv) for x in lines])
                     res.setdefault((name, "per-message", label), []).append(len(lines) / dt)
@@ -501,7 +518,7 @@ def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
         from livestream_compliance import Checker
 
         for _rep in range(1 if cfg.smoke else 3):
-            dt, _r, _w = timed(lambda: Checker(eng.rules, normalizer=eng.rs.normalizer, segmenter=eng.rs.segmenter))
+            dt, _r, _w = timed(lambda: Checker(eng.rules, normalizer=eng.main.normalizer, segmenter=eng.main.segmenter))
             builds["A"].append(dt)
             dt, _r, _w = timed(lambda: B.Checker(cb.rules, normalizer=cb.normalizer, segmenter=cb.segmenter))
             builds["B"].append(dt)
@@ -809,9 +826,9 @@ def component_table(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
         L = c.lines[: min(len(c.lines), 20_000 if not cfg.smoke else 1_000)]
         n = len(L)
         try:
-            table, btable = eng.rs._table, eng.rs._batch_table
-            find = eng.rs._automata[src].matcher.find
-            prefilter = eng.rs._patterns[src][0]
+            table, btable = eng.main._table, eng.main._batch_table
+            find = eng.main._automata[src].matcher.find
+            prefilter = eng.main._patterns[src][0]
             norms = [s.translate(table) for s in L]
             chunks = _chunks(L, cfg.chunk)
             joined = ["\n".join(ch) for ch in chunks]
@@ -820,13 +837,13 @@ def component_table(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
                 "per-message: str.translate": lambda: [s.translate(table) for s in L],
                 "per-message: automaton find": lambda: [find(s) for s in norms],
                 "per-message: pattern prefilter search": (lambda: [prefilter.search(s) for s in norms]) if prefilter else (lambda: None),
-                "per-message: whole check()": lambda: [eng.rs.check(s, src) for s in L],
+                "per-message: whole check()": lambda: [eng.main.check(s, src) for s in L],
                 "batch: join": lambda: ["\n".join(ch) for ch in chunks],
                 "batch: translate": lambda: [j.translate(btable) for j in joined],
                 "batch: split + line ends": lambda: [list(accumulate(len(x) + 1 for x in j.split("\n"))) for j in njoined],
                 "batch: automaton find": lambda: [find(j) for j in njoined],
                 "batch: pattern prefilter finditer": (lambda: [list(prefilter.finditer(j)) for j in njoined]) if prefilter else (lambda: None),
-                "batch: whole check_batch()": lambda: [eng.rs.check_batch(ch, src) for ch in chunks],
+                "batch: whole check_batch()": lambda: [eng.main.check_batch(ch, src) for ch in chunks],
             }
         except Exception as exc:  # noqa: BLE001
             t.notes.append(f"{c.key}: stage breakdown not available ({type(exc).__name__}: {exc})")
@@ -852,9 +869,9 @@ def cprofile_tables(cfg: Config, eng: Engines, corpora: list[Corpus]) -> list[Ta
         L = c.lines[: min(len(c.lines), 20_000 if not cfg.smoke else 500)]
         src = c.source
         jobs.append((f"cProfile: per-message check(), {c.title}", f"cprofile-check-{key}",
-                     lambda L=L, src=src: [eng.rs.check(s, src) for s in L]))
+                     lambda L=L, src=src: [eng.main.check(s, src) for s in L]))
         jobs.append((f"cProfile: check_batch() in chunks of {cfg.chunk:,}, {c.title}", f"cprofile-batch-{key}",
-                     lambda L=L, src=src: [eng.rs.check_batch(ch, src) for ch in _chunks(L, cfg.chunk)]))
+                     lambda L=L, src=src: [eng.main.check_batch(ch, src) for ch in _chunks(L, cfg.chunk)]))
     for title, key, fn in jobs:
         t = Table(key=key, title=title, columns=["function", "calls", "own ms", "own share", "cumulative ms"])
         t.rows = _cprofile(fn)

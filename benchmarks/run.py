@@ -94,7 +94,7 @@ def run(cfg: be.Config) -> Report:
     ]
     for s in Source:
         rt.rows.append([f"{s.value}: automaton keys (terms, variants, exceptions) / regex patterns",
-                        f"{len(eng.rs._automata[s].keys):,} / {len(eng.rs._patterns[s][1]):,}"])
+                        f"{len(eng.main._automata[s].keys):,} / {len(eng.main._patterns[s][1]):,}"])
 
     log("building corpora ...")
     import jieba
@@ -105,7 +105,7 @@ def run(cfg: be.Config) -> Report:
     rep.notes += corpus_notes
     extra: dict[str, Any] = {
         "jieba_lcut": jieba.lcut,
-        "terms": {s: {eng.rs.normalize(t) for r in eng.rules.rules if s in r.sources for t in r.terms} for s in Source},
+        "terms": {s: {eng.main.normalize(t) for r in eng.rules.rules if s in r.sources for t in r.terms} for s in Source},
     }
 
     # Long-lived objects (jieba's dictionaries, automata, corpora) would make every gc.collect() before a
@@ -164,6 +164,10 @@ def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corp
     rep.tables = {"targets": targets_table(summaries, hsum, csum), **rep.tables}
 
 
+#: the engine rows of the throughput tables (native: the default where the C extension was built)
+ENGINE_BACKENDS = ("native", "ahocorasick-rs", "pyahocorasick")
+
+
 def _row(summary: dict[str, Any], name: str, api: str) -> Any:
     return summary["rows"].get((name, api)) if summary else None
 
@@ -182,13 +186,13 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
     t = Table("targets", "Targets (the engine as it is; the proposed diff is measured under 'Proposed optimisations')",
               ["target", "measured: median (min–max)", "verdict"])
     chat = summaries.get("chat", {})
-    for backend in ("ahocorasick-rs", "pyahocorasick"):
+    for backend in ENGINE_BACKENDS:
         r = _row(chat, f"engine {backend}", "per-message")
         if r:
             v = _lps(r)
             t.rows.append([f"per-message API ≥ 300,000 real chat lines/s ({backend})", f"{stat(v)} lines/s",
                            _verdict(statistics.median(v), 300_000)])
-    for backend in ("ahocorasick-rs", "pyahocorasick"):
+    for backend in ENGINE_BACKENDS:
         r = _row(chat, f"engine {backend}", "batch")
         if r:
             v = _lps(r)
@@ -202,7 +206,7 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
             continue
         for api, ref_key, ref_name in (("batch", "fastest_raw_per_line_s", "fastest_raw"),
                                        ("per-message", "fastest_raw_line_per_line_s", "fastest_raw_line")):
-            best = min((_row(s, f"engine {b}", api) for b in ("ahocorasick-rs", "pyahocorasick")),
+            best = min((_row(s, f"engine {b}", api) for b in ENGINE_BACKENDS),
                        key=lambda r: statistics.median(r.seconds) / r.n_lines if r else 1e9)
             if not best:
                 continue
@@ -234,14 +238,14 @@ def jieba_window_table(cfg: be.Config, eng: be.Engines, corpora: list[be.Corpus]
         from bench_prototypes import jieba_window_evidence
         from bench_common import houbb_strings
 
-        cjk = [eng.rs.normalize(t) for r in eng.rules.rules if Source.HOST in r.sources and r.word_boundary
+        cjk = [eng.main.normalize(t) for r in eng.rules.rules if Source.HOST in r.sources and r.word_boundary
                for t in r.terms if all("\u4e00" <= ch <= "\u9fa5" for ch in t) and len(t) >= 2]
         hit = cjk[0] if cjk else ""
         inputs = [(c.key, [(s, c.source) for s in c.unit]) for c in corpora]
         inputs.append((f"houbb shape with '{hit}' planted", [(s, Source.HOST) for s in
                                                              houbb_strings(300 if cfg.smoke else 1_000, prefix=hit)]))
         for name, samples in inputs:
-            ev = jieba_window_evidence(eng.rs, samples, limit=200 if cfg.smoke else 3_000)
+            ev = jieba_window_evidence(eng.main, samples, limit=200 if cfg.smoke else 3_000)
             if not ev.get("cases"):
                 t.rows.append([name, 0, None, "", None, None])
                 continue

@@ -13,12 +13,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from functools import partial
+from operator import methodcaller
+from typing import Any, Literal, TypeVar
 
 from .classifier import BatchScorer, ParaphraseModel
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
-from .matcher import Matcher, build_matcher
+from .matcher import DEFAULT_BACKEND, Matcher, build_matcher, translate_table
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
@@ -387,6 +389,20 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
     return out
 
 
+def _found_keys(find: Callable[[str, bool], list[tuple[int, int, int]]], text: str) -> set[int]:
+    """The key indexes ``find`` reports in ``text`` (what the native Automaton.find_keys returns)."""
+    return {h[0] for h in find(text, True)}
+
+
+def _deleting(chars: Iterable[int]) -> list[int | None]:
+    """A translate list deleting exactly the code points ``chars`` (see Table.deleted)."""
+    cps = list(chars)
+    table: list[int | None] = list(range(max(cps, default=-1) + 1))
+    for cp in cps:
+        table[cp] = None
+    return table
+
+
 def _no_pause() -> None:
     return None
 
@@ -696,7 +712,7 @@ class Checker:
         *,
         normalizer: Normalizer | None = None,
         segmenter: Segmenter | None = None,
-        backend: str = "ahocorasick-rs",
+        backend: str = DEFAULT_BACKEND,
         romanize: Mapping[str, str] | None = None,
         homophones: Mapping[str, str] | None = None,
         lexicon: Mapping[str, int] | None = None,
@@ -727,14 +743,17 @@ class Checker:
         self.classifier_rule_ids = frozenset(r.id for by_cat in self._model_rules.values() for r in by_cat.values())
         #: per source the model serves: an automaton over its n-grams and their weight rows, so a
         #: line's known n-grams are found in one C-level pass (see _classified)
-        self._model_scan: dict[Source, tuple[Callable[[str, bool], list[tuple[int, int, int]]], list[tuple[float, ...]], list[float], float]] = {}
+        self._model_scan: dict[Source, tuple[Callable[[str], set[int]], list[tuple[float, ...]], list[float], float]] = {}
         for s in self._model_sources:
             table = model.weights[s]  # type: ignore[union-attr]
             rows = list(table.values())
             # small=True: a non-DFA automaton, built in ~20 ms at every start (a DFA: ~70 ms). Per
             # n-gram its largest positive weight: their sum over a line bounds every category's
             # score and rejects most lines before the per-category sums (see _classified)
-            self._model_scan[s] = (build_matcher(list(table), backend, small=True).find_overlapping, rows,
+            ngrams = build_matcher(list(table), backend, small=True)
+            # the set of n-grams a line holds: in one native call, or from the hits
+            find_keys = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)
+            self._model_scan[s] = (find_keys, rows,
                                    [max(0.0, *r) for r in rows], model.limit(s))  # type: ignore[union-attr]
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
@@ -747,6 +766,11 @@ class Checker:
         self.normalizer = normalizer or Normalizer.build()
         self._table = self.normalizer.table
         self._mapping = self.normalizer.mapping
+        #: with the native backend, the table in C (Table.translate(text) is text.translate(list), in
+        #: a fifth of the time), else None; ``_norm``: text -> normalised
+        self._native = backend == "native"
+        self._ntable = translate_table(self._table) if self._native else None
+        self._norm: Callable[[str], str] = self._ntable.translate if self._ntable is not None else methodcaller("translate", self._table)
         self._batch_table = self.normalizer.batch_table("\n")
         self._vector_table: VectorTable | None = None  # built on the first long batch (numpy import)
         #: emoji read as a character in the rebus view (🐘 -> 象); its mapping and table are built on
@@ -767,7 +791,7 @@ class Checker:
         #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
-        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], Callable[[str, bool], list[tuple[int, int, int]]] | None]] = {}
+        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], tuple[array[int], dict[int, tuple[int, ...]]] | None, Callable[[str, Any], tuple[list[tuple[int, int, int]], int]] | None]] = {}
         self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
@@ -809,6 +833,13 @@ class Checker:
             self._ftable = [v if v is None or v >= 0xA000 else ft[v] for v in self._table]
             self._fbatch_table = list(self._ftable)  # as batch_table("\n") is the table keeping the separator
             self._fbatch_table[ord("\n")] = ord("\n")
+        #: the folding table in C (see _ntable); ``_fnorm``: text -> normalised and folded
+        self._nftable = self._ntable if self._ftable is self._table or not self._native else translate_table(self._ftable)
+        self._fnorm: Callable[[str], str] = self._nftable.translate if self._nftable is not None else methodcaller("translate", self._ftable)
+        #: the batch tables in C, and a table deleting exactly the rebus emoji (to find them), or None
+        self._nbatch = translate_table(self._batch_table) if self._native else None
+        self._nfbatch = self._nbatch if self._fbatch_table is self._batch_table else translate_table(self._fbatch_table) if self._native else None
+        self._nrebus = translate_table(_deleting(self.normalizer.rebus)) if self._native else None
         self._fvector_table: VectorTable | None = None  # _fbatch_table for long batches, built on first use
         self._rebus_marks: object = None  # the rebus emoji as a VectorTable mask, built with it
         #: per source, key -> has it a pattern trigger or an exception (see _crossing), filled as keys are met
@@ -825,6 +856,8 @@ class Checker:
             self._scan[source] = (
                 auto.matcher.find_overlapping, self._patterns[source][0], source, self._gap_only[source],  # type: ignore[union-attr]
                 self._groups.get(source),
+                # the native backend normalises and scans a line in one call
+                getattr(auto.matcher, "find_translated", None) if self._nftable is not None else None,
             )
 
     # ------------------------------------------------------------------ build
@@ -966,7 +999,7 @@ class Checker:
         may match across the join from a trigger on one side, an exception may cover a crossing hit.
         ``n``: the join's offset in the normalised text, if known."""
         if n is None:
-            n = len(text[:at].translate(self._table))
+            n = len(self._norm(text[:at]))
         keep = self._context_keys.get(source)
         if keep is None:
             keep = self._context_keys[source] = {}
@@ -1016,7 +1049,7 @@ class Checker:
         return self._stand_in
 
     def normalize(self, text: str) -> str:
-        return text.translate(self._table)
+        return self._norm(text)
 
     def compiled(self) -> CompiledRules:
         """The build result (term variants, aliases, triggers, entries), to skip the build next time."""
@@ -1169,16 +1202,22 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only, groups = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, groups, find_t = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only, groups = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, groups, find_t = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
-        ftext = text.translate(self._ftable)  # normalised and folded (see _resolve), same length as normalised
-        hits = find(ftext, True)
+        # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
+        if find_t is not None:  # one native call; the text itself only where it is read
+            hits, flen = find_t(text, self._nftable)
+            ftext = self._nftable.translate(text) if hits or prefilter is not None else ""  # type: ignore[union-attr]
+        else:
+            ftext = text.translate(self._ftable)
+            flen = len(ftext)
+            hits = find(ftext, True)
         joined_at: int | None = None  # the join's offset in the normalised text, once known
         if crossing is not None and hits and prefilter is None:
-            joined_at = self._join_at(text, ftext, crossing)
+            joined_at = self._join_at(text, flen, crossing)
             if not self._join_relevant(joined_at, source, hits):
                 hits = []  # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
         result: tuple[Finding, ...] = ()
@@ -1193,16 +1232,16 @@ class Checker:
             folded = None
             if groups is None:
                 norm = known = ftext
-            elif hits and len(ftext) == len(text) and prefilter is None:
+            elif hits and flen == len(text) and prefilter is None:
                 # nothing deleted: the candidates are resolved on their own spans, and the whole
                 # line is normalised only when one of them is a key spelt exactly (most are not)
                 hits, folded = self._resolve(text, hits, source, self._table)
                 if hits or folded is not None:
-                    norm = known = text.translate(self._table)
+                    norm = known = self._norm(text)
                 else:
                     norm = ftext  # no candidate left, and no pattern prefilter on this path: not read
             else:
-                norm = known = text.translate(self._table)
+                norm = known = self._norm(text)
                 if hits:
                     hits, folded = self._resolve(norm, hits, source)
             if crossing is not None and (hits or folded):
@@ -1219,14 +1258,14 @@ class Checker:
                 trace = [] if model else None
                 fast_judged = set() if model else None
                 result = self._verify(text, norm, source, product, hits, trace, None, folded, fast_judged)
-        if not ((self._rebus_deleted and len(ftext) == len(text)) or self._rebus_absent(text)):
+        if not ((self._rebus_deleted and flen == len(text)) or self._rebus_absent(text)):
             if model and trace is None:
                 trace = []
             result = self._with_rebus(text, source, product, result, trace)
         if result or not model:
             return result
         if known is None and groups is None:
-            known = ftext  # without a folding table, the scanned text is the normalised text
+            known = ftext or self._fnorm(text)  # without a folding table, the scanned text is the normalised text
         judged = self._judged(trace) if trace else _NOTHING_JUDGED
         if fast_judged:
             judged = judged | fast_judged
@@ -1250,9 +1289,9 @@ class Checker:
                     out.add(entry.rule.category)
         return out
 
-    def _join_at(self, text: str, ftext: str, at: int) -> int:
-        """Where ``text[:at]`` ends in the normalised text (``ftext``: ``text`` normalised and folded)."""
-        return at if len(ftext) == len(text) else len(text[:at].translate(self._table))
+    def _join_at(self, text: str, flen: int, at: int) -> int:
+        """Where ``text[:at]`` ends in the normalised text (``flen``: the length of ``text`` normalised)."""
+        return at if flen == len(text) else len(self._norm(text[:at]))
 
     def _join_relevant(self, n: int, source: Source, hits: list[tuple[int, int, int]]) -> bool:
         """Can a finding of the scan ``hits`` cross offset ``n`` of the normalised text (a session's
@@ -1332,11 +1371,11 @@ class Checker:
         model = self.model
         assert model is not None
         if norm is None:
-            norm = text.translate(self._table)
+            norm = self._norm(text)
         if len(norm) < model.min_length:
             return ()
-        find, rows, bounds, limit = self._model_scan[source]
-        known = {h[0] for h in find(norm, True)}
+        find_keys, rows, bounds, limit = self._model_scan[source]
+        known = find_keys(norm)
         if sum(map(bounds.__getitem__, known)) < limit:
             return ()  # no category can reach the threshold
         verdict = model.decide([rows[i] for i in known], source)
@@ -1443,7 +1482,11 @@ class Checker:
             return [self.check(t, source, product) for t in texts]
         long_batch = len(joined) >= VECTOR_MIN_CHARS
         rebus_at: list[int] | None = None  # positions of rebus emoji in joined (None: not looked for yet)
-        if long_batch:
+        if self._nfbatch is not None:  # the C tables: one pass each, whatever the batch's length
+            codes = None
+            fjoined = self._nfbatch.translate(joined)
+            rebus_at = self._nrebus.deleted(joined)  # type: ignore[union-attr]
+        elif long_batch:
             if self._fvector_table is None:
                 self._fvector_table = VectorTable(self._fbatch_table)
                 self._rebus_marks = self._fvector_table.marks(self.normalizer.rebus)
@@ -1459,7 +1502,9 @@ class Checker:
         # verification and untriggered patterns read the normalised (not folded) text
         norm_joined = fjoined
         if (hits or prefilter is not None) and self._fbatch_table is not self._batch_table:
-            if long_batch:
+            if self._nbatch is not None:
+                norm_joined = self._nbatch.translate(joined)
+            elif long_batch:
                 if self._vector_table is None:
                     self._vector_table = VectorTable(self._batch_table)
                 norm_joined = self._vector_table.apply(codes)
@@ -1536,7 +1581,7 @@ class Checker:
         if norm_joined is not fjoined or self._fbatch_table is self._batch_table:
             return norm_joined
         if codes is None:
-            return joined.translate(self._batch_table)
+            return self._nbatch.translate(joined) if self._nbatch is not None else joined.translate(self._batch_table)
         if self._vector_table is None:
             self._vector_table = VectorTable(self._batch_table)
         return self._vector_table.apply(codes)

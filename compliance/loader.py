@@ -27,6 +27,7 @@ from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue
 from .literals import from_recipe
+from .matcher import DEFAULT_BACKEND
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
 from .tables import fold_table, homophone_table, near_folds, pinyin_table, traditional_to_simplified
@@ -160,7 +161,7 @@ def paraphrase_model() -> ParaphraseModel:
 def build_checker(
     rule_set: RuleSet,
     *,
-    backend: str = "ahocorasick-rs",
+    backend: str = DEFAULT_BACKEND,
     segmenter: JiebaSegmenter | None = None,
     jieba_cache_dir: str | None = None,
     model: ParaphraseModel | None = None,
@@ -433,7 +434,7 @@ def load_checker(
     paths: Sequence[str | os.PathLike[str]] = (),
     *,
     defaults: bool = True,
-    backend: str = "ahocorasick-rs",
+    backend: str = DEFAULT_BACKEND,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     model: bool = True,
     pause: Callable[[], None] | None = None,

@@ -7,6 +7,11 @@ results; the tests check that on every rule example and on random text.
 * ``pyahocorasick`` (module ``ahocorasick``): the design's reference backend, always supported.
 * ``ahocorasick-rs`` (module ``ahocorasick_rs``): a Rust automaton, several times faster on
   Chinese text because it does not walk a node's children linearly.
+* ``native`` (module ``livestream_compliance._native``, the package's optional C extension): an
+  automaton over code points that also reads its text through a translate table in the same pass
+  (``find_translated``), so a clean line costs one call and no translated copy. It is the default
+  where it was built (``pip install`` builds it when a C compiler is present; without one the
+  install still succeeds and ``ahocorasick-rs`` is the default).
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from typing import Protocol
 
 from .errors import UsageError
 
-BACKENDS = ("ahocorasick-rs", "pyahocorasick")
+BACKENDS = ("native", "ahocorasick-rs", "pyahocorasick")
+
+try:
+    from . import _native
+except ImportError:  # built without a C compiler: the pure-Python install
+    _native = None  # type: ignore[assignment]
+
+#: The backend used unless one is asked for: the C extension where it was built.
+DEFAULT_BACKEND = "native" if _native is not None else "ahocorasick-rs"
 
 #: Largest automaton the ahocorasick-rs backend builds as a DFA (measured: faster up to ~20k keys, slower at ~60k).
 DFA_MAX_KEYS = 30_000
@@ -80,12 +93,38 @@ class RsAhoCorasickMatcher:
         return self._find(text, overlapping=True)
 
 
+class NativeMatcher:
+    """The package's C automaton (see the module docstring): same results as ahocorasick-rs."""
+
+    name = "native"
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if _native is None:
+            raise UsageError("the native backend was not built (no C compiler at install time); use ahocorasick-rs")
+        self._automaton = _native.Automaton(list(keys))
+        self.find_overlapping = self._automaton.find
+        #: ``find_translated(text, table)`` -> ``(find(text.translate(mapping)), len(text.translate(mapping)))``
+        #: where ``table`` is ``translate_table(mapping)``
+        self.find_translated = self._automaton.find_translated
+        #: ``find_keys(text)`` -> ``{key_index for key_index, _s, _e in find(text)}``
+        self.find_keys = self._automaton.find_keys
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        return self._automaton.find(text)
+
+
+def translate_table(mapping: list[int | None]) -> "_native.Table | None":
+    """A C translate table for ``mapping`` (``Table.translate(text) == text.translate(mapping)``),
+    or None without the C extension."""
+    return _native.Table(mapping) if _native is not None else None
+
+
 def _no_matches(text: str, overlapping: bool = True) -> list[tuple[int, int, int]]:
     return []
 
 
 def available_backends() -> list[str]:
-    found = []
+    found = ["native"] if _native is not None else []
     for name, module in (("ahocorasick-rs", "ahocorasick_rs"), ("pyahocorasick", "ahocorasick")):
         try:
             __import__(module)
@@ -95,8 +134,10 @@ def available_backends() -> list[str]:
     return found
 
 
-def build_matcher(keys: Sequence[str], backend: str = "ahocorasick-rs", small: bool = False) -> Matcher:
+def build_matcher(keys: Sequence[str], backend: str = DEFAULT_BACKEND, small: bool = False) -> Matcher:
     """``small``: an automaton of a few thousand keys built at every start (see RsAhoCorasickMatcher)."""
+    if backend == "native":
+        return NativeMatcher(keys)
     if backend == "pyahocorasick":
         return PyAhoCorasickMatcher(keys)
     if backend == "ahocorasick-rs":

@@ -38,6 +38,12 @@ def checker() -> Checker:
 
 
 @pytest.fixture(scope="session")
+def rs_checker(default_rules: RuleSet, checker: Checker) -> Checker:
+    """The same rules on the ahocorasick-rs backend (what an install without a C compiler runs)."""
+    return build_checker(default_rules, segmenter=checker.segmenter, backend="ahocorasick-rs", model=checker.model)
+
+
+@pytest.fixture(scope="session")
 def py_checker(default_rules: RuleSet, checker: Checker) -> Checker:
     """The same rules on the pyahocorasick backend, sharing the taught segmenter."""
     return build_checker(default_rules, segmenter=checker.segmenter, backend="pyahocorasick", model=checker.model)

@@ -1,4 +1,4 @@
-"""Both automaton backends give identical hits."""
+"""Every automaton backend gives identical hits; the C extension's tables translate as str.translate."""
 
 from __future__ import annotations
 
@@ -8,20 +8,28 @@ from hypothesis import strategies as st
 
 from livestream_compliance import Checker, Source
 from livestream_compliance.errors import UsageError
-from livestream_compliance.matcher import available_backends, build_matcher
+from livestream_compliance import matcher as matcher_module
+from livestream_compliance.matcher import DEFAULT_BACKEND, available_backends, build_matcher, translate_table
 
 KEYS = ["最好", "最佳", "好的", "全网最低", "最低", "微信", "vx", "第一", "第一次", "a", "ab", "abc", "bc"]
 
 
-def test_both_backends_are_installed() -> None:
-    assert set(available_backends()) == {"ahocorasick-rs", "pyahocorasick"}
+def test_every_backend_is_installed() -> None:
+    # "native" is the package's C extension: pip builds it with the machine's C compiler (the
+    # install succeeds without one, on ahocorasick-rs; this test then says why it is slower)
+    assert set(available_backends()) == {"native", "ahocorasick-rs", "pyahocorasick"}, (
+        "the C extension livestream_compliance._native was not built: no C compiler at install time?"
+    )
+    assert DEFAULT_BACKEND == "native"
 
 
 @pytest.mark.parametrize("text", ["", "全网最低价最好的", "abcabc", "第一次第一", "没有", "vxvx微信"])
 def test_backends_identical_on_examples(text: str) -> None:
-    rs = sorted(build_matcher(KEYS, "ahocorasick-rs").find(text))
+    rs = build_matcher(KEYS, "ahocorasick-rs").find(text)
+    native = build_matcher(KEYS, "native").find(text)
     py = sorted(build_matcher(KEYS, "pyahocorasick").find(text))
-    assert rs == py
+    assert native == rs  # the same order, too: by end, the longest key first at each end
+    assert sorted(rs) == py
     for i, s, e in rs:
         assert text[s:e] == KEYS[i]
 
@@ -29,7 +37,9 @@ def test_backends_identical_on_examples(text: str) -> None:
 @given(st.text(alphabet=list("最好佳的全网低微信vxabc第一次 "), max_size=40))
 @settings(max_examples=300)
 def test_backends_identical_on_random_text(text: str) -> None:
-    rs = sorted(build_matcher(KEYS, "ahocorasick-rs").find(text))
+    rs = build_matcher(KEYS, "ahocorasick-rs").find(text)
+    assert build_matcher(KEYS, "native").find(text) == rs
+    rs = sorted(rs)
     py = sorted(build_matcher(KEYS, "pyahocorasick").find(text))
     assert rs == py
     # every occurrence of every key is reported (overlapping)
@@ -38,7 +48,7 @@ def test_backends_identical_on_random_text(text: str) -> None:
 
 
 def test_empty_key_list_finds_nothing() -> None:
-    for backend in ("ahocorasick-rs", "pyahocorasick"):
+    for backend in ("native", "ahocorasick-rs", "pyahocorasick"):
         assert build_matcher([], backend).find("任何文本") == []
 
 
@@ -47,11 +57,100 @@ def test_unknown_backend_is_a_usage_error() -> None:
         build_matcher(KEYS, "regex")
 
 
-def test_checkers_on_both_backends_agree_on_real_text(checker: Checker, py_checker: Checker) -> None:
+def test_checkers_on_every_backend_agree_on_real_text(checker: Checker, rs_checker: Checker, py_checker: Checker) -> None:
+    assert checker.backend == "native"
     lines = [ex.text for r in checker.rules.rules for ex in r.must_match] + [
         (ex.text if isinstance(ex.text, str) else ex) for r in checker.rules.rules for ex in r.must_not_match
     ]
     for source in Source:
         a = checker.check_batch(lines, source)
-        b = py_checker.check_batch(lines, source)
-        assert a == b
+        assert a == [checker.check(t, source) for t in lines]
+        assert a == rs_checker.check_batch(lines, source)
+        assert a == [rs_checker.check(t, source) for t in lines]
+        assert a == py_checker.check_batch(lines, source)
+        # a join inside every line (a session's check): the same reports on every backend
+        for t in lines[::7]:
+            assert checker.check(t, source, crossing=len(t) // 2) == rs_checker.check(t, source, crossing=len(t) // 2)
+
+
+# ---------------------------------------------------------------------- the C extension itself
+
+# CJK, Latin, an astral character, a deleted character, a lone surrogate, the newline
+_ALPHABET = list("最好佳的微信威薇vxVX第一次 \n") + ["\U0001F36C", "\ud800", "\u3000"]
+
+
+@given(
+    st.lists(st.text(alphabet=_ALPHABET, min_size=1, max_size=4), max_size=12),
+    st.text(alphabet=_ALPHABET, max_size=60),
+)
+@settings(max_examples=400)
+def test_native_matches_ahocorasick_rs_on_random_keys(keys: list[str], text: str) -> None:
+    """Any keys (repeated ones included) on any text: exactly the Rust automaton's list, and every
+    occurrence of every key."""
+    m = build_matcher(keys, "native")
+    native = m.find(text)
+    # find_keys builds the set in find()'s order: the same set, iterated in the same order (the
+    # paraphrase model sums floats over it)
+    assert list(m.find_keys(text)) == list({h[0] for h in native})
+    expected = sorted((i, s, s + len(k)) for i, k in enumerate(keys) for s in range(len(text)) if text.startswith(k, s))
+    assert sorted(native) == expected
+    # ahocorasick-rs reports a repeated key once, and cannot read a lone surrogate (the engine's
+    # table deletes them before any scan)
+    if len(set(keys)) == len(keys) and "\ud800" not in text + "".join(keys):
+        assert native == build_matcher(keys, "ahocorasick-rs").find(text)
+
+
+_MAPPING_VALUES = st.one_of(st.none(), st.sampled_from([ord(c) for c in "最微信vx一 "] + [0x1F36C]))
+
+
+@given(
+    st.dictionaries(st.sampled_from([ord(c) for c in _ALPHABET if ord(c) < 0x20000]), _MAPPING_VALUES, max_size=10),
+    st.integers(min_value=0, max_value=0x20000),
+    st.lists(st.text(alphabet=_ALPHABET, min_size=1, max_size=3), max_size=8),
+    st.text(alphabet=_ALPHABET, max_size=60),
+)
+@settings(max_examples=400)
+def test_native_translates_as_str_translate(changes: dict[int, int | None], size: int, keys: list[str], text: str) -> None:
+    """A table of any length (code points past its end are kept, as str.translate does with a
+    list): translate, deleted, and find_translated agree with str.translate followed by find."""
+    mapping: list[int | None] = list(range(size))
+    for cp, v in changes.items():
+        if cp < size:
+            mapping[cp] = v
+    table = translate_table(mapping)
+    assert table is not None
+    translated = text.translate(mapping)
+    assert table.translate(text) == translated
+    assert table.deleted(text) == [i for i, c in enumerate(text) if ord(c) < size and mapping[ord(c)] is None]
+    m = build_matcher(keys, "native")
+    assert m.find_translated(text, table) == (m.find(translated), len(translated))
+
+
+def test_native_rejects_what_it_cannot_scan() -> None:
+    native = matcher_module._native
+    with pytest.raises(ValueError, match="key 1 is empty"):
+        native.Automaton(["好", ""])
+    with pytest.raises(TypeError, match="key 0 must be a str"):
+        native.Automaton([b"x"])
+    a = native.Automaton(["好"])
+    with pytest.raises(TypeError, match="text must be a str"):
+        a.find(b"x")
+    with pytest.raises(ValueError, match="only overlapping"):
+        a.find("好", False)
+    with pytest.raises(TypeError, match="entry 1 must be an int or None"):
+        native.Table([1, "x"])
+    with pytest.raises(ValueError, match="entry 0 is not a code point"):
+        native.Table([0x110000])
+    with pytest.raises(TypeError, match="table must be a Table"):
+        a.find_translated("好", [0])
+    # an object made without __init__ refuses to scan instead of crashing
+    with pytest.raises(ValueError, match="not initialised"):
+        native.Automaton.__new__(native.Automaton).find("好")
+    with pytest.raises(ValueError, match="not initialised"):
+        native.Table.__new__(native.Table).translate("好")
+
+
+def test_native_automaton_reports_its_size() -> None:
+    a = matcher_module._native.Automaton(KEYS)
+    assert a.states == 1 + len({k[:i] for k in KEYS for i in range(1, len(k) + 1)})
+    assert a.__sizeof__() > a.states * 12

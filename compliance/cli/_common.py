@@ -8,6 +8,7 @@ import sys
 
 from ..engine import Checker
 from ..findings import Severity, Source
+from ..matcher import DEFAULT_BACKEND, available_backends
 from ..rules import PRODUCT_CATEGORIES
 
 
@@ -23,9 +24,9 @@ def add_rule_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-default-rules", action="store_true", help="use only the --rules given")
     g.add_argument(
         "--backend",
-        choices=("ahocorasick-rs", "pyahocorasick"),
-        default=os.environ.get("COMPLIANCE_BACKEND", "ahocorasick-rs"),
-        help="Aho-Corasick implementation (default: %(default)s)",
+        choices=available_backends(),
+        default=os.environ.get("COMPLIANCE_BACKEND", DEFAULT_BACKEND),
+        help="Aho-Corasick implementation (default: %(default)s; native: the package's C extension, where it was built)",
     )
     g.add_argument(
         "--no-model",

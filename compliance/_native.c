@@ -1,0 +1,653 @@
+/* Optional C accelerator: an Aho-Corasick automaton over code points that can read its text
+ * through a translate table in the same pass.
+ *
+ * ``Automaton(keys)`` answers ``find(text, overlapping=True)`` exactly as the ahocorasick-rs
+ * backend does (every overlapping occurrence as ``(key_index, start, end)`` in code points, by end
+ * position, the longest key first at each end). ``find_translated(text, table)`` gives what
+ * ``find(text.translate(mapping))`` would give, with the table's deletions and replacements applied
+ * character by character during the scan, and returns ``(hits, translated_length)``: a clean line
+ * costs one call, with no translated copy made.
+ *
+ * ``Table(mapping)`` wraps a translate list (``list[int | None]``, as str.translate takes: an int
+ * replaces, None deletes, code points past the list's end are kept) as a flat array.
+ * ``Table.translate(text)`` is ``text.translate(mapping)``.
+ *
+ * The module is optional: livestream_compliance.matcher falls back to ahocorasick-rs when it was
+ * not built (no C compiler at install time). Tests hold both to identical results.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ROOT_N 0x20000u /* dense root transitions below this code point */
+#define DELETED 0xFFFFFFFFu
+#define EMPTY UINT64_MAX
+
+/* 0 when ``text`` is a str and ``ready`` (the object's storage) is set; else -1 with the error set */
+static int
+text_arg(PyObject *text, const void *ready, const char *what)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_Format(PyExc_TypeError, "text must be a str, not %s", Py_TYPE(text)->tp_name);
+        return -1;
+    }
+    if (ready == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s was not initialised", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ Table */
+
+typedef struct {
+    PyObject_HEAD
+    uint32_t *map; /* code point -> replacement, DELETED; length n */
+    Py_ssize_t n;
+    int identity_ascii; /* no ASCII code point is changed (a fast path for pure-ASCII runs) */
+} TableObject;
+
+static void
+Table_dealloc(TableObject *self)
+{
+    PyMem_Free(self->map);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Table_init(TableObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *mapping;
+    static char *kwlist[] = {"mapping", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &mapping))
+        return -1;
+    PyObject *seq = PySequence_Fast(mapping, "Table() takes a list of int or None");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > 0x110000) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "a translate table has at most 0x110000 entries");
+        return -1;
+    }
+    uint32_t *map = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    if (map == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i];
+        if (v == Py_None) {
+            map[i] = DELETED;
+            continue;
+        }
+        long c = PyLong_AsLong(v);
+        if (c == -1 && PyErr_Occurred()) {
+            PyMem_Free(map);
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "translate table entry %zd must be an int or None", i);
+            return -1;
+        }
+        if (c < 0 || c > 0x10FFFF) {
+            PyMem_Free(map);
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "translate table entry %zd is not a code point", i);
+            return -1;
+        }
+        map[i] = (uint32_t)c;
+    }
+    Py_DECREF(seq);
+    PyMem_Free(self->map);
+    self->map = map;
+    self->n = n;
+    self->identity_ascii = 1;
+    for (Py_ssize_t i = 0; i < n && i < 128; i++)
+        if (map[i] != (uint32_t)i)
+            self->identity_ascii = 0;
+    return 0;
+}
+
+static inline uint32_t
+table_get(const TableObject *t, uint32_t c)
+{
+    return (Py_ssize_t)c < t->n ? t->map[c] : c;
+}
+
+static PyObject *
+Table_translate(TableObject *self, PyObject *text)
+{
+    if (text_arg(text, self->map, "Table") < 0)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS4 *buf = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(len ? len : 1));
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint32_t c = table_get(self, PyUnicode_READ(kind, data, i));
+        if (c != DELETED)
+            buf[j++] = c;
+    }
+    PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, j);
+    PyMem_Free(buf);
+    return out;
+}
+
+static PyObject *
+Table_deleted(TableObject *self, PyObject *text)
+{
+    if (text_arg(text, self->map, "Table") < 0)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (table_get(self, PyUnicode_READ(kind, data, i)) == DELETED) {
+            PyObject *v = PyLong_FromSsize_t(i);
+            if (v == NULL || PyList_Append(out, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(v);
+        }
+    }
+    return out;
+}
+
+static PyMethodDef Table_methods[] = {
+    {"translate", (PyCFunction)Table_translate, METH_O, "text.translate(mapping), in one C pass"},
+    {"deleted", (PyCFunction)Table_deleted, METH_O, "indexes of the characters of text the table deletes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "livestream_compliance._native.Table",
+    .tp_basicsize = sizeof(TableObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A translate list (int or None per code point) as a flat array.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Table_init,
+    .tp_dealloc = (destructor)Table_dealloc,
+    .tp_methods = Table_methods,
+};
+
+/* ------------------------------------------------------------------ Automaton */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t nstates;
+    Py_ssize_t nkeys;
+    int32_t *fail;    /* failure link per state */
+    int32_t *out;     /* first key ending exactly at this state, -1 if none */
+    int32_t *dict;    /* nearest state on the failure chain with a key, -1 if none */
+    int32_t *keynext; /* next key (ascending index) with the same spelling, -1 if none */
+    int32_t *keylen;  /* length of each key in code points */
+    int32_t *root;    /* dense transitions of the root for code points < ROOT_N, -1 if none */
+    uint64_t *hkeys;  /* open-addressing table of the other transitions: (state << 21 | code point) */
+    int32_t *hvals;
+    uint64_t hmask;
+    int hshift;
+    PyObject *weakreflist;
+} AutomatonObject;
+
+static inline uint64_t
+slot_of(const AutomatonObject *a, uint64_t k)
+{
+    return (k * 0x9E3779B97F4A7C15ull) >> a->hshift;
+}
+
+static inline int32_t
+hash_get(const AutomatonObject *a, uint64_t k)
+{
+    uint64_t i = slot_of(a, k);
+    for (;;) {
+        uint64_t h = a->hkeys[i];
+        if (h == k)
+            return a->hvals[i];
+        if (h == EMPTY)
+            return -1;
+        i = (i + 1) & a->hmask;
+    }
+}
+
+static inline void
+hash_put(AutomatonObject *a, uint64_t k, int32_t v)
+{
+    uint64_t i = slot_of(a, k);
+    while (a->hkeys[i] != EMPTY)
+        i = (i + 1) & a->hmask;
+    a->hkeys[i] = k;
+    a->hvals[i] = v;
+}
+
+static inline int32_t
+go(const AutomatonObject *a, int32_t state, uint32_t c)
+{
+    if (state == 0 && c < ROOT_N)
+        return a->root[c];
+    return hash_get(a, ((uint64_t)state << 21) | c);
+}
+
+/* The state after reading ``c`` in state ``s`` (following failure links). */
+static inline int32_t
+step(const AutomatonObject *a, int32_t s, uint32_t c)
+{
+    for (;;) {
+        if (s == 0) {
+            int32_t t = c < ROOT_N ? a->root[c] : hash_get(a, c);
+            return t < 0 ? 0 : t;
+        }
+        int32_t t = hash_get(a, ((uint64_t)s << 21) | c);
+        if (t >= 0)
+            return t;
+        s = a->fail[s];
+    }
+}
+
+static void
+Automaton_free_arrays(AutomatonObject *self)
+{
+    PyMem_Free(self->fail);
+    PyMem_Free(self->out);
+    PyMem_Free(self->dict);
+    PyMem_Free(self->keynext);
+    PyMem_Free(self->keylen);
+    PyMem_Free(self->root);
+    PyMem_Free(self->hkeys);
+    PyMem_Free(self->hvals);
+    self->fail = self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
+    self->hkeys = NULL;
+    self->hvals = NULL;
+}
+
+static void
+Automaton_dealloc(AutomatonObject *self)
+{
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    Automaton_free_arrays(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *keys_arg;
+    static char *kwlist[] = {"keys", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &keys_arg))
+        return -1;
+    PyObject *seq = PySequence_Fast(keys_arg, "Automaton() takes a sequence of str");
+    if (seq == NULL)
+        return -1;
+    Automaton_free_arrays(self);
+    Py_ssize_t nkeys = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    if (nkeys > INT32_MAX / 2) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many keys");
+        return -1;
+    }
+    size_t total = 1;
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        if (!PyUnicode_Check(items[k])) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "key %zd must be a str, not %s", k, Py_TYPE(items[k])->tp_name);
+            return -1;
+        }
+        Py_ssize_t n = PyUnicode_GET_LENGTH(items[k]);
+        if (n == 0) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "key %zd is empty", k);
+            return -1;
+        }
+        total += (size_t)n;
+    }
+    if (total > (1u << 30)) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "keys too long in total");
+        return -1;
+    }
+    size_t cap = 1024;
+    int shift = 64 - 10;
+    while (cap < 2 * total) {
+        cap <<= 1;
+        shift--;
+    }
+    self->nkeys = nkeys;
+    self->fail = PyMem_Malloc(sizeof(int32_t) * total);
+    self->out = PyMem_Malloc(sizeof(int32_t) * total);
+    self->dict = PyMem_Malloc(sizeof(int32_t) * total);
+    self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    self->keylen = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    self->root = PyMem_Malloc(sizeof(int32_t) * ROOT_N);
+    self->hkeys = PyMem_Malloc(sizeof(uint64_t) * cap);
+    self->hvals = PyMem_Malloc(sizeof(int32_t) * cap);
+    int32_t *parent = PyMem_Malloc(sizeof(int32_t) * total);
+    uint32_t *pchar = PyMem_Malloc(sizeof(uint32_t) * total);
+    int32_t *depth = PyMem_Malloc(sizeof(int32_t) * total);
+    int32_t *keylast = PyMem_Malloc(sizeof(int32_t) * total); /* last key in a state's chain */
+    if (!self->fail || !self->out || !self->dict || !self->keynext || !self->keylen || !self->root ||
+        !self->hkeys || !self->hvals || !parent || !pchar || !depth || !keylast) {
+        PyMem_Free(parent);
+        PyMem_Free(pchar);
+        PyMem_Free(depth);
+        PyMem_Free(keylast);
+        Automaton_free_arrays(self);
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(self->root, 0xFF, sizeof(int32_t) * ROOT_N);
+    memset(self->hkeys, 0xFF, sizeof(uint64_t) * cap);
+    self->hmask = cap - 1;
+    self->hshift = shift;
+    int32_t n = 1;
+    self->out[0] = -1;
+    keylast[0] = -1;
+    depth[0] = 0;
+    parent[0] = -1;
+    pchar[0] = 0;
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        PyObject *key = items[k];
+        Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+        int kind = PyUnicode_KIND(key);
+        const void *data = PyUnicode_DATA(key);
+        int32_t s = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            uint32_t c = PyUnicode_READ(kind, data, i);
+            int32_t t = go(self, s, c);
+            if (t < 0) {
+                t = n++;
+                self->out[t] = -1;
+                keylast[t] = -1;
+                depth[t] = depth[s] + 1;
+                parent[t] = s;
+                pchar[t] = c;
+                if (s == 0 && c < ROOT_N)
+                    self->root[c] = t;
+                else
+                    hash_put(self, ((uint64_t)s << 21) | c, t);
+            }
+            s = t;
+        }
+        self->keylen[k] = (int32_t)len;
+        self->keynext[k] = -1;
+        if (self->out[s] < 0)
+            self->out[s] = (int32_t)k;
+        else
+            self->keynext[keylast[s]] = (int32_t)k;
+        keylast[s] = (int32_t)k;
+    }
+    Py_DECREF(seq);
+    self->nstates = n;
+    /* failure links in breadth-first order: states sorted by depth (counting sort) */
+    int32_t maxd = 0;
+    for (int32_t s = 0; s < n; s++)
+        if (depth[s] > maxd)
+            maxd = depth[s];
+    int32_t *count = PyMem_Calloc((size_t)maxd + 2, sizeof(int32_t));
+    int32_t *order = keylast; /* reused: no longer needed */
+    if (count == NULL) {
+        PyMem_Free(parent);
+        PyMem_Free(pchar);
+        PyMem_Free(depth);
+        PyMem_Free(keylast);
+        Automaton_free_arrays(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (int32_t s = 0; s < n; s++)
+        count[depth[s] + 1]++;
+    for (int32_t d = 1; d <= maxd + 1; d++)
+        count[d] += count[d - 1];
+    for (int32_t s = 0; s < n; s++)
+        order[count[depth[s]]++] = s;
+    PyMem_Free(count);
+    self->fail[0] = 0;
+    self->dict[0] = -1;
+    for (int32_t i = 1; i < n; i++) {
+        int32_t t = order[i];
+        int32_t p = parent[t];
+        uint32_t c = pchar[t];
+        int32_t f = 0;
+        if (p != 0) {
+            int32_t g = self->fail[p];
+            for (;;) {
+                int32_t x = go(self, g, c);
+                if (x >= 0) {
+                    f = x;
+                    break;
+                }
+                if (g == 0)
+                    break;
+                g = self->fail[g];
+            }
+        }
+        self->fail[t] = f;
+        self->dict[t] = self->out[f] >= 0 ? f : self->dict[f];
+    }
+    PyMem_Free(parent);
+    PyMem_Free(pchar);
+    PyMem_Free(depth);
+    PyMem_Free(keylast);
+    return 0;
+}
+
+/* Append every key ending at (translated) position ``end`` in state ``s``. */
+static inline int
+report(const AutomatonObject *a, PyObject *hits, int32_t s, Py_ssize_t end)
+{
+    if (a->out[s] < 0)
+        s = a->dict[s];
+    while (s >= 0) {
+        for (int32_t k = a->out[s]; k >= 0; k = a->keynext[k]) {
+            PyObject *hit = PyTuple_New(3);
+            if (hit == NULL)
+                return -1;
+            PyObject *ki = PyLong_FromLong(k), *st = PyLong_FromSsize_t(end - a->keylen[k]), *en = PyLong_FromSsize_t(end);
+            if (ki == NULL || st == NULL || en == NULL) {
+                Py_XDECREF(ki);
+                Py_XDECREF(st);
+                Py_XDECREF(en);
+                Py_DECREF(hit);
+                return -1;
+            }
+            PyTuple_SET_ITEM(hit, 0, ki);
+            PyTuple_SET_ITEM(hit, 1, st);
+            PyTuple_SET_ITEM(hit, 2, en);
+            int r = PyList_Append(hits, hit);
+            Py_DECREF(hit);
+            if (r < 0)
+                return -1;
+        }
+        s = a->dict[s];
+    }
+    return 0;
+}
+
+static PyObject *
+scan(AutomatonObject *self, PyObject *text, TableObject *table, Py_ssize_t *translated)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *hits = PyList_New(0);
+    if (hits == NULL)
+        return NULL;
+    const int32_t *out = self->out;
+    const int32_t *dict = self->dict;
+    int32_t s = 0;
+    Py_ssize_t j = 0; /* position in the translated text */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint32_t c = PyUnicode_READ(kind, data, i);
+        if (table != NULL) {
+            c = table_get(table, c);
+            if (c == DELETED)
+                continue;
+        }
+        j++;
+        s = step(self, s, c);
+        if ((out[s] >= 0 || dict[s] >= 0) && report(self, hits, s, j) < 0) {
+            Py_DECREF(hits);
+            return NULL;
+        }
+    }
+    *translated = j;
+    return hits;
+}
+
+static PyObject *
+Automaton_find(AutomatonObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "find(text, overlapping=True)");
+        return NULL;
+    }
+    if (text_arg(args[0], self->fail, "Automaton") < 0)
+        return NULL;
+    if (nargs == 2 && !PyObject_IsTrue(args[1])) {
+        PyErr_SetString(PyExc_ValueError, "only overlapping matches are supported");
+        return NULL;
+    }
+    Py_ssize_t n;
+    return scan(self, args[0], NULL, &n);
+}
+
+static PyObject *
+Automaton_find_translated(AutomatonObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "find_translated(text, table)");
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(args[1], &TableType)) {
+        PyErr_SetString(PyExc_TypeError, "table must be a Table");
+        return NULL;
+    }
+    if (text_arg(args[0], self->fail, "Automaton") < 0 || text_arg(args[0], ((TableObject *)args[1])->map, "Table") < 0)
+        return NULL;
+    Py_ssize_t n;
+    PyObject *hits = scan(self, args[0], (TableObject *)args[1], &n);
+    if (hits == NULL)
+        return NULL;
+    PyObject *res = Py_BuildValue("(Nn)", hits, n);
+    return res;
+}
+
+/* The set of key indexes found in ``text``, added in the order find() reports them (so the set is
+ * the one ``{h[0] for h in find(text)}`` builds, iteration order included). */
+static PyObject *
+Automaton_find_keys(AutomatonObject *self, PyObject *text)
+{
+    if (text_arg(text, self->fail, "Automaton") < 0)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *keys = PySet_New(NULL);
+    if (keys == NULL)
+        return NULL;
+    int32_t s = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint32_t c = PyUnicode_READ(kind, data, i);
+        s = step(self, s, c);
+        for (int32_t o = self->out[s] >= 0 ? s : self->dict[s]; o >= 0; o = self->dict[o]) {
+            for (int32_t k = self->out[o]; k >= 0; k = self->keynext[k]) {
+                PyObject *v = PyLong_FromLong(k);
+                if (v == NULL || PySet_Add(keys, v) < 0) {
+                    Py_XDECREF(v);
+                    Py_DECREF(keys);
+                    return NULL;
+                }
+                Py_DECREF(v);
+            }
+        }
+    }
+    return keys;
+}
+
+static PyObject *
+Automaton_get_states(AutomatonObject *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->nstates);
+}
+
+static PyObject *
+Automaton_sizeof(AutomatonObject *self, PyObject *unused)
+{
+    size_t n = (size_t)self->nstates, k = (size_t)self->nkeys, cap = (size_t)self->hmask + 1;
+    size_t size = sizeof(AutomatonObject) + n * 3 * sizeof(int32_t) + k * 2 * sizeof(int32_t) +
+                  ROOT_N * sizeof(int32_t) + (self->hkeys ? cap * (sizeof(uint64_t) + sizeof(int32_t)) : 0);
+    return PyLong_FromSize_t(size);
+}
+
+static PyMethodDef Automaton_methods[] = {
+    {"find", (PyCFunction)(void (*)(void))Automaton_find, METH_FASTCALL,
+     "find(text, overlapping=True): every occurrence as (key_index, start, end)"},
+    {"find_translated", (PyCFunction)(void (*)(void))Automaton_find_translated, METH_FASTCALL,
+     "find_translated(text, table): (hits in text.translate(table), length of that text)"},
+    {"find_keys", (PyCFunction)Automaton_find_keys, METH_O,
+     "find_keys(text): the set {key_index for each occurrence}, built in find()'s order"},
+    {"__sizeof__", (PyCFunction)Automaton_sizeof, METH_NOARGS, "memory held, in bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Automaton_getset[] = {
+    {"states", (getter)Automaton_get_states, NULL, "number of states", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject AutomatonType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "livestream_compliance._native.Automaton",
+    .tp_basicsize = sizeof(AutomatonObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Aho-Corasick automaton over code points (overlapping matches).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Automaton_init,
+    .tp_dealloc = (destructor)Automaton_dealloc,
+    .tp_methods = Automaton_methods,
+    .tp_getset = Automaton_getset,
+    .tp_weaklistoffset = offsetof(AutomatonObject, weakreflist),
+};
+
+static struct PyModuleDef nativemodule = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "livestream_compliance._native",
+    .m_doc = "Optional C accelerator: Aho-Corasick scan through a translate table.",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&AutomatonType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&nativemodule);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&TableType);
+    if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
+        Py_DECREF(&TableType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&AutomatonType);
+    if (PyModule_AddObject(m, "Automaton", (PyObject *)&AutomatonType) < 0) {
+        Py_DECREF(&AutomatonType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
