@@ -356,6 +356,16 @@ def throughput_table(corpus: Corpus, measured: list[Measured]) -> tuple[Table, d
         "fastest_raw_line_per_line_s": per_line(fastest_raw_line) if fastest_raw_line else None,
         "rows": {(r.method.name, r.method.api): r for r in measured},
     }
+    # the baselines are the third-party automata; the package's own C automaton scanning
+    # the same keys without normalisation is a stricter reference, reported beside them
+    ext = [r for r in raws if not r.method.name.startswith("raw native")]
+    for label, pool in (("ext", ext), ("own", [r for r in raws if r not in ext])):
+        best = min(pool, key=per_line, default=None)
+        best_line = min((r for r in pool if r.method.api == "raw per-line"), key=per_line, default=None)
+        summary[f"{label}_raw"] = (best.method.name + " (" + best.method.api + ")") if best else None
+        summary[f"{label}_raw_per_line_s"] = per_line(best) if best else None
+        summary[f"{label}_raw_line"] = best_line.method.name if best_line else None
+        summary[f"{label}_raw_line_per_line_s"] = per_line(best_line) if best_line else None
     t.notes.append(
         f"{len(corpus.unit):,} distinct lines, repeated or cut to {len(corpus.lines):,} "
         f"({corpus.cum_bytes[-1] / 1e6:.1f} MB UTF-8). Methods slower than the per-run time cap are timed on a "

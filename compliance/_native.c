@@ -191,11 +191,18 @@ typedef struct {
     int32_t unused;
 } Slot;
 
+/* What a scan reads of a state at every character, in one 16-byte record. */
+typedef struct {
+    uint64_t mask; /* a bit per child's code point (see bit_of): no bit, no child, no table lookup */
+    int32_t fail;  /* failure link */
+    int32_t first; /* the first state of its output chain (itself or dict), -1 if no key ends here */
+} State;
+
 typedef struct {
     PyObject_HEAD
     Py_ssize_t nstates;
     Py_ssize_t nkeys;
-    int32_t *fail;    /* failure link per state */
+    State *states;
     int32_t *out;     /* first key ending exactly at this state, -1 if none */
     int32_t *dict;    /* nearest state on the failure chain with a key, -1 if none */
     int32_t *keynext; /* next key (ascending index) with the same spelling, -1 if none */
@@ -256,6 +263,12 @@ new_slots(AutomatonObject *a, size_t n)
     return slots;
 }
 
+static inline uint64_t
+bit_of(uint32_t c)
+{
+    return 1ull << ((c * 0x9E3779B1u) >> 26);
+}
+
 static inline int32_t
 go(const AutomatonObject *a, int32_t state, uint32_t c)
 {
@@ -273,24 +286,28 @@ step(const AutomatonObject *a, int32_t s, uint32_t c)
             int32_t t = c < ROOT_N ? a->root[c] : hash_get(a, c);
             return t < 0 ? 0 : t;
         }
-        int32_t t = hash_get(a, ((uint64_t)s << 21) | c);
-        if (t >= 0)
-            return t;
-        s = a->fail[s];
+        const State *st = &a->states[s];
+        if (st->mask & bit_of(c)) {
+            int32_t t = hash_get(a, ((uint64_t)s << 21) | c);
+            if (t >= 0)
+                return t;
+        }
+        s = st->fail;
     }
 }
 
 static void
 Automaton_free_arrays(AutomatonObject *self)
 {
-    PyMem_Free(self->fail);
+    PyMem_Free(self->states);
     PyMem_Free(self->out);
     PyMem_Free(self->dict);
     PyMem_Free(self->keynext);
     PyMem_Free(self->keylen);
     PyMem_Free(self->root);
     PyMem_Free(self->slots);
-    self->fail = self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
+    self->states = NULL;
+    self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
     self->slots = NULL;
 }
 
@@ -342,7 +359,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     self->nkeys = nkeys;
-    self->fail = PyMem_Malloc(sizeof(int32_t) * total);
+    self->states = PyMem_Calloc(total, sizeof(State));
     self->out = PyMem_Malloc(sizeof(int32_t) * total);
     self->dict = PyMem_Malloc(sizeof(int32_t) * total);
     self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
@@ -353,7 +370,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     uint32_t *pchar = PyMem_Malloc(sizeof(uint32_t) * total);
     int32_t *depth = PyMem_Malloc(sizeof(int32_t) * total);
     int32_t *keylast = PyMem_Malloc(sizeof(int32_t) * total); /* last key in a state's chain */
-    if (!self->fail || !self->out || !self->dict || !self->keynext || !self->keylen || !self->root ||
+    if (!self->states || !self->out || !self->dict || !self->keynext || !self->keylen || !self->root ||
         !self->slots || !parent || !pchar || !depth || !keylast) {
         PyMem_Free(parent);
         PyMem_Free(pchar);
@@ -387,6 +404,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
                 depth[t] = depth[s] + 1;
                 parent[t] = s;
                 pchar[t] = c;
+                self->states[s].mask |= bit_of(c);
                 if (s == 0 && c < ROOT_N)
                     self->root[c] = t;
                 else
@@ -427,9 +445,9 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     }
     /* the per-state arrays too were sized for every character a new state */
     {
-        int32_t *fail = PyMem_Realloc(self->fail, sizeof(int32_t) * (size_t)n);
-        if (fail != NULL)
-            self->fail = fail;
+        State *states = PyMem_Realloc(self->states, sizeof(State) * (size_t)n);
+        if (states != NULL)
+            self->states = states;
         int32_t *out = PyMem_Realloc(self->out, sizeof(int32_t) * (size_t)n);
         if (out != NULL)
             self->out = out;
@@ -460,7 +478,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     for (int32_t s = 0; s < n; s++)
         order[count[depth[s]]++] = s;
     PyMem_Free(count);
-    self->fail[0] = 0;
+    self->states[0].fail = 0;
     self->dict[0] = -1;
     for (int32_t i = 1; i < n; i++) {
         int32_t t = order[i];
@@ -468,7 +486,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         uint32_t c = pchar[t];
         int32_t f = 0;
         if (p != 0) {
-            int32_t g = self->fail[p];
+            int32_t g = self->states[p].fail;
             for (;;) {
                 int32_t x = go(self, g, c);
                 if (x >= 0) {
@@ -477,12 +495,14 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
                 }
                 if (g == 0)
                     break;
-                g = self->fail[g];
+                g = self->states[g].fail;
             }
         }
-        self->fail[t] = f;
+        self->states[t].fail = f;
         self->dict[t] = self->out[f] >= 0 ? f : self->dict[f];
     }
+    for (int32_t t = 0; t < n; t++)
+        self->states[t].first = self->out[t] >= 0 ? t : self->dict[t];
     PyMem_Free(parent);
     PyMem_Free(pchar);
     PyMem_Free(depth);
@@ -490,7 +510,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* Append every key ending at (translated) position ``end`` in state ``s``. */
+/* Append every key of the output chain from state ``s`` (a state where a key ends), each ending at
+ * (translated) position ``end``. */
 static inline int
 report(const AutomatonObject *a, PyObject *hits, int32_t s, Py_ssize_t end)
 {
@@ -531,8 +552,7 @@ scan(AutomatonObject *self, PyObject *text, TableObject *table, Py_ssize_t *tran
     PyObject *hits = PyList_New(0);
     if (hits == NULL)
         return NULL;
-    const int32_t *out = self->out;
-    const int32_t *dict = self->dict;
+    const State *states = self->states;
     int32_t s = 0;
     Py_ssize_t j = 0; /* position in the translated text */
     for (Py_ssize_t i = 0; i < len; i++) {
@@ -544,7 +564,7 @@ scan(AutomatonObject *self, PyObject *text, TableObject *table, Py_ssize_t *tran
         }
         j++;
         s = step(self, s, c);
-        if ((out[s] >= 0 || dict[s] >= 0) && report(self, hits, s, j) < 0) {
+        if (states[s].first >= 0 && report(self, hits, states[s].first, j) < 0) {
             Py_DECREF(hits);
             return NULL;
         }
@@ -560,7 +580,7 @@ Automaton_find(AutomatonObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "find(text, overlapping=True)");
         return NULL;
     }
-    if (text_arg(args[0], self->fail, "Automaton") < 0)
+    if (text_arg(args[0], self->states, "Automaton") < 0)
         return NULL;
     if (nargs == 2 && !PyObject_IsTrue(args[1])) {
         PyErr_SetString(PyExc_ValueError, "only overlapping matches are supported");
@@ -581,7 +601,7 @@ Automaton_find_translated(AutomatonObject *self, PyObject *const *args, Py_ssize
         PyErr_SetString(PyExc_TypeError, "table must be a Table");
         return NULL;
     }
-    if (text_arg(args[0], self->fail, "Automaton") < 0 || text_arg(args[0], ((TableObject *)args[1])->map, "Table") < 0)
+    if (text_arg(args[0], self->states, "Automaton") < 0 || text_arg(args[0], ((TableObject *)args[1])->map, "Table") < 0)
         return NULL;
     Py_ssize_t n;
     PyObject *hits = scan(self, args[0], (TableObject *)args[1], &n);
@@ -596,7 +616,7 @@ Automaton_find_translated(AutomatonObject *self, PyObject *const *args, Py_ssize
 static PyObject *
 Automaton_find_keys(AutomatonObject *self, PyObject *text)
 {
-    if (text_arg(text, self->fail, "Automaton") < 0)
+    if (text_arg(text, self->states, "Automaton") < 0)
         return NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
@@ -608,7 +628,7 @@ Automaton_find_keys(AutomatonObject *self, PyObject *text)
     for (Py_ssize_t i = 0; i < len; i++) {
         uint32_t c = PyUnicode_READ(kind, data, i);
         s = step(self, s, c);
-        for (int32_t o = self->out[s] >= 0 ? s : self->dict[s]; o >= 0; o = self->dict[o]) {
+        for (int32_t o = self->states[s].first; o >= 0; o = self->dict[o]) {
             for (int32_t k = self->out[o]; k >= 0; k = self->keynext[k]) {
                 PyObject *v = PyLong_FromLong(k);
                 if (v == NULL || PySet_Add(keys, v) < 0) {
@@ -633,7 +653,7 @@ static PyObject *
 Automaton_sizeof(AutomatonObject *self, PyObject *unused)
 {
     size_t n = (size_t)self->nstates, k = (size_t)self->nkeys, cap = (size_t)self->hmask + 1;
-    size_t size = sizeof(AutomatonObject) + n * 3 * sizeof(int32_t) + k * 2 * sizeof(int32_t) +
+    size_t size = sizeof(AutomatonObject) + n * (sizeof(State) + 2 * sizeof(int32_t)) + k * 2 * sizeof(int32_t) +
                   ROOT_N * sizeof(int32_t) + (self->slots ? cap * sizeof(Slot) : 0);
     return PyLong_FromSize_t(size);
 }
