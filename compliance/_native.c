@@ -688,6 +688,297 @@ static PyTypeObject AutomatonType = {
     .tp_weaklistoffset = offsetof(AutomatonObject, weakreflist),
 };
 
+/* ------------------------------------------------------------------ FoldedScanner */
+
+/* A scan over an automaton of *folded* keys (each character of a key replaced by one of the same
+ * toneless pinyin), resolved in the same pass. ``FoldedScanner(automaton, norm, fold, keys, first,
+ * more, long)``: ``norm`` normalises a code point, ``fold`` normalises and folds it (the two tables
+ * delete the same code points); ``keys`` are the exact keys; folded key i resolves to
+ * ``keys[first[i]]`` (none if ``first[i]`` < 0), else to the keys ``more.get(i, ())``, the first of
+ * them spelt exactly at the hit; ``long`` lists the folded keys that also stand for long terms
+ * spelt with same-pinyin characters.
+ *
+ * ``find(text)`` -> ``(hits, fold_hits, length)``: ``hits`` are ``(key_index, start, end)`` where the
+ * normalised text spells ``key_index`` exactly (the first spelling of the folded hit that matches),
+ * ``fold_hits`` the ``(folded_index, start, end)`` of folded keys marked long, both in the order the
+ * automaton reports them, offsets in the normalised text, whose length is ``length``. */
+typedef struct {
+    PyObject_HEAD
+    AutomatonObject *automaton;
+    TableObject *norm;
+    TableObject *fold;
+    Py_ssize_t nfolded;
+    int32_t *cand_first; /* per folded key: its first candidate; nfolded + 1 entries */
+    int32_t *cand_key;   /* per candidate: key index */
+    int32_t *cand_start; /* per candidate: offset of its spelling in pool */
+    int32_t *cand_len;
+    Py_UCS4 *pool;
+    uint8_t *is_long;
+} FoldedScannerObject;
+
+static void
+FoldedScanner_free(FoldedScannerObject *self)
+{
+    Py_CLEAR(self->automaton);
+    Py_CLEAR(self->norm);
+    Py_CLEAR(self->fold);
+    PyMem_Free(self->cand_first);
+    PyMem_Free(self->cand_key);
+    PyMem_Free(self->cand_start);
+    PyMem_Free(self->cand_len);
+    PyMem_Free(self->pool);
+    PyMem_Free(self->is_long);
+    self->cand_first = self->cand_key = self->cand_start = self->cand_len = NULL;
+    self->pool = NULL;
+    self->is_long = NULL;
+}
+
+static void
+FoldedScanner_dealloc(FoldedScannerObject *self)
+{
+    FoldedScanner_free(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Append the candidate (k, keys[k]) to the arrays being filled; -1 with the error set. */
+static int
+add_candidate(FoldedScannerObject *self, PyObject *keys, long k, Py_ssize_t *ci, Py_ssize_t *pi, Py_ssize_t *cap_c,
+              Py_ssize_t *cap_p)
+{
+    if (k < 0 || k >= PyList_GET_SIZE(keys)) {
+        PyErr_Format(PyExc_ValueError, "key index %ld out of range", k);
+        return -1;
+    }
+    PyObject *sp = PyList_GET_ITEM(keys, k);
+    if (!PyUnicode_Check(sp)) {
+        PyErr_Format(PyExc_TypeError, "keys[%ld] must be a str", k);
+        return -1;
+    }
+    Py_ssize_t len = PyUnicode_GET_LENGTH(sp);
+    if (*ci == *cap_c) {
+        *cap_c = *cap_c * 2 + 16;
+        int32_t *ck = PyMem_Realloc(self->cand_key, sizeof(int32_t) * (size_t)*cap_c);
+        if (ck != NULL)
+            self->cand_key = ck;
+        int32_t *cs = PyMem_Realloc(self->cand_start, sizeof(int32_t) * (size_t)*cap_c);
+        if (cs != NULL)
+            self->cand_start = cs;
+        int32_t *cl = PyMem_Realloc(self->cand_len, sizeof(int32_t) * (size_t)*cap_c);
+        if (cl != NULL)
+            self->cand_len = cl;
+        if (ck == NULL || cs == NULL || cl == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    while (*pi + len > *cap_p) {
+        *cap_p = *cap_p * 2 + 64;
+        Py_UCS4 *pool = PyMem_Realloc(self->pool, sizeof(Py_UCS4) * (size_t)*cap_p);
+        if (pool == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->pool = pool;
+    }
+    if (PyUnicode_AsUCS4(sp, self->pool + *pi, len, 0) == NULL)
+        return -1;
+    self->cand_key[*ci] = (int32_t)k;
+    self->cand_start[*ci] = (int32_t)*pi;
+    self->cand_len[*ci] = (int32_t)len;
+    (*ci)++;
+    *pi += len;
+    return 0;
+}
+
+static int
+FoldedScanner_init(FoldedScannerObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *automaton, *norm, *fold, *keys, *first_arg, *more, *long_arg;
+    static char *kwlist[] = {"automaton", "norm", "fold", "keys", "first", "more", "long", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!O!OO!O", kwlist, &AutomatonType, &automaton, &TableType, &norm,
+                                     &TableType, &fold, &PyList_Type, &keys, &first_arg, &PyDict_Type, &more, &long_arg))
+        return -1;
+    AutomatonObject *a = (AutomatonObject *)automaton;
+    TableObject *tn = (TableObject *)norm, *tf = (TableObject *)fold;
+    if (a->states == NULL || tn->map == NULL || tf->map == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Automaton or Table was not initialised");
+        return -1;
+    }
+    Py_ssize_t span = tn->n > tf->n ? tn->n : tf->n;
+    for (Py_ssize_t c = 0; c < span; c++) {
+        if ((table_get(tn, (uint32_t)c) == DELETED) != (table_get(tf, (uint32_t)c) == DELETED)) {
+            PyErr_Format(PyExc_ValueError, "the tables disagree on deleting code point %zd", c);
+            return -1;
+        }
+    }
+    PyObject *first = PySequence_Fast(first_arg, "first must be a sequence of int");
+    if (first == NULL)
+        return -1;
+    Py_ssize_t nf = PySequence_Fast_GET_SIZE(first);
+    if (nf != a->nkeys) {
+        Py_DECREF(first);
+        PyErr_Format(PyExc_ValueError, "first needs one entry per key of the automaton (%zd), not %zd", a->nkeys, nf);
+        return -1;
+    }
+    FoldedScanner_free(self);
+    self->nfolded = nf;
+    self->cand_first = PyMem_Malloc(sizeof(int32_t) * (size_t)(nf + 1));
+    self->is_long = PyMem_Calloc((size_t)(nf ? nf : 1), 1);
+    if (self->cand_first == NULL || self->is_long == NULL) {
+        Py_DECREF(first);
+        FoldedScanner_free(self);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t ci = 0, pi = 0, cap_c = 0, cap_p = 0;
+    for (Py_ssize_t fi = 0; fi < nf; fi++) {
+        self->cand_first[fi] = (int32_t)ci;
+        long k = PyLong_AsLong(PySequence_Fast_GET_ITEM(first, fi));
+        if (k == -1 && PyErr_Occurred())
+            goto fail;
+        if (k < 0)
+            continue; /* no key folds to it: only long terms */
+        if (add_candidate(self, keys, k, &ci, &pi, &cap_c, &cap_p) < 0)
+            goto fail;
+        if (PyDict_GET_SIZE(more) == 0)
+            continue;
+        PyObject *fo = PyLong_FromSsize_t(fi);
+        if (fo == NULL)
+            goto fail;
+        PyObject *others = PyDict_GetItemWithError(more, fo);
+        Py_DECREF(fo);
+        if (others == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            continue;
+        }
+        PyObject *seq = PySequence_Fast(others, "more's values must be sequences of int");
+        if (seq == NULL)
+            goto fail;
+        for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(seq); j++) {
+            long k2 = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, j));
+            if ((k2 == -1 && PyErr_Occurred()) || add_candidate(self, keys, k2, &ci, &pi, &cap_c, &cap_p) < 0) {
+                Py_DECREF(seq);
+                goto fail;
+            }
+        }
+        Py_DECREF(seq);
+    }
+    self->cand_first[nf] = (int32_t)ci;
+    Py_DECREF(first);
+    first = NULL;
+    PyObject *it = PyObject_GetIter(long_arg);
+    if (it == NULL)
+        goto fail;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        Py_ssize_t fi = PyLong_AsSsize_t(item);
+        Py_DECREF(item);
+        if (fi == -1 && PyErr_Occurred())
+            break;
+        if (fi < 0 || fi >= nf) {
+            PyErr_Format(PyExc_ValueError, "long: folded key index %zd out of range", fi);
+            break;
+        }
+        self->is_long[fi] = 1;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        goto fail;
+    Py_INCREF(automaton);
+    Py_INCREF(norm);
+    Py_INCREF(fold);
+    self->automaton = a;
+    self->norm = tn;
+    self->fold = tf;
+    return 0;
+fail:
+    Py_XDECREF(first);
+    FoldedScanner_free(self);
+    return -1;
+}
+
+static int
+append_hit(PyObject *list, long k, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *hit = Py_BuildValue("(lnn)", k, start, end);
+    if (hit == NULL)
+        return -1;
+    int r = PyList_Append(list, hit);
+    Py_DECREF(hit);
+    return r;
+}
+
+static PyObject *
+FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
+{
+    if (text_arg(text, self->automaton, "FoldedScanner") < 0)
+        return NULL;
+    const AutomatonObject *a = self->automaton;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS4 small[256];
+    Py_UCS4 *buf = len <= 256 ? small : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)len);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
+    if (hits == NULL || fold_hits == NULL)
+        goto fail;
+    const State *states = a->states;
+    int32_t s = 0;
+    Py_ssize_t j = 0; /* position in the normalised text */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint32_t c = PyUnicode_READ(kind, data, i);
+        uint32_t n = table_get(self->norm, c);
+        if (n == DELETED)
+            continue;
+        buf[j++] = n;
+        s = step(a, s, table_get(self->fold, c));
+        for (int32_t o = states[s].first; o >= 0; o = a->dict[o]) {
+            for (int32_t fi = a->out[o]; fi >= 0; fi = a->keynext[fi]) {
+                Py_ssize_t klen = a->keylen[fi], start = j - klen;
+                for (int32_t ci = self->cand_first[fi]; ci < self->cand_first[fi + 1]; ci++) {
+                    if (self->cand_len[ci] == klen &&
+                        memcmp(self->pool + self->cand_start[ci], buf + start, sizeof(Py_UCS4) * (size_t)klen) == 0) {
+                        if (append_hit(hits, self->cand_key[ci], start, j) < 0)
+                            goto fail;
+                        break;
+                    }
+                }
+                if (self->is_long[fi] && append_hit(fold_hits, fi, start, j) < 0)
+                    goto fail;
+            }
+        }
+    }
+    if (buf != small)
+        PyMem_Free(buf);
+    return Py_BuildValue("(NNn)", hits, fold_hits, j);
+fail:
+    if (buf != small)
+        PyMem_Free(buf);
+    Py_XDECREF(hits);
+    Py_XDECREF(fold_hits);
+    return NULL;
+}
+
+static PyMethodDef FoldedScanner_methods[] = {
+    {"find", (PyCFunction)FoldedScanner_find, METH_O, "find(text) -> (hits, fold_hits, normalised length)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject FoldedScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "livestream_compliance._native.FoldedScanner",
+    .tp_basicsize = sizeof(FoldedScannerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A scan of folded keys, resolved to the keys spelt exactly in the same pass.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FoldedScanner_init,
+    .tp_dealloc = (destructor)FoldedScanner_dealloc,
+    .tp_methods = FoldedScanner_methods,
+};
+
 static struct PyModuleDef nativemodule = {
     PyModuleDef_HEAD_INIT,
     .m_name = "livestream_compliance._native",
@@ -698,7 +989,7 @@ static struct PyModuleDef nativemodule = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&AutomatonType) < 0)
+    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&AutomatonType) < 0 || PyType_Ready(&FoldedScannerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&nativemodule);
     if (m == NULL)
@@ -712,6 +1003,12 @@ PyInit__native(void)
     Py_INCREF(&AutomatonType);
     if (PyModule_AddObject(m, "Automaton", (PyObject *)&AutomatonType) < 0) {
         Py_DECREF(&AutomatonType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FoldedScannerType);
+    if (PyModule_AddObject(m, "FoldedScanner", (PyObject *)&FoldedScannerType) < 0) {
+        Py_DECREF(&FoldedScannerType);
         Py_DECREF(m);
         return NULL;
     }

@@ -791,7 +791,7 @@ class Checker:
         #: pattern -> the compiled code ``re`` built it from (see literals.compile_parsed), for the state cache
         self._recipes: dict[str, tuple[object, ...]] = {}
         #: per source (keyed by the member and its plain-string value alike): what check() needs
-        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], tuple[array[int], dict[int, tuple[int, ...]]] | None, Callable[[str, Any], tuple[list[tuple[int, int, int]], int]] | None]] = {}
+        self._scan: dict[str, tuple[Callable[[str, bool], list[tuple[int, int, int]]], re.Pattern[str] | None, Source, frozenset[int], tuple[array[int], dict[int, tuple[int, ...]]] | None, Callable[[str, Any], tuple[list[tuple[int, int, int]], int]] | None, Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None]] = {}
         self._gap_only: dict[Source, frozenset[int]] = {}  # see CompiledRules.gap_only
         self._rule_version = {r.id: f"{r.pack}@{r.version}#{rules.version}" for r in rules.rules}
         if compiled is not None and compiled.fits(rules):
@@ -858,6 +858,8 @@ class Checker:
                 self._groups.get(source),
                 # the native backend normalises and scans a line in one call
                 getattr(auto.matcher, "find_translated", None) if self._nftable is not None else None,
+                # ... and with folding, resolves the folded hits in the same call (see _resolve)
+                self._folded_scanner(source, auto.matcher),
             )
 
     # ------------------------------------------------------------------ build
@@ -958,6 +960,21 @@ class Checker:
             self._groups[source] = (first, {fi: tuple(g[1:]) for fi, g in enumerate(groups) if len(g) > 1})
             if entries:
                 self._fold[source] = entries
+
+    def _folded_scanner(self, source: Source, matcher: Matcher) -> Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None:
+        """With the native backend and folding: the C scan that also resolves (see _resolve): its
+        ``find(text)`` gives ``(hits, fold_hits, normalised length)``, where ``_resolve`` would give
+        ``hits`` and ``_fold_filter``'s input. Else None."""
+        groups = self._groups.get(source)
+        automaton = getattr(matcher, "automaton", None)
+        if groups is None or automaton is None or self._ntable is None or self._nftable is None:
+            return None
+        from . import _native
+
+        first, more = groups
+        keys = self._automata[source].keys
+        return _native.FoldedScanner(automaton, self._ntable, self._nftable, keys if isinstance(keys, list) else list(keys),
+                                     first, more, self._fold.get(source, {})).find
 
     def _resolve(
         self, norm: str, fhits: list[tuple[int, int, int]], source: Source, table: list[int | None] | None = None,
@@ -1202,13 +1219,18 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only, groups, find_t = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, groups, find_t, find_r = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only, groups, find_t = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, groups, find_t, find_r = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
-        if find_t is not None:  # one native call; the text itself only where it is read
+        fold_hits: list[tuple[int, int, int]] | None = None  # set: the hits are resolved already
+        if find_r is not None and crossing is None:
+            # one native call: normalised, folded, scanned, and the hits resolved (see _resolve)
+            hits, fold_hits, flen = find_r(text)
+            ftext = ""  # not read: the folded text serves only the scan and the join's offset
+        elif find_t is not None:  # one native call; the text itself only where it is read
             hits, flen = find_t(text, self._nftable)
             ftext = self._nftable.translate(text) if hits or prefilter is not None else ""  # type: ignore[union-attr]
         else:
@@ -1228,9 +1250,13 @@ class Checker:
         trace: list[Candidate] | None = None
         fast_judged: set[str] | None = None  # categories judged lawful on _verify's no-finding path
         known: str | None = None  # the normalised text, once computed (the model reads it too)
-        if hits or prefilter is not None:
+        if hits or prefilter is not None or fold_hits:
             folded = None
-            if groups is None:
+            if fold_hits is not None:
+                norm = known = self._norm(text)
+                if fold_hits:
+                    folded = self._fold_filter(norm, source, fold_hits)
+            elif groups is None:
                 norm = known = ftext
             elif hits and flen == len(text) and prefilter is None:
                 # nothing deleted: the candidates are resolved on their own spans, and the whole

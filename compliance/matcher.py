@@ -102,6 +102,7 @@ class NativeMatcher:
         if _native is None:
             raise UsageError("the native backend was not built (no C compiler at install time); use ahocorasick-rs")
         self._automaton = _native.Automaton(list(keys))
+        self.automaton = self._automaton  # the C object, for the engine's FoldedScanner
         self.find_overlapping = self._automaton.find
         #: ``find_translated(text, table)`` -> ``(find(text.translate(mapping)), len(text.translate(mapping)))``
         #: where ``table`` is ``translate_table(mapping)``

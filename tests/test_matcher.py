@@ -154,3 +154,36 @@ def test_native_automaton_reports_its_size() -> None:
     a = matcher_module._native.Automaton(KEYS)
     assert a.states == 1 + len({k[:i] for k in KEYS for i in range(1, len(k) + 1)})
     assert a.__sizeof__() > a.states * 12
+
+
+def _resolved_both_ways(checker: Checker, source: Source, text: str) -> None:
+    """The native FoldedScanner against the Python path it replaces: scan the folded text, then
+    _resolve (exact spellings, and the long terms' same-pinyin spellings through _fold_filter)."""
+    folded_scan = checker._scan[source][6]
+    assert folded_scan is not None
+    hits, fold_hits, n = folded_scan(text)
+    norm = checker.normalize(text)
+    assert n == len(norm)
+    expected = checker._resolve(norm, checker._automata[source].matcher.find(text.translate(checker._ftable)), source)
+    assert (hits, checker._fold_filter(norm, source, fold_hits) if fold_hits else None) == expected
+
+
+def test_native_folded_scan_resolves_as_python_on_rule_examples(checker: Checker) -> None:
+    for rule in checker.rules.rules:
+        for ex in list(rule.must_match) + list(rule.must_not_match):
+            text = ex.text if isinstance(ex.text, str) else str(ex)
+            for source in Source:
+                _resolved_both_ways(checker, source, text)
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_native_folded_scan_resolves_as_python_on_random_text(checker: Checker, data: st.DataObject) -> None:
+    """Text made of pieces of keys and their same-pinyin spellings (so that folded hits, exact
+    spellings, near misses and long-term hits all occur), with spaces and symbols the table deletes."""
+    source = data.draw(st.sampled_from(list(Source)))
+    keys = checker._automata[source].keys
+    folded = checker._folded_keys[source]
+    pieces = st.one_of(st.sampled_from(keys), st.sampled_from(folded), st.sampled_from([" ", "·", "!", "🍬", "Ａ", "吗"]))
+    text = "".join(data.draw(st.lists(pieces, max_size=8)))
+    _resolved_both_ways(checker, source, text)
