@@ -846,7 +846,7 @@ class Checker:
         self._context_keys: dict[Source, dict[int, bool]] = {}
         #: per source, scan index (folded key, or key without folding) -> the widest pattern one of
         #: its keys triggers, or -1 (see _join_relevant), filled as indexes are met
-        self._trigger_widths: dict[Source, dict[int, int]] = {}
+        self._trigger_widths: dict[tuple[Source, bool], dict[int, int]] = {}
         #: per source, the paraphrase model's batch scorer, built on the first long batch
         self._batch_scorers: dict[Source, BatchScorer] = {}
         for source in Source:
@@ -1226,10 +1226,10 @@ class Checker:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
         fold_hits: list[tuple[int, int, int]] | None = None  # set: the hits are resolved already
-        if find_r is not None and crossing is None:
+        if find_r is not None:
             # one native call: normalised, folded, scanned, and the hits resolved (see _resolve)
             hits, fold_hits, flen = find_r(text)
-            ftext = ""  # not read: the folded text serves only the scan and the join's offset
+            ftext = ""  # not read: the folded text serves only the scan
         elif find_t is not None:  # one native call; the text itself only where it is read
             hits, flen = find_t(text, self._nftable)
             ftext = self._nftable.translate(text) if hits or prefilter is not None else ""  # type: ignore[union-attr]
@@ -1238,10 +1238,14 @@ class Checker:
             flen = len(ftext)
             hits = find(ftext, True)
         joined_at: int | None = None  # the join's offset in the normalised text, once known
-        if crossing is not None and hits and prefilter is None:
+        if crossing is not None and (hits or fold_hits) and prefilter is None:
             joined_at = self._join_at(text, flen, crossing)
-            if not self._join_relevant(joined_at, source, hits):
-                hits = []  # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
+            if not self._join_relevant(joined_at, source, hits, fold_hits is not None) and not (
+                fold_hits and any(s < joined_at < e for _i, s, e in fold_hits)
+            ):
+                # nothing can cross the join: nothing to resolve or verify (the rebus view still looks)
+                hits = []
+                fold_hits = [] if fold_hits is not None else None
         result: tuple[Finding, ...] = ()
         # where the model may be asked, the verdicts of both views are kept: where a rule judged its
         # words lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
@@ -1319,33 +1323,35 @@ class Checker:
         """Where ``text[:at]`` ends in the normalised text (``flen``: the length of ``text`` normalised)."""
         return at if flen == len(text) else len(self._norm(text[:at]))
 
-    def _join_relevant(self, n: int, source: Source, hits: list[tuple[int, int, int]]) -> bool:
+    def _join_relevant(self, n: int, source: Source, hits: list[tuple[int, int, int]], exact: bool = False) -> bool:
         """Can a finding of the scan ``hits`` cross offset ``n`` of the normalised text (a session's
         join, see check(crossing=))? Only if a hit crosses it, or a pattern trigger lies close
         enough for a match of its pattern to reach across (a match holds a trigger occurrence and
         is at most the pattern's width long; unbounded patterns always may). Exceptions and the
         hits of one side alone make no crossing finding. Exact: when False, the full path finds
-        nothing that crosses."""
-        widths = self._trigger_widths.get(source)
+        nothing that crosses. ``exact``: ``hits`` are resolved already (key indexes, not scan
+        indexes; see _folded_scanner)."""
+        widths = self._trigger_widths.get((source, exact))
         if widths is None:
-            widths = self._trigger_widths[source] = {}
+            widths = self._trigger_widths[(source, exact)] = {}
         for i, s, e in hits:
             if s < n < e:
                 return True
             w = widths.get(i)
             if w is None:
-                w = widths[i] = self._trigger_width(source, i)
+                w = widths[i] = self._trigger_width(source, i, exact)
             if w >= 0 and e - w < n < s + w:
                 return True
         return False
 
-    def _trigger_width(self, source: Source, index: int) -> int:
+    def _trigger_width(self, source: Source, index: int, exact: bool = False) -> int:
         """The widest pattern triggered by a key that scan index ``index`` stands for (an unbounded
         pattern counts as wider than any line), or -1 if none is a trigger. Computed per index as
-        indexes are met (a build over every key stalled the first join check by ~0.1 s)."""
+        indexes are met (a build over every key stalled the first join check by ~0.1 s).
+        ``exact``: ``index`` is a key index."""
         auto = self._automata[source]
         groups = self._groups.get(source)
-        if groups is None:
+        if groups is None or exact:
             members: tuple[int, ...] = (index,)
         else:
             first, more = groups
