@@ -771,10 +771,13 @@ def build_section(cfg: Config) -> Table:
     for n in cfg.build_sizes:
         reps = cfg.build_reps if n < 100_000 else cfg.build_reps_large
         jieba_runs = []
-        for backend in ("ahocorasick-rs", "pyahocorasick"):
+        from livestream_compliance.matcher import available_backends
+
+        backends = [b for b in ("native", "ahocorasick-rs", "pyahocorasick") if b in available_backends()]
+        for backend in backends:
             runs = []
             for _ in range(reps):
-                with_jieba = backend == "ahocorasick-rs" and not cfg.smoke
+                with_jieba = backend == backends[0] and not cfg.smoke
                 runs.append(_child(["build-child", str(n), backend] + (["--jieba"] if with_jieba else [])))
                 if with_jieba:
                     jieba_runs.append(runs[-1])
