@@ -510,36 +510,38 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* Append ``(k, start, end)`` to ``list``; -1 with the error set. */
+static int
+append_hit(PyObject *list, long k, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *hit = PyTuple_New(3);
+    if (hit == NULL)
+        return -1;
+    PyObject *ki = PyLong_FromLong(k), *st = PyLong_FromSsize_t(start), *en = PyLong_FromSsize_t(end);
+    if (ki == NULL || st == NULL || en == NULL) {
+        Py_XDECREF(ki);
+        Py_XDECREF(st);
+        Py_XDECREF(en);
+        Py_DECREF(hit);
+        return -1;
+    }
+    PyTuple_SET_ITEM(hit, 0, ki);
+    PyTuple_SET_ITEM(hit, 1, st);
+    PyTuple_SET_ITEM(hit, 2, en);
+    int r = PyList_Append(list, hit);
+    Py_DECREF(hit);
+    return r;
+}
+
 /* Append every key of the output chain from state ``s`` (a state where a key ends), each ending at
  * (translated) position ``end``. */
 static inline int
 report(const AutomatonObject *a, PyObject *hits, int32_t s, Py_ssize_t end)
 {
-    if (a->out[s] < 0)
-        s = a->dict[s];
-    while (s >= 0) {
-        for (int32_t k = a->out[s]; k >= 0; k = a->keynext[k]) {
-            PyObject *hit = PyTuple_New(3);
-            if (hit == NULL)
+    for (; s >= 0; s = a->dict[s])
+        for (int32_t k = a->out[s]; k >= 0; k = a->keynext[k])
+            if (append_hit(hits, k, end - a->keylen[k], end) < 0)
                 return -1;
-            PyObject *ki = PyLong_FromLong(k), *st = PyLong_FromSsize_t(end - a->keylen[k]), *en = PyLong_FromSsize_t(end);
-            if (ki == NULL || st == NULL || en == NULL) {
-                Py_XDECREF(ki);
-                Py_XDECREF(st);
-                Py_XDECREF(en);
-                Py_DECREF(hit);
-                return -1;
-            }
-            PyTuple_SET_ITEM(hit, 0, ki);
-            PyTuple_SET_ITEM(hit, 1, st);
-            PyTuple_SET_ITEM(hit, 2, en);
-            int r = PyList_Append(hits, hit);
-            Py_DECREF(hit);
-            if (r < 0)
-                return -1;
-        }
-        s = a->dict[s];
-    }
     return 0;
 }
 
@@ -898,17 +900,6 @@ fail:
     return -1;
 }
 
-static int
-append_hit(PyObject *list, long k, Py_ssize_t start, Py_ssize_t end)
-{
-    PyObject *hit = Py_BuildValue("(lnn)", k, start, end);
-    if (hit == NULL)
-        return -1;
-    int r = PyList_Append(list, hit);
-    Py_DECREF(hit);
-    return r;
-}
-
 static PyObject *
 FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
 {
@@ -989,28 +980,18 @@ static struct PyModuleDef nativemodule = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    if (PyType_Ready(&TableType) < 0 || PyType_Ready(&AutomatonType) < 0 || PyType_Ready(&FoldedScannerType) < 0)
-        return NULL;
+    struct {
+        const char *name;
+        PyTypeObject *type;
+    } types[] = {{"Table", &TableType}, {"Automaton", &AutomatonType}, {"FoldedScanner", &FoldedScannerType}};
     PyObject *m = PyModule_Create(&nativemodule);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&TableType);
-    if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
-        Py_DECREF(&TableType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&AutomatonType);
-    if (PyModule_AddObject(m, "Automaton", (PyObject *)&AutomatonType) < 0) {
-        Py_DECREF(&AutomatonType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&FoldedScannerType);
-    if (PyModule_AddObject(m, "FoldedScanner", (PyObject *)&FoldedScannerType) < 0) {
-        Py_DECREF(&FoldedScannerType);
-        Py_DECREF(m);
-        return NULL;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (PyType_Ready(types[i].type) < 0 || PyModule_AddObjectRef(m, types[i].name, (PyObject *)types[i].type) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }
