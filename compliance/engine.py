@@ -1237,6 +1237,14 @@ class Checker:
             ftext = text.translate(self._ftable)
             flen = len(ftext)
             hits = find(ftext, True)
+        if (
+            not hits
+            and not fold_hits
+            and prefilter is None
+            and (crossing is not None or source not in self._model_sources)
+            and ((self._rebus_deleted and flen == len(text)) or self._rebus_absent(text))
+        ):
+            return ()  # a clean line (most chat): no candidate, no pattern, no rebus emoji, no model
         joined_at: int | None = None  # the join's offset in the normalised text, once known
         if crossing is not None and (hits or fold_hits) and prefilter is None:
             joined_at = self._join_at(text, flen, crossing)
