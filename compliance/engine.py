@@ -849,6 +849,8 @@ class Checker:
         self._trigger_widths: dict[tuple[Source, bool], dict[int, int]] = {}
         #: per source, the paraphrase model's batch scorer, built on the first long batch
         self._batch_scorers: dict[Source, BatchScorer] = {}
+        #: per source, the folded scan over the batch tables (see _folded_scanner), built on the first batch
+        self._batch_scans: dict[Source, Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None] = {}
         for source in Source:
             auto = self._automata[source]
             pause()
@@ -859,7 +861,7 @@ class Checker:
                 # the native backend normalises and scans a line in one call
                 getattr(auto.matcher, "find_translated", None) if self._nftable is not None else None,
                 # ... and with folding, resolves the folded hits in the same call (see _resolve)
-                self._folded_scanner(source, auto.matcher),
+                self._folded_scanner(source, self._ntable, self._nftable),
             )
 
     # ------------------------------------------------------------------ build
@@ -961,19 +963,20 @@ class Checker:
             if entries:
                 self._fold[source] = entries
 
-    def _folded_scanner(self, source: Source, matcher: Matcher) -> Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None:
+    def _folded_scanner(self, source: Source, norm: Any, fold: Any) -> Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None:
         """With the native backend and folding: the C scan that also resolves (see _resolve): its
         ``find(text)`` gives ``(hits, fold_hits, normalised length)``, where ``_resolve`` would give
-        ``hits`` and ``_fold_filter``'s input. Else None."""
+        ``hits`` and ``_fold_filter``'s input. ``norm`` and ``fold``: the C tables it reads the
+        text through (the per-message ones, or the batch ones that keep the separator). Else None."""
         groups = self._groups.get(source)
-        automaton = getattr(matcher, "automaton", None)
-        if groups is None or automaton is None or self._ntable is None or self._nftable is None:
+        automaton = getattr(self._automata[source].matcher, "automaton", None)
+        if groups is None or automaton is None or norm is None or fold is None:
             return None
         from . import _native
 
         first, more = groups
         keys = self._automata[source].keys
-        return _native.FoldedScanner(automaton, self._ntable, self._nftable, keys if isinstance(keys, list) else list(keys),
+        return _native.FoldedScanner(automaton, norm, fold, keys if isinstance(keys, list) else list(keys),
                                      first, more, self._fold.get(source, {})).find
 
     def _resolve(
@@ -1522,7 +1525,25 @@ class Checker:
             return [self.check(t, source, product) for t in texts]
         long_batch = len(joined) >= VECTOR_MIN_CHARS
         rebus_at: list[int] | None = None  # positions of rebus emoji in joined (None: not looked for yet)
-        if self._nfbatch is not None:  # the C tables: one pass each, whatever the batch's length
+        if source not in self._batch_scans:
+            self._batch_scans[source] = self._folded_scanner(source, self._nbatch, self._nfbatch)
+        batch_scan = self._batch_scans[source]
+        prefilter, _pats = self._patterns[source]
+        folded_all: list[tuple[Rule, str, int, int]] | None = None
+        fjoined: str | None  # the batch normalised and folded, where it was made
+        if batch_scan is not None:
+            # one C pass scans and resolves (see _folded_scanner); the batch is normalised once, and
+            # no folded copy is made (its separators stand where the normalised text's do)
+            codes = None
+            hits, fold_hits, _n = batch_scan(joined)
+            fjoined = None
+            norm_joined = self._nbatch.translate(joined)  # type: ignore[union-attr]
+            rebus_at = self._nrebus.deleted(joined)  # type: ignore[union-attr]
+            if fold_hits:
+                folded_all = self._fold_filter(norm_joined, source, fold_hits)
+                if folded_all:
+                    hits.extend((-2 - i, f[2], f[3]) for i, f in enumerate(folded_all))
+        elif self._nfbatch is not None:  # the C tables: one pass each, whatever the batch's length
             codes = None
             fjoined = self._nfbatch.translate(joined)
             rebus_at = self._nrebus.deleted(joined)  # type: ignore[union-attr]
@@ -1536,27 +1557,8 @@ class Checker:
         else:
             codes = None
             fjoined = joined.translate(self._fbatch_table)
-        auto = self._automata[source]
-        hits = auto.matcher.find(fjoined)  # type: ignore[union-attr]
-        prefilter, _pats = self._patterns[source]
-        # verification and untriggered patterns read the normalised (not folded) text
-        norm_joined = fjoined
-        if (hits or prefilter is not None) and self._fbatch_table is not self._batch_table:
-            if self._nbatch is not None:
-                norm_joined = self._nbatch.translate(joined)
-            elif long_batch:
-                if self._vector_table is None:
-                    self._vector_table = VectorTable(self._batch_table)
-                norm_joined = self._vector_table.apply(codes)
-            else:
-                norm_joined = joined.translate(self._batch_table)
-        folded_all: list[tuple[Rule, str, int, int]] | None = None
-        if hits and source in self._groups:
-            # resolved over the whole batch at once: most lines with a hit of another spelling of
-            # the same pinyin (为 for 薇) are then never looked at
-            hits, folded_all = self._resolve(norm_joined, hits, source)
-            if folded_all:
-                hits.extend((-2 - i, f[2], f[3]) for i, f in enumerate(folded_all))
+        if batch_scan is None:
+            hits, norm_joined, folded_all = self._batch_hits(joined, fjoined, codes, long_batch, source)  # type: ignore[arg-type]
         if prefilter is not None:
             hits = hits + [(-1, m.start(), m.start()) for m in prefilter.finditer(norm_joined)]
         out: list[tuple[Finding, ...]] = [()] * n
@@ -1572,15 +1574,15 @@ class Checker:
         entry: tuple[int, int, list[tuple[int, int, int]]] = (0, 0, [])
         pre_lines: set[int] = set()  # lines where an untriggered pattern may match
         fold_lines: dict[int, list[tuple[Rule, str, int, int]]] = {}  # lines with long terms in same-pinyin spelling
-        for key_index, s, e in hits:
+        for key_index, s, e in hits:  # the separators stand at the same places in every view of the batch
             if s > pos:
-                line += fjoined.count("\n", pos, s)
+                line += norm_joined.count("\n", pos, s)
                 pos = s
             if line != current:
                 current = line
-                lo = fjoined.rfind("\n", 0, s) + 1
-                hi = fjoined.find("\n", s)
-                entry = flagged.setdefault(line, (lo, len(fjoined) if hi < 0 else hi, []))
+                lo = norm_joined.rfind("\n", 0, s) + 1
+                hi = norm_joined.find("\n", s)
+                entry = flagged.setdefault(line, (lo, len(norm_joined) if hi < 0 else hi, []))
             if key_index >= 0:
                 entry[2].append((key_index, s - entry[0], e - entry[0]))
             elif key_index == -1:
@@ -1612,7 +1614,35 @@ class Checker:
         out = self._rebus_batch(texts, joined, source, product, out, rebus_at, judged)
         return self._classified_batch(texts, source, product, out, judged, self._model_text(joined, fjoined, norm_joined, source, codes))
 
-    def _model_text(self, joined: str, fjoined: str, norm_joined: str, source: Source, codes: object) -> str | None:
+    def _batch_hits(
+        self, joined: str, fjoined: str, codes: object, long_batch: bool, source: Source
+    ) -> tuple[list[tuple[int, int, int]], str, list[tuple[Rule, str, int, int]] | None]:
+        """check_batch without the folded C scan: the automaton's hits in ``fjoined`` (the batch
+        normalised and folded), resolved (see _resolve), the normalised batch, and the long terms'
+        same-pinyin spellings (as _resolve gives them) or None."""
+        hits = self._automata[source].matcher.find(fjoined)  # type: ignore[union-attr]
+        prefilter = self._patterns[source][0]
+        # verification and untriggered patterns read the normalised (not folded) text
+        norm_joined = fjoined
+        if (hits or prefilter is not None) and self._fbatch_table is not self._batch_table:
+            if self._nbatch is not None:
+                norm_joined = self._nbatch.translate(joined)
+            elif long_batch:
+                if self._vector_table is None:
+                    self._vector_table = VectorTable(self._batch_table)
+                norm_joined = self._vector_table.apply(codes)
+            else:
+                norm_joined = joined.translate(self._batch_table)
+        folded_all: list[tuple[Rule, str, int, int]] | None = None
+        if hits and source in self._groups:
+            # resolved over the whole batch at once: most lines with a hit of another spelling of
+            # the same pinyin (为 for 薇) are then never looked at
+            hits, folded_all = self._resolve(norm_joined, hits, source)
+            if folded_all:
+                hits.extend((-2 - i, f[2], f[3]) for i, f in enumerate(folded_all))
+        return hits, norm_joined, folded_all
+
+    def _model_text(self, joined: str, fjoined: str | None, norm_joined: str, source: Source, codes: object) -> str | None:
         """The normalised batch for the model's batch pass (see _classified_batch), or None when the
         model does not serve ``source`` or the batch is short. ``norm_joined`` may still be the folded
         ``fjoined`` (no line had a hit): the model reads normalised, not folded, text."""
