@@ -1531,22 +1531,21 @@ class Checker:
         prefilter, _pats = self._patterns[source]
         folded_all: list[tuple[Rule, str, int, int]] | None = None
         fjoined: str | None  # the batch normalised and folded, where it was made
+        codes = None  # the batch as a numpy array (the vectorised path without the C tables)
+        if self._nrebus is not None:
+            rebus_at = self._nrebus.deleted(joined)
         if batch_scan is not None:
             # one C pass scans and resolves (see _folded_scanner); the batch is normalised once, and
             # no folded copy is made (its separators stand where the normalised text's do)
-            codes = None
             hits, fold_hits, _n = batch_scan(joined)
             fjoined = None
             norm_joined = self._nbatch.translate(joined)  # type: ignore[union-attr]
-            rebus_at = self._nrebus.deleted(joined)  # type: ignore[union-attr]
             if fold_hits:
                 folded_all = self._fold_filter(norm_joined, source, fold_hits)
                 if folded_all:
                     hits.extend((-2 - i, f[2], f[3]) for i, f in enumerate(folded_all))
         elif self._nfbatch is not None:  # the C tables: one pass each, whatever the batch's length
-            codes = None
             fjoined = self._nfbatch.translate(joined)
-            rebus_at = self._nrebus.deleted(joined)  # type: ignore[union-attr]
         elif long_batch:
             if self._fvector_table is None:
                 self._fvector_table = VectorTable(self._fbatch_table)
@@ -1555,7 +1554,6 @@ class Checker:
             fjoined = self._fvector_table.apply(codes)
             rebus_at = self._fvector_table.positions(codes, self._rebus_marks)
         else:
-            codes = None
             fjoined = joined.translate(self._fbatch_table)
         if batch_scan is None:
             hits, norm_joined, folded_all = self._batch_hits(joined, fjoined, codes, long_batch, source)  # type: ignore[arg-type]
