@@ -554,7 +554,8 @@ _COLD_CODE = (
     "import time; t=time.perf_counter()\n"
     "from livestream_compliance import load_checker\n"
     "t_imp=time.perf_counter()\n"
-    "import os; c=load_checker(cache_dir=None) if os.environ.get('BENCH_NO_STATE_CACHE') else load_checker()\n"
+    "import os; kw={'prebuilt': None} if os.environ.get('BENCH_NO_PREBUILT') else {}\n"
+    "c=load_checker(cache_dir=None, **kw) if os.environ.get('BENCH_NO_STATE_CACHE') else load_checker(**kw)\n"
     "t_load=time.perf_counter()\n"
     "c.check('x')\n"
     "t_chk=time.perf_counter()\n"
@@ -606,6 +607,22 @@ def _compile_bytecode() -> None:
         compileall.compile_dir(os.path.dirname(module.__file__), quiet=1)
 
 
+def _ensure_prebuilt() -> str | None:
+    """The install's prebuilt state for the current code and default packs, written now (as setup.py
+    does) if the package changed since it was installed; a note saying which, or None on failure."""
+    from livestream_compliance import loader
+
+    path = loader.state_path(cache_dir=loader.PREBUILT_DIR)
+    if path.is_file():
+        return f"The install's prebuilt state {path.name} was current."
+    p = subprocess.run([sys.executable, "-m", "livestream_compliance.prebuild", str(loader.PREBUILT_DIR)],
+                       capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if p.returncode != 0 or not path.is_file():
+        return None
+    return ("The package changed since it was installed, so the benchmark first wrote its prebuilt state as the "
+            "install does (`python -m livestream_compliance.prebuild`, untimed).")
+
+
 def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     """Cold start with the loader's checker-state cache warm, empty and off, plus a fresh container.
 
@@ -613,32 +630,38 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     benchmark never reads or writes the user's cache.
     """
     _compile_bytecode()
+    prebuilt_note = _ensure_prebuilt() if cfg.cold_reps_fresh else None
     base = tempfile.mkdtemp(prefix="bench-cold-")
     warm_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(base, "warm"))
     cases: list[tuple[str, list[dict[str, float]]]] = []
     try:
         _cold_once(warm_env)  # writes the state cache (and warms the OS file and jieba caches); not counted
-        warm, empty, off, fresh, image = [], [], [], [], []
+        warm, empty, off, fresh, fresh_pre, image = [], [], [], [], [], []
         for i in range(max(cfg.cold_reps, cfg.cold_reps_fresh)):  # interleaved
             if i < cfg.cold_reps:
                 warm.append(_cold_once(warm_env))
-                empty.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(dir=base))))
-                off.append(_cold_once(dict(os.environ, BENCH_NO_STATE_CACHE="1")))
+                empty.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(dir=base), BENCH_NO_PREBUILT="1")))
+                off.append(_cold_once(dict(os.environ, BENCH_NO_STATE_CACHE="1", BENCH_NO_PREBUILT="1")))
             if i < cfg.cold_reps_fresh:
                 tmp = tempfile.mkdtemp(dir=base)
-                fresh.append(_cold_once(dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"))))
+                fresh.append(_cold_once(dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"),
+                                             BENCH_NO_PREBUILT="1")))
+                tmp = tempfile.mkdtemp(dir=base)
+                if prebuilt_note is not None:
+                    fresh_pre.append(_cold_once(dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"))))
                 # a fresh container whose image ran `compliance rules build` (not timed) when it was built
                 tmp = tempfile.mkdtemp(dir=base)
-                env = dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"))
+                env = dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"), BENCH_NO_PREBUILT="1")
                 subprocess.run([sys.executable, "-m", "livestream_compliance", "rules", "build"], env=env, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
                 image.append(_cold_once(env))
         cases = [
             ("warm state cache (normal restart, rules unchanged)", warm),
-            ("empty state cache (first start after a rule or package change; writes the cache)", empty),
-            ("state cache off (`load_checker(cache_dir=None)`)", off),
-            ("empty jieba and state caches (first start in a fresh container)", fresh),
-            ("fresh container whose image ran `compliance rules build` (first start)", image),
+            ("empty state cache, no prebuilt state (first start after a rule change; writes the cache)", empty),
+            ("state cache off and no prebuilt state (`load_checker(cache_dir=None, prebuilt=None)`: the full build)", off),
+            ("fresh container, no prebuilt state (empty jieba and state caches)", fresh),
+            ("fresh container, installed package with its prebuilt state (`pip install`; empty caches)", fresh_pre),
+            ("fresh container whose image ran `compliance rules build`, no prebuilt state (first start)", image),
         ]
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -671,11 +694,19 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
         "bytecode is compiled first, as `pip install` does (this machine sets PYTHONDONTWRITEBYTECODE=1, under "
         "which an editable install would compile every module from source at every start)."
     )
+    t.notes.append(
+        "Prebuilt state: `pip install` (setup.py, after the C extension) writes the default packs' state into the "
+        "installed package (`livestream_compliance/prebuilt/`, ~21 MB), and `load_checker()` reads it when the user's "
+        "cache has none, under the same exact key. The cases marked 'no prebuilt state' pass `prebuilt=None`: what a "
+        "package without it costs (an editable install edited since it was installed, dependency versions unlike "
+        "the build's, or custom rules). "
+        + (prebuilt_note or "This install has no prebuilt state and its prebuild failed: the case was not run.")
+    )
     runs_all = [r for _n, rs in cases for r in rs]
     versions = {r["version"] for r in runs_all}
     if len(versions) > 1:
         t.notes.append(f"Rule files changed during the runs (versions {sorted(versions)}).")
-    keys = ("warm", "empty", "off", "fresh", "image")  # summary keys, in the order of ``cases``
+    keys = ("warm", "empty", "off", "fresh", "prebuilt", "image")  # summary keys, in the order of ``cases``
     return t, {k: [r["spawn_to_ready"] for r in runs] for k, (_n, runs) in zip(keys, cases)}
 
 

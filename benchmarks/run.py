@@ -223,9 +223,10 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
             t.rows.append([f"houbb shape ≥ 150,000 checks/s ({checker})", f"{stat(cps)} checks/s",
                            _verdict(statistics.median(cps), 150_000)])
     for key, label in (("warm", "warm state cache (normal restart)"),
-                       ("empty", "empty state cache (after a rule or package change)"),
-                       ("off", "state cache off"),
-                       ("fresh", "empty jieba and state caches (fresh container)"),
+                       ("empty", "empty state cache, no prebuilt state (after a rule change)"),
+                       ("off", "state cache off, no prebuilt state"),
+                       ("fresh", "empty jieba and state caches (fresh container), no prebuilt state"),
+                       ("prebuilt", "fresh container, installed package with its prebuilt state"),
                       ("image", "fresh container whose image ran `compliance rules build`")):
         if csum.get(key):
             t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s",

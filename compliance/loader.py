@@ -38,6 +38,11 @@ RULE_SUFFIX = ".toml"
 
 #: ``load_checker(cache_dir=DEFAULT_CACHE)``: the per-user cache directory (see :func:`default_cache_dir`).
 DEFAULT_CACHE = "default"
+#: ``load_checker(prebuilt=PACKAGED)``: the state the install built for the default packs
+#: (:data:`PREBUILT_DIR`, written by ``python -m livestream_compliance.prebuild`` from setup.py).
+PACKAGED = "packaged"
+#: Where an install keeps the prebuilt state of the default packs (inside the installed package).
+PREBUILT_DIR = Path(__file__).resolve().parent / "prebuilt"
 
 
 def default_rule_files() -> list[tuple[str, str]]:
@@ -337,8 +342,9 @@ def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
     return state
 
 
-def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
-    """Store ``checker``'s build result atomically (temp file + rename); never raises."""
+def _write_state(cache_dir: str, key: str, checker: Checker, keep: int = _KEEP, strict: bool = False) -> None:
+    """Store ``checker``'s build result atomically (temp file + rename), keeping the ``keep`` newest
+    states of the directory; never raises unless ``strict``."""
     try:
         seg = checker.segmenter
         compiled = checker.compiled()
@@ -366,10 +372,11 @@ def _write_state(cache_dir: str, key: str, checker: Checker) -> None:
             os.unlink(tmp)
             raise
         files = sorted(Path(cache_dir).glob("*.state"), key=lambda f: f.stat().st_mtime, reverse=True)
-        for old in files[_KEEP:]:
+        for old in files[keep:]:
             old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 - a cache that cannot be written only costs the next start
-        pass
+        if strict:
+            raise
 
 
 def _pack_dictionary(freq: dict[str, int], total: int) -> bytes | None:
@@ -438,6 +445,7 @@ def load_checker(
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE,
     model: bool = True,
     pause: Callable[[], None] | None = None,
+    prebuilt: str | os.PathLike[str] | None = PACKAGED,
 ) -> Checker:
     """Load the default rules (plus ``paths``, which extend or override them) and build a checker.
 
@@ -455,19 +463,25 @@ def load_checker(
     Rust that holds the interpreter lock throughout (reading the state, building an automaton,
     writing the state): a caller loading in a thread (the sidecar's reload) lets its event loop
     catch up there. Nothing else depends on it.
+    ``prebuilt``: a directory of read-only states made ahead of time, read when ``cache_dir`` has
+    none for this key (``PACKAGED``: :data:`PREBUILT_DIR`, where ``pip install`` puts the state of
+    the default packs, so that even the first start of a fresh container skips the build; ``None``:
+    none). A state is used only under its exact key (rule files, package code, versions), so a
+    prebuilt state never stands in for other rules or another version; nothing is written there.
     """
     pause = pause or _no_pause
     layers = _layers(paths, defaults)
     pm = paraphrase_model() if model else None
-    if cache_dir is None:
-        rule_set = build_rule_set(layers)
+    cdir = None if cache_dir is None else default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
+    pdir = None if prebuilt is None else str(PREBUILT_DIR) if prebuilt == PACKAGED else os.fspath(prebuilt)
+    key = _state_key(layers, defaults) if cdir is not None or pdir is not None else ""
+    for directory in (cdir, pdir):
+        if directory is None:
+            continue
+        state = _read_state(directory, key)
         pause()
-        return build_checker(rule_set, backend=backend, model=pm, pause=pause)
-    cdir = default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
-    key = _state_key(layers, defaults)
-    state = _read_state(cdir, key)
-    pause()
-    if state is not None:
+        if state is None:
+            continue
         try:
             checker = _checker_from_state(state, backend, pm, pause)
         except Exception:  # noqa: BLE001 - an unusable state is rebuilt
@@ -477,6 +491,7 @@ def load_checker(
     rule_set = build_rule_set(layers)
     pause()
     checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)
-    pause()
-    _write_state(cdir, key, checker)
+    if cdir is not None:
+        pause()
+        _write_state(cdir, key, checker)
     return checker

@@ -134,7 +134,9 @@ def run_build(args: argparse.Namespace) -> int:
         path = state_path(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir)
         existed = path.is_file()
         t0 = time.perf_counter()
-        checker = load_checker(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir, model=False)
+        # prebuilt=None: the state is written to the cache even where the install carries it prebuilt
+        checker = load_checker(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir, model=False,
+                               prebuilt=None)
     except RuleError as exc:
         return _rule_errors(exc)
     seconds = time.perf_counter() - t0
