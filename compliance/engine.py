@@ -505,6 +505,28 @@ def _only_unmatched_triggers(
     return prefilter is None or prefilter.search(norm) is None
 
 
+def _may_cross(entries: list[tuple[_Entry, ...]], hits: list[tuple[int, int, int]], norm: str, n: int) -> bool:
+    """Can _verify find anything crossing offset ``n`` of ``norm`` from ``hits``? Only from a hit
+    crossing it, or from a match of a pattern they trigger that crosses it (its ``hit`` group's
+    span where the pattern has one, as _verify reports it)."""
+    for _k, s, e in hits:
+        if s < n < e:
+            return True
+    ran: set[int] = set()
+    for key_index, _s, _e in hits:
+        for entry in entries[key_index]:
+            rx = entry.pattern
+            if entry.kind != _TRIGGER or id(rx) in ran:
+                continue
+            ran.add(id(rx))
+            has_hit = "hit" in rx.groupindex  # type: ignore[union-attr]
+            for m in rx.finditer(norm):  # type: ignore[union-attr]
+                ms, me = m.span("hit") if has_hit and m.group("hit") is not None else m.span()
+                if ms < n < me:
+                    return True
+    return False
+
+
 #: Lines shorter than this skip the guard test (see _only_unmatched_triggers): measured on host speech
 #: (mostly < 40 characters) the test costs more than the searches it saves; on long lines it wins.
 _GUARD_MIN_LENGTH = 64
@@ -1298,7 +1320,8 @@ class Checker:
             else:
                 trace = [] if model else None
                 fast_judged = set() if model else None
-                result = self._verify(text, norm, source, product, hits, trace, None, folded, fast_judged)
+                result = self._verify(text, norm, source, product, hits, trace, None, folded, fast_judged,
+                                      joined_at if crossing is not None and prefilter is None else None)
         if not ((self._rebus_deleted and flen == len(text)) or self._rebus_absent(text)):
             if model and trace is None:
                 trace = []
@@ -1738,9 +1761,14 @@ class Checker:
         mapping: Mapping[int, int | None] | None = None,
         folded: list[tuple[Rule, str, int, int]] | None = None,
         judged: set[str] | None = None,
+        join: int | None = None,
     ) -> tuple[Finding, ...]:
         """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
         view passes its own). ``folded``: long terms found in same-pinyin spelling (_resolve).
+        ``join``: check(crossing=)'s join, as an offset in ``norm``, when only findings crossing it
+        are wanted and the source has no untriggered pattern: if no hit and no match of a
+        triggered pattern crosses it, nothing does (a finding's span is a candidate's, and only
+        overlapping candidates merge), and the line is not verified.
         ``judged``: when the caller traces only to learn which categories a rule judged lawful
         (check() for the paraphrase model, see _judged), a set that receives them on the common
         no-finding path instead of a trace being built; ``trace`` is then [] and is filled only on
@@ -1754,6 +1782,8 @@ class Checker:
         ):
             if judged is not None:
                 judged.update(self._glued_judged(auto, hits, source, product))
+            return ()
+        if join is not None and folded is None and not _may_cross(auto.entries, hits, norm, join):
             return ()
         positions = None if len(norm) == len(text) else offset_map(text, mapping)
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP

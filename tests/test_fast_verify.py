@@ -38,3 +38,42 @@ def test_fast_path_agrees_with_full_verification(checker: Checker, py_checker: C
             full = checker.explain(text, source).findings
             assert checker.check(text, source) == full, (text, source)
             assert py_checker.check(text, source) == full, (text, source)
+
+
+def _joins(checker: Checker, n: int, seed: int) -> list[tuple[str, int]]:
+    """Two utterances joined as a session joins them (the tail of one + the head of the next), from
+    the rule examples (violations, lawful look-alikes) and random planted text."""
+    rng = random.Random(seed)
+    examples = [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    pool = examples + _random_lines(200, seed)
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(pool), rng.choice(pool)
+        tail = a[-rng.randint(1, 24):]
+        out.append((tail + b[: rng.randint(1, 24)], len(tail)))
+    # a violation split between the two messages, at every place inside its hit
+    for r in checker.rules.rules:
+        for e in r.must_match:
+            span = e.span()
+            for k in range(span[0] + 1, span[1]) if span else ():
+                out.append((e.text, k))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_join_check_skips_verification_only_where_nothing_crosses(
+    checker: Checker, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """check(crossing=) verifies a join only where a hit, or a match of a pattern a hit triggers,
+    crosses it (_may_cross); forcing the full verification everywhere gives the same crossing findings."""
+    from livestream_compliance import engine
+
+    joins = _joins(checker, 1500, seed)
+
+    def crossing(text: str, n: int, source: Source) -> tuple[tuple[str, int, int], ...]:
+        return tuple((f.rule_id, f.start, f.end) for f in checker.check(text, source, crossing=n) if f.start < n < f.end)
+
+    fast = {(t, n, s): crossing(t, n, s) for t, n in joins for s in Source}
+    assert sum(map(bool, fast.values())) > 100  # the joins do make crossing findings
+    monkeypatch.setattr(engine, "_may_cross", lambda *a: True)
+    assert {(t, n, s): crossing(t, n, s) for t, n, s in fast} == fast
