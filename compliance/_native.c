@@ -12,11 +12,19 @@
  * replaces, None deletes, code points past the list's end are kept) as a flat array.
  * ``Table.translate(text)`` is ``text.translate(mapping)``.
  *
+ * ``jieba_spans(text, freq, total)`` is ``tuple((s, e) for _w, s, e in
+ * tokenizer.tokenize(text, HMM=False))`` for a jieba 0.42 tokenizer whose prefix dictionary is
+ * ``freq`` and whose total is ``total``: the same blocks, DAG, route (the same floating-point
+ * sums, in the same order) and merging of single Latin letters and digits, without a Python
+ * frame per character.
+ *
  * The module is optional: livestream_compliance.matcher falls back to ahocorasick-rs when it was
- * not built (no C compiler at install time). Tests hold both to identical results.
+ * not built (no C compiler at install time), and the segmenter to jieba itself. Tests hold both to
+ * identical results.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -510,27 +518,31 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* Append ``(k, start, end)`` to ``list``; -1 with the error set. */
+/* Append the tuple of the ``n`` integers ``values`` to ``list``; -1 with the error set. */
 static int
+append_ints(PyObject *list, int n, const Py_ssize_t *values)
+{
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromSsize_t(values[i]);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return -1;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    int r = PyList_Append(list, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static inline int
 append_hit(PyObject *list, long k, Py_ssize_t start, Py_ssize_t end)
 {
-    PyObject *hit = PyTuple_New(3);
-    if (hit == NULL)
-        return -1;
-    PyObject *ki = PyLong_FromLong(k), *st = PyLong_FromSsize_t(start), *en = PyLong_FromSsize_t(end);
-    if (ki == NULL || st == NULL || en == NULL) {
-        Py_XDECREF(ki);
-        Py_XDECREF(st);
-        Py_XDECREF(en);
-        Py_DECREF(hit);
-        return -1;
-    }
-    PyTuple_SET_ITEM(hit, 0, ki);
-    PyTuple_SET_ITEM(hit, 1, st);
-    PyTuple_SET_ITEM(hit, 2, en);
-    int r = PyList_Append(list, hit);
-    Py_DECREF(hit);
-    return r;
+    Py_ssize_t values[3] = {k, start, end};
+    return append_ints(list, 3, values);
 }
 
 /* Append every key of the output chain from state ``s`` (a state where a key ends), each ending at
@@ -970,11 +982,214 @@ static PyTypeObject FoldedScannerType = {
     .tp_methods = FoldedScanner_methods,
 };
 
+/* ------------------------------------------------------------------ jieba_spans */
+
+/* jieba's re_han_default: [\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-] */
+static inline int
+jieba_han(Py_UCS4 c)
+{
+    return (c >= 0x4E00 && c <= 0x9FD5) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '#' || c == '&' || c == '.' || c == '_' || c == '%' || c == '-';
+}
+
+/* jieba's re_eng: [a-zA-Z0-9] */
+static inline int
+jieba_eng(Py_UCS4 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static inline int
+push_span(PyObject *list, Py_ssize_t s, Py_ssize_t e)
+{
+    Py_ssize_t values[2] = {s, e};
+    return append_ints(list, 2, values);
+}
+
+/* log(v) as math.log computes it (v converted to a double, then libm's log); v must be > 0 */
+static int
+jieba_log(PyObject *v, double *out)
+{
+    double x = PyFloat_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(x > 0.0) || !isfinite(x)) {
+        PyErr_SetString(PyExc_ValueError, "jieba_spans: a word frequency is not a positive finite number");
+        return -1;
+    }
+    *out = log(x);
+    return 0;
+}
+
+/* one edge of jieba's DAG: the word text[k..end] and log of its frequency */
+typedef struct {
+    Py_ssize_t end;
+    double weight;
+} Edge;
+
+static int
+push_edge(Edge **edges, Py_ssize_t *used, Py_ssize_t *cap, Py_ssize_t end, double weight)
+{
+    if (*used == *cap) {
+        Edge *e2 = PyMem_Realloc(*edges, sizeof(Edge) * (size_t)(*cap * 2));
+        if (e2 == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *edges = e2;
+        *cap *= 2;
+    }
+    (*edges)[*used].end = end;
+    (*edges)[*used].weight = weight;
+    (*used)++;
+    return 0;
+}
+
+/* jieba's __cut_DAG_NO_HMM over the block text[a:b] (get_DAG, calc, and the merging of single
+ * Latin letters and digits), appending each word's span to ``out``. */
+static int
+jieba_block(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t b, PyObject *freq, double logtotal,
+            PyObject *out)
+{
+    Py_ssize_t n = b - a, cap = 2 * n + 8, used = 0;
+    Py_ssize_t *first = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1)); /* edges of k: first[k] .. first[k+1] */
+    Edge *edges = PyMem_Malloc(sizeof(Edge) * (size_t)cap);
+    double *rv = PyMem_Malloc(sizeof(double) * (size_t)(n + 1));
+    Py_ssize_t *rx = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    int rc = -1;
+    if (first == NULL || edges == NULL || rv == NULL || rx == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* get_DAG: from k, extend while the fragment is a key of the prefix dictionary; a key with a
+     * true frequency is a word ending at i (the frequency's log is what calc adds for it) */
+    for (Py_ssize_t k = 0; k < n; k++) {
+        first[k] = used;
+        for (Py_ssize_t i = k; i < n; i++) {
+            PyObject *frag = PyUnicode_Substring(text, a + k, a + i + 1);
+            if (frag == NULL)
+                goto done;
+            PyObject *v = PyDict_GetItemWithError(freq, frag); /* borrowed */
+            Py_DECREF(frag);
+            if (v == NULL) {
+                if (PyErr_Occurred())
+                    goto done;
+                break;
+            }
+            int truth = PyObject_IsTrue(v);
+            double w;
+            if (truth < 0)
+                goto done;
+            if (truth && (jieba_log(v, &w) < 0 || push_edge(&edges, &used, &cap, i, w) < 0))
+                goto done;
+        }
+        /* no word starts here: the character alone, at log(FREQ.get(c) or 1) == log(1) */
+        if (used == first[k] && push_edge(&edges, &used, &cap, k, 0.0) < 0)
+            goto done;
+    }
+    first[n] = used;
+    /* calc: route[idx] = max((log(freq) - logtotal + route[x + 1][0], x) for x in DAG[idx]);
+     * the edges come in ascending x, so a tie goes to the larger x, as the tuple max does */
+    rv[n] = 0.0;
+    rx[n] = 0;
+    for (Py_ssize_t idx = n - 1; idx >= 0; idx--) {
+        double best = 0.0;
+        Py_ssize_t bx = -1;
+        for (Py_ssize_t j = first[idx]; j < first[idx + 1]; j++) {
+            double v = edges[j].weight - logtotal + rv[edges[j].end + 1];
+            if (bx < 0 || v > best || (v == best && edges[j].end > bx)) {
+                best = v;
+                bx = edges[j].end;
+            }
+        }
+        rv[idx] = best;
+        rx[idx] = bx;
+    }
+    /* the words along the route; consecutive single Latin letters or digits make one word */
+    Py_ssize_t x = 0, buf = -1;
+    while (x < n) {
+        Py_ssize_t y = rx[x] + 1;
+        if (y - x == 1 && jieba_eng(PyUnicode_READ(kind, data, a + x))) {
+            if (buf < 0)
+                buf = x;
+        }
+        else {
+            if (buf >= 0 && push_span(out, a + buf, a + x) < 0)
+                goto done;
+            buf = -1;
+            if (push_span(out, a + x, a + y) < 0)
+                goto done;
+        }
+        x = y;
+    }
+    if (buf >= 0 && push_span(out, a + buf, a + n) < 0)
+        goto done;
+    rc = 0;
+done:
+    PyMem_Free(first);
+    PyMem_Free(edges);
+    PyMem_Free(rv);
+    PyMem_Free(rx);
+    return rc;
+}
+
+static PyObject *
+jieba_spans(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "jieba_spans(text, freq, total) takes 3 arguments");
+        return NULL;
+    }
+    PyObject *text = args[0], *freq = args[1];
+    double logtotal;
+    if (text_arg(text, freq, "jieba_spans") < 0 || jieba_log(args[2], &logtotal) < 0)
+        return NULL;
+    if (!PyDict_Check(freq))
+        return PyErr_Format(PyExc_TypeError, "freq must be a dict, not %s", Py_TYPE(freq)->tp_name);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t i = 0, len = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    while (i < len) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (jieba_han(c)) {
+            Py_ssize_t j = i + 1;
+            while (j < len && jieba_han(PyUnicode_READ(kind, data, j)))
+                j++;
+            if (jieba_block(text, kind, data, i, j, freq, logtotal, out) < 0)
+                goto fail;
+            i = j;
+        }
+        else {
+            /* outside a block every character is a word, except "\r\n" (re_skip_default) */
+            Py_ssize_t j = (c == '\r' && i + 1 < len && PyUnicode_READ(kind, data, i + 1) == '\n') ? i + 2 : i + 1;
+            if (push_span(out, i, j) < 0)
+                goto fail;
+            i = j;
+        }
+    }
+    PyObject *t = PyList_AsTuple(out);
+    Py_DECREF(out);
+    return t;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyMethodDef native_functions[] = {
+    {"jieba_spans", (PyCFunction)(void (*)(void))jieba_spans, METH_FASTCALL,
+     "jieba_spans(text, freq, total): the spans of tokenizer.tokenize(text, HMM=False) (see the module doc)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef nativemodule = {
     PyModuleDef_HEAD_INIT,
     .m_name = "livestream_compliance._native",
     .m_doc = "Optional C accelerator: Aho-Corasick scan through a translate table.",
     .m_size = -1,
+    .m_methods = native_functions,
 };
 
 PyMODINIT_FUNC

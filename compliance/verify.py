@@ -11,6 +11,11 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
+try:  # the package's optional C extension: jieba's segmentation without a Python frame per character
+    from ._native import jieba_spans as _jieba_spans
+except ImportError:  # not built (no C compiler at install time): jieba itself
+    _jieba_spans = None
+
 
 class Segmenter(Protocol):
     """Splits text into words: ``spans(text)`` gives each word's ``(start, end)`` in order."""
@@ -147,7 +152,12 @@ class JiebaSegmenter:
         return list(self._tk.tokenize(text, HMM=False))
 
     def spans(self, text: str) -> tuple[tuple[int, int], ...]:
-        return tuple((s, e) for _w, s, e in self._tk.tokenize(text, HMM=False))
+        """The spans of jieba's words (no HMM), from the C extension where it was built: the same
+        spans as ``tokenize`` (tests/test_verify.py holds them equal), 20-40× faster on a long line."""
+        tk = self._tk
+        if _jieba_spans is not None and type(tk.FREQ) is dict:
+            return _jieba_spans(text, tk.FREQ, tk.total)  # type: ignore[no-any-return]
+        return tuple((s, e) for _w, s, e in tk.tokenize(text, HMM=False))
 
 
 class WholeTextSegmenter:
