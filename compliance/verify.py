@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -155,9 +156,23 @@ class JiebaSegmenter:
         """The spans of jieba's words (no HMM), from the C extension where it was built: the same
         spans as ``tokenize`` (tests/test_verify.py holds them equal), 20-40× faster on a long line."""
         tk = self._tk
-        if _jieba_spans is not None and type(tk.FREQ) is dict:
-            return _jieba_spans(text, tk.FREQ, tk.total)  # type: ignore[no-any-return]
+        native = self.__dict__.get("_native")
+        if native is None:
+            native = self._native = (
+                _jieba_spans is not None and bool(_JIEBA_SAME_ALGORITHM.match(_jieba_version(tk)))
+            )
+        if native and type(tk.FREQ) is dict:
+            return _jieba_spans(text, tk.FREQ, tk.total)  # type: ignore[misc, no-any-return]
         return tuple((s, e) for _w, s, e in tk.tokenize(text, HMM=False))
+
+
+#: jieba versions whose segmentation _native.jieba_spans reproduces (0.42 and 0.42.1, the latest
+#: release since 2020); any other version segments with jieba itself
+_JIEBA_SAME_ALGORITHM = re.compile(r"0\.42(?:\.1)?$")
+
+
+def _jieba_version(tk: object) -> str:
+    return str(getattr(sys.modules.get(type(tk).__module__), "__version__", ""))
 
 
 class WholeTextSegmenter:

@@ -71,3 +71,14 @@ def test_errors() -> None:
     with pytest.raises(ValueError):
         native.jieba_spans("ab", {"a": -1}, 10)
     assert native.jieba_spans("ab", {"ab": 3, "a": 0}, 10) == ((0, 2),)
+
+
+def test_another_jieba_version_segments_with_jieba_itself(segmenter: verify.JiebaSegmenter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """jieba_spans reproduces jieba 0.42's algorithm: under any other version jieba itself segments."""
+    freq, total = segmenter.dictionary()
+    this = verify.JiebaSegmenter.taught(freq, total)
+    assert this.spans("加我微信最好") == ((0, 4), (4, 6)) and this._native is True  # the C path, under 0.42.1
+    monkeypatch.setattr(verify, "_JIEBA_SAME_ALGORITHM", verify.re.compile("never$"))
+    monkeypatch.setattr(verify, "_jieba_spans", lambda *a: pytest.fail("C path used under another jieba version"))
+    other = verify.JiebaSegmenter.taught(freq, total)
+    assert other.spans("加我微信最好") == _jieba(other._tk, "加我微信最好") == ((0, 4), (4, 6))
