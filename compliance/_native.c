@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -982,6 +983,213 @@ static PyTypeObject FoldedScannerType = {
     .tp_methods = FoldedScanner_methods,
 };
 
+/* ------------------------------------------------------------------ ModelScanner */
+
+/* The paraphrase model's first question about a line: can any category reach the limit? One scan
+ * of the n-gram automaton sums each category's weights over the distinct n-grams met; where even
+ * the sum plus a bound on the rounding of any summation order stays below the limit, the answer
+ * is None (no category can: the model's own sums, in whatever order Python adds them, stay below
+ * it too). Otherwise it is the set find_keys() gives, built in the same order. */
+typedef struct {
+    PyObject_HEAD
+    AutomatonObject *automaton;
+    Py_ssize_t nkeys, ncat;
+    double *weights; /* nkeys * ncat */
+    double limit;
+    uint32_t *stamp; /* per key: the scan that last met it */
+    uint32_t gen;
+    int32_t *met;    /* the keys met by this scan, in the order first met */
+    double *sums;    /* per category: the sum of the weights met, and of their magnitudes */
+    double *mags;
+} ModelScannerObject;
+
+static void
+ModelScanner_free(ModelScannerObject *self)
+{
+    PyMem_Free(self->weights);
+    PyMem_Free(self->stamp);
+    PyMem_Free(self->met);
+    PyMem_Free(self->sums);
+    PyMem_Free(self->mags);
+    self->weights = self->sums = self->mags = NULL;
+    self->stamp = NULL;
+    self->met = NULL;
+}
+
+static void
+ModelScanner_dealloc(ModelScannerObject *self)
+{
+    ModelScanner_free(self);
+    Py_XDECREF(self->automaton);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* weights[k * ncat + c] from rows[k][c]; -1 with the error set */
+static int
+read_rows(ModelScannerObject *self, PyObject *rows)
+{
+    PyObject *seq = PySequence_Fast(rows, "rows must be a sequence of weight rows");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int rc = -1;
+    if (n != self->automaton->nkeys) {
+        PyErr_Format(PyExc_ValueError, "%zd rows for an automaton of %zd keys", n, self->automaton->nkeys);
+        goto done;
+    }
+    self->nkeys = n;
+    self->ncat = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *row = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, k), "a row must be a sequence of floats");
+        if (row == NULL)
+            goto done;
+        Py_ssize_t m = PySequence_Fast_GET_SIZE(row);
+        if (k == 0) {
+            self->ncat = m;
+            self->weights = PyMem_Malloc(sizeof(double) * (size_t)(n * m + 1));
+            self->sums = PyMem_Malloc(sizeof(double) * (size_t)(m + 1));
+            self->mags = PyMem_Malloc(sizeof(double) * (size_t)(m + 1));
+            if (self->weights == NULL || self->sums == NULL || self->mags == NULL) {
+                Py_DECREF(row);
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        if (m != self->ncat) {
+            Py_DECREF(row);
+            PyErr_Format(PyExc_ValueError, "row %zd has %zd weights, row 0 has %zd", k, m, self->ncat);
+            goto done;
+        }
+        for (Py_ssize_t c = 0; c < m; c++) {
+            double w = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(row, c));
+            if (w == -1.0 && PyErr_Occurred()) {
+                Py_DECREF(row);
+                goto done;
+            }
+            if (!isfinite(w)) {
+                Py_DECREF(row);
+                PyErr_Format(PyExc_ValueError, "row %zd: weight %zd is not finite", k, c);
+                goto done;
+            }
+            self->weights[k * m + c] = w;
+        }
+        Py_DECREF(row);
+    }
+    rc = 0;
+done:
+    Py_DECREF(seq);
+    return rc;
+}
+
+static int
+ModelScanner_init(ModelScannerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"automaton", "rows", "limit", NULL};
+    PyObject *automaton, *rows;
+    double limit;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!Od", kwlist, &AutomatonType, &automaton, &rows, &limit))
+        return -1;
+    if (((AutomatonObject *)automaton)->states == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Automaton was not initialised");
+        return -1;
+    }
+    ModelScanner_free(self);
+    Py_INCREF(automaton);
+    Py_XSETREF(self->automaton, (AutomatonObject *)automaton);
+    self->limit = limit;
+    self->gen = 0;
+    if (read_rows(self, rows) < 0)
+        goto fail;
+    if (self->weights == NULL) { /* no keys: nothing is ever met */
+        self->sums = PyMem_Malloc(sizeof(double));
+        self->mags = PyMem_Malloc(sizeof(double));
+    }
+    self->stamp = PyMem_Calloc((size_t)self->nkeys + 1, sizeof(uint32_t));
+    self->met = PyMem_Malloc(sizeof(int32_t) * ((size_t)self->nkeys + 1));
+    if (self->stamp == NULL || self->met == NULL || self->sums == NULL || self->mags == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    return 0;
+fail:
+    ModelScanner_free(self);
+    return -1;
+}
+
+static PyObject *
+ModelScanner_scan(ModelScannerObject *self, PyObject *text)
+{
+    if (text_arg(text, self->stamp, "ModelScanner") < 0)
+        return NULL;
+    const AutomatonObject *a = self->automaton;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), ncat = self->ncat, nmet = 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (++self->gen == 0) { /* wrapped: forget every stamp */
+        memset(self->stamp, 0, sizeof(uint32_t) * (size_t)self->nkeys);
+        self->gen = 1;
+    }
+    uint32_t gen = self->gen;
+    for (Py_ssize_t c = 0; c < ncat; c++)
+        self->sums[c] = self->mags[c] = 0.0;
+    int32_t s = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        s = step(a, s, PyUnicode_READ(kind, data, i));
+        for (int32_t o = a->states[s].first; o >= 0; o = a->dict[o]) {
+            for (int32_t k = a->out[o]; k >= 0; k = a->keynext[k]) {
+                if (self->stamp[k] == gen)
+                    continue;
+                self->stamp[k] = gen;
+                self->met[nmet++] = k;
+                const double *w = self->weights + (Py_ssize_t)k * ncat;
+                for (Py_ssize_t c = 0; c < ncat; c++) {
+                    self->sums[c] += w[c];
+                    self->mags[c] += fabs(w[c]);
+                }
+            }
+        }
+    }
+    /* Summing n numbers in any order is off the exact sum by at most (n - 1) * DBL_EPSILON / 2
+     * times the sum of their magnitudes: twice that (ours and the caller's) and then some. */
+    double slack = 2.0 * (double)(nmet + 1) * DBL_EPSILON;
+    int reach = 0;
+    for (Py_ssize_t c = 0; c < ncat && !reach; c++)
+        reach = self->sums[c] + slack * self->mags[c] >= self->limit;
+    if (!reach)
+        Py_RETURN_NONE;
+    PyObject *keys = PySet_New(NULL);
+    if (keys == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nmet; i++) {
+        PyObject *v = PyLong_FromLong(self->met[i]);
+        if (v == NULL || PySet_Add(keys, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(keys);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return keys;
+}
+
+static PyMethodDef ModelScanner_methods[] = {
+    {"scan", (PyCFunction)ModelScanner_scan, METH_O,
+     "scan(text): None if no category can reach the limit, else the set find_keys(text) gives."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ModelScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "livestream_compliance._native.ModelScanner",
+    .tp_basicsize = sizeof(ModelScannerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The paraphrase model's n-gram scan with the per-category sums: rules out most lines in one call.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ModelScanner_init,
+    .tp_dealloc = (destructor)ModelScanner_dealloc,
+    .tp_methods = ModelScanner_methods,
+};
+
 /* ------------------------------------------------------------------ jieba_spans */
 
 /* jieba's re_han_default: [\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-] */
@@ -1198,7 +1406,8 @@ PyInit__native(void)
     struct {
         const char *name;
         PyTypeObject *type;
-    } types[] = {{"Table", &TableType}, {"Automaton", &AutomatonType}, {"FoldedScanner", &FoldedScannerType}};
+    } types[] = {{"Table", &TableType}, {"Automaton", &AutomatonType}, {"FoldedScanner", &FoldedScannerType},
+                 {"ModelScanner", &ModelScannerType}};
     PyObject *m = PyModule_Create(&nativemodule);
     if (m == NULL)
         return NULL;

@@ -764,19 +764,26 @@ class Checker:
         #: ids of the rules the model reports through (a session drops them from join checks)
         self.classifier_rule_ids = frozenset(r.id for by_cat in self._model_rules.values() for r in by_cat.values())
         #: per source the model serves: an automaton over its n-grams and their weight rows, so a
-        #: line's known n-grams are found in one C-level pass (see _classified)
-        self._model_scan: dict[Source, tuple[Callable[[str], set[int]], list[tuple[float, ...]], list[float], float]] = {}
+        #: line's known n-grams are found in one C-level pass (see _classified): ``scan(norm)`` is
+        #: the set of n-gram indexes the line holds, or (the C extension's ModelScanner) None where
+        #: the per-category sums show in the same pass that no category can reach the limit
+        self._model_scan: dict[Source, tuple[Callable[[str], set[int] | None], list[tuple[float, ...]], list[float], float]] = {}
         for s in self._model_sources:
             table = model.weights[s]  # type: ignore[union-attr]
             rows = list(table.values())
+            limit = model.limit(s)  # type: ignore[union-attr]
             # small=True: a non-DFA automaton, built in ~20 ms at every start (a DFA: ~70 ms). Per
             # n-gram its largest positive weight: their sum over a line bounds every category's
             # score and rejects most lines before the per-category sums (see _classified)
             ngrams = build_matcher(list(table), backend, small=True)
-            # the set of n-grams a line holds: in one native call, or from the hits
-            find_keys = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)
-            self._model_scan[s] = (find_keys, rows,
-                                   [max(0.0, *r) for r in rows], model.limit(s))  # type: ignore[union-attr]
+            automaton = getattr(ngrams, "automaton", None)  # the native backend's C automaton
+            if automaton is not None:
+                from . import _native
+
+                scan: Callable[[str], set[int] | None] = _native.ModelScanner(automaton, rows, limit).scan
+            else:  # the set of n-grams a line holds: in one native call, or from the hits
+                scan = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)
+            self._model_scan[s] = (scan, rows, [max(0.0, *r) for r in rows], limit)  # type: ignore[arg-type]
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
         #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
@@ -1440,9 +1447,9 @@ class Checker:
             norm = self._norm(text)
         if len(norm) < model.min_length:
             return ()
-        find_keys, rows, bounds, limit = self._model_scan[source]
-        known = find_keys(norm)
-        if sum(map(bounds.__getitem__, known)) < limit:
+        scan, rows, bounds, limit = self._model_scan[source]
+        known = scan(norm)
+        if known is None or sum(map(bounds.__getitem__, known)) < limit:
             return ()  # no category can reach the threshold
         verdict = model.decide([rows[i] for i in known], source)
         if verdict is None:

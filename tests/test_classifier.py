@@ -239,3 +239,67 @@ def test_check_and_explain_agree_where_a_glued_latin_term_judges_a_category(chec
         for product in (None, "cosmetics"):
             assert checker.check(text, Source.HOST, product) == checker.explain(text, Source.HOST, product).findings, text
     assert checker.check_batch(lines, Source.HOST) == [checker.check(t, Source.HOST) for t in lines]
+
+
+# --------------------------------------------------------------------------- the C prefilter
+def _model_scanner(model, source):  # type: ignore[no-untyped-def]
+    from livestream_compliance.matcher import build_matcher
+
+    native = pytest.importorskip("livestream_compliance._native")
+    table = model.weights[source]
+    rows = list(table.values())
+    ngrams = build_matcher(list(table), "native", small=True)
+    return native.ModelScanner(ngrams.automaton, rows, model.limit(source)), ngrams, rows
+
+
+def _scanner_texts(checker, model, source, n: int, seed: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """Rule examples, and random strings of the model's own n-grams (many of which reach the limit)."""
+    import random
+
+    rng = random.Random(seed)
+    grams = [g for g, row in model.weights[source].items() if max(row) > 0]
+    texts = [checker.normalize(e.text) for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    texts += ["".join(rng.choice(grams) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+    return texts
+
+
+def test_model_scanner_is_none_only_where_the_model_says_no(checker) -> None:  # type: ignore[no-untyped-def]
+    """ModelScanner.scan is None only where the model's decision is None; elsewhere it is the very
+    set find_keys builds (iteration order included: the model sums floats in that order)."""
+    model = checker.model
+    (source,) = model.sources  # the default model serves host speech
+    scanner, ngrams, rows = _model_scanner(model, source)
+    nones = sets = reaching = 0
+    for text in _scanner_texts(checker, model, source, 3000, 7):
+        known = ngrams.find_keys(text)
+        got = scanner.scan(text)
+        verdict = model.decide([rows[i] for i in known], source)
+        if got is None:
+            nones += 1
+            assert verdict is None, text
+        else:
+            sets += 1
+            assert got == known and list(got) == list(known), text
+            reaching += verdict is not None
+    assert nones > 100 and sets > 100 and reaching > 10  # both answers, and lines the model flags, were met
+
+
+def test_model_scanner_errors() -> None:
+    native = pytest.importorskip("livestream_compliance._native")
+    a = native.Automaton(["ab", "b"])
+    with pytest.raises(ValueError, match="1 rows for an automaton of 2 keys"):
+        native.ModelScanner(a, [(1.0,)], 0.5)
+    with pytest.raises(ValueError, match="row 1 has 1 weights"):
+        native.ModelScanner(a, [(1.0, 2.0), (1.0,)], 0.5)
+    with pytest.raises(ValueError, match="not finite"):
+        native.ModelScanner(a, [(1.0,), (math.inf,)], 0.5)
+    with pytest.raises(TypeError):
+        native.ModelScanner(a, [(1.0,), ("x",)], 0.5)
+    with pytest.raises(TypeError):
+        native.ModelScanner("not an automaton", [], 0.5)
+    s = native.ModelScanner(a, [(1.0,), (0.25,)], 1.1)
+    assert s.scan("xx") is None and s.scan("ab") == {0, 1}  # 1.25 reaches 1.1
+    assert s.scan("b b") is None  # one b counted once: 0.25
+    with pytest.raises(TypeError):
+        s.scan(b"ab")
+    assert native.ModelScanner(native.Automaton([]), [], 0.0).scan("abc") is None
