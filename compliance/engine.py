@@ -768,6 +768,9 @@ class Checker:
         #: the set of n-gram indexes the line holds, or (the C extension's ModelScanner) None where
         #: the per-category sums show in the same pass that no category can reach the limit
         self._model_scan: dict[Source, tuple[Callable[[str], set[int] | None], list[tuple[float, ...]], list[float], float]] = {}
+        #: the sources whose scan is the C ModelScanner: a batch asks it line by line (1.5x the numpy
+        #: BatchScorer's rate on host lines) instead of scoring the joined batch with numpy
+        self._model_native: set[Source] = set()
         for s in self._model_sources:
             table = model.weights[s]  # type: ignore[union-attr]
             rows = list(table.values())
@@ -784,6 +787,8 @@ class Checker:
             else:  # the set of n-grams a line holds: in one native call, or from the hits
                 scan = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)
             self._model_scan[s] = (scan, rows, [max(0.0, *r) for r in rows], limit)  # type: ignore[arg-type]
+            if automaton is not None:
+                self._model_native.add(s)
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
         #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
@@ -1489,7 +1494,7 @@ class Checker:
         (BatchScorer), and only the lines that may reach the threshold are classified one by one."""
         if source not in self._model_sources:
             return out
-        if norm_joined is not None and len(norm_joined) >= VECTOR_MIN_CHARS:
+        if norm_joined is not None and len(norm_joined) >= VECTOR_MIN_CHARS and source not in self._model_native:
             scorer = self._batch_scorers.get(source)
             if scorer is None:
                 scorer = self._batch_scorers[source] = BatchScorer(self.model, source)  # type: ignore[arg-type]
@@ -1673,8 +1678,9 @@ class Checker:
     def _model_text(self, joined: str, fjoined: str | None, norm_joined: str, source: Source, codes: object) -> str | None:
         """The normalised batch for the model's batch pass (see _classified_batch), or None when the
         model does not serve ``source`` or the batch is short. ``norm_joined`` may still be the folded
-        ``fjoined`` (no line had a hit): the model reads normalised, not folded, text."""
-        if source not in self._model_sources or len(joined) < VECTOR_MIN_CHARS:
+        ``fjoined`` (no line had a hit): the model reads normalised, not folded, text. None too
+        where the C ModelScanner serves ``source``: the lines are then asked one by one."""
+        if source not in self._model_sources or source in self._model_native or len(joined) < VECTOR_MIN_CHARS:
             return None
         if norm_joined is not fjoined or self._fbatch_table is self._batch_table:
             return norm_joined
