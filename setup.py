@@ -6,7 +6,8 @@ ahocorasick-rs backend instead (same findings, slower; see compliance/matcher.py
 After the extension, the build writes the start-up state of the default rule packs into the
 package's ``prebuilt/`` directory (``python -m livestream_compliance.prebuild``), so that the first
 start of an installed package, even in a fresh container, reads it instead of building (~1 s
-instead of ~5 s). It needs the packages the build of the state imports (pydantic, jieba, opencc:
+instead of ~5 s). It needs the packages the build of the state imports (pydantic, jieba, opencc, and
+ahocorasick-rs where the extension was not compiled:
 ``[build-system] requires``); if it fails for any reason the install goes on without it, and the
 first start builds the state as before.
 """
