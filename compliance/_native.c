@@ -1386,9 +1386,242 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ only_unmatched_triggers */
+
+static PyObject *str_match, *str_search, *str_start, *str_isdisjoint; /* interned method names */
+
+static inline int
+ascii_alnum_lower(Py_UCS4 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* An int argument, or the error set (and -1 with it) */
+static int
+ssize_arg(PyObject *o, Py_ssize_t *out)
+{
+    *out = PyLong_AsSsize_t(o);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* rx.<method>(norm, pos[, endpos]) is not None: 1, 0, or -1 with the error set; *m gets the match
+ * (a new reference) when ``keep`` is set and there is one */
+static int
+regex_call(PyObject *rx, PyObject *method, PyObject *norm, Py_ssize_t pos, Py_ssize_t endpos, int has_end,
+           PyObject **m)
+{
+    PyObject *a = PyLong_FromSsize_t(pos), *b = has_end ? PyLong_FromSsize_t(endpos) : NULL, *r;
+    if (a == NULL || (has_end && b == NULL)) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return -1;
+    }
+    r = PyObject_CallMethodObjArgs(rx, method, norm, a, b, NULL);
+    Py_DECREF(a);
+    Py_XDECREF(b);
+    if (r == NULL)
+        return -1;
+    int found = r != Py_None;
+    if (m != NULL && found)
+        *m = r;
+    else
+        Py_DECREF(r);
+    return found;
+}
+
+/* engine._only_unmatched_triggers (see its docstring), with the same arguments plus the guard's
+ * minimum line length: True when every hit is a pattern trigger whose patterns do not match (or a
+ * term glued to a Latin letter or digit, or a dropped-character form on a line from which nothing
+ * was deleted), decided as the Python function decides it, call for call on the regexes. */
+static PyObject *
+only_unmatched_triggers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "only_unmatched_triggers(trigger_only, hits, norm, prefilter, same_length, text, stand_in, "
+                        "guard_min_length) takes 8 arguments");
+        return NULL;
+    }
+    PyObject *trig = args[0], *norm = args[2], *prefilter = args[3], *text = args[5], *stand_in = args[6];
+    Py_ssize_t guard_min;
+    int same_length = PyObject_IsTrue(args[4]);
+    if (same_length < 0 || ssize_arg(args[7], &guard_min) < 0)
+        return NULL;
+    if (!PyList_Check(trig) || !PyUnicode_Check(norm)) {
+        PyErr_SetString(PyExc_TypeError, "only_unmatched_triggers: trigger_only must be a list and norm a str");
+        return NULL;
+    }
+    PyObject *hits = PySequence_Fast(args[1], "hits must be a sequence");
+    if (hits == NULL)
+        return NULL;
+    Py_ssize_t nlen = PyUnicode_GET_LENGTH(norm), ntrig = PyList_GET_SIZE(trig);
+    int kind = PyUnicode_KIND(norm);
+    const void *data = PyUnicode_DATA(norm);
+    PyObject *ran[64]; /* patterns already searched over the whole line (beyond 64: searched again) */
+    int nran = 0, verdict = 1;
+    for (Py_ssize_t h = 0; h < PySequence_Fast_GET_SIZE(hits) && verdict == 1; h++) {
+        PyObject *hit = PySequence_Fast_GET_ITEM(hits, h);
+        Py_ssize_t k, s, e;
+        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a hit must be a (key_index, start, end) tuple");
+            goto error;
+        }
+        if (ssize_arg(PyTuple_GET_ITEM(hit, 0), &k) < 0 || ssize_arg(PyTuple_GET_ITEM(hit, 1), &s) < 0 ||
+            ssize_arg(PyTuple_GET_ITEM(hit, 2), &e) < 0)
+            goto error;
+        if (k < 0)
+            k += ntrig; /* as trigger_only[key_index] indexes */
+        if (k < 0 || k >= ntrig) {
+            PyErr_SetString(PyExc_IndexError, "list index out of range");
+            goto error;
+        }
+        PyObject *entry = PyList_GET_ITEM(trig, k);
+        if (entry == Py_None) {
+            verdict = 0; /* an exception, a term of a Chinese-edged key: the full path */
+            break;
+        }
+        long edges;
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(entry, 1))) {
+            PyErr_SetString(PyExc_TypeError, "a trigger_only entry must be None or (edges, patterns)");
+            goto error;
+        }
+        edges = PyLong_AsLong(PyTuple_GET_ITEM(entry, 0));
+        if (edges == -1 && PyErr_Occurred())
+            goto error;
+        PyObject *pats = PyTuple_GET_ITEM(entry, 1);
+        if (edges & 4) {
+            /* a term with a dropped character: only where a symbol or emoji was deleted from the line */
+            if (!same_length) {
+                if (stand_in == Py_None) {
+                    verdict = 0;
+                    break;
+                }
+                PyObject *r = PyObject_CallMethodOneArg(stand_in, str_isdisjoint, text);
+                if (r == NULL)
+                    goto error;
+                int disjoint = PyObject_IsTrue(r);
+                Py_DECREF(r);
+                if (disjoint < 0)
+                    goto error;
+                if (!disjoint) {
+                    verdict = 0;
+                    break;
+                }
+            }
+        }
+        else if (edges) {
+            /* a term whose Latin edge is glued to another letter or digit is dropped whatever else holds */
+            int glued = same_length && (((edges & 1) && s > 0 && s - 1 < nlen &&
+                                         ascii_alnum_lower(PyUnicode_READ(kind, data, s - 1))) ||
+                                        ((edges & 2) && e >= 0 && e < nlen && ascii_alnum_lower(PyUnicode_READ(kind, data, e))));
+            if (!glued) {
+                verdict = 0;
+                break;
+            }
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(pats) && verdict == 1; j++) {
+            PyObject *p = PyTuple_GET_ITEM(pats, j);
+            if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 5) {
+                PyErr_SetString(PyExc_TypeError, "a pattern entry must be (rx, width, reach, guard, anchored)");
+                goto error;
+            }
+            PyObject *rx = PyTuple_GET_ITEM(p, 0), *width = PyTuple_GET_ITEM(p, 1), *reach = PyTuple_GET_ITEM(p, 2),
+                     *guard = PyTuple_GET_ITEM(p, 3);
+            int seen = 0;
+            for (int r = 0; r < nran && !seen; r++)
+                seen = ran[r] == rx;
+            if (seen)
+                continue;
+            int anchored = PyObject_IsTrue(PyTuple_GET_ITEM(p, 4)), found;
+            if (anchored < 0)
+                goto error;
+            Py_ssize_t w = 0, rch = 0;
+            if ((reach != Py_None && ssize_arg(reach, &rch) < 0) || (width != Py_None && ssize_arg(width, &w) < 0))
+                goto error;
+            if (anchored) {
+                /* every match begins with a trigger: only a match at this occurrence is possible */
+                found = regex_call(rx, str_match, norm, s, s + rch, reach != Py_None, NULL);
+                if (found < 0)
+                    goto error;
+                verdict = !found;
+                continue;
+            }
+            if (width != Py_None) {
+                if (reach == Py_None) {
+                    PyErr_SetString(PyExc_TypeError, "a bounded pattern needs its reach");
+                    goto error;
+                }
+                /* a match containing this occurrence starts in [e - width, s] */
+                PyObject *m = NULL;
+                found = regex_call(rx, str_search, norm, e > w ? e - w : 0, s + rch, 1, &m);
+                if (found < 0)
+                    goto error;
+                if (!found)
+                    continue;
+                PyObject *start = PyObject_CallMethodNoArgs(m, str_start);
+                Py_DECREF(m);
+                Py_ssize_t ms;
+                if (start == NULL)
+                    goto error;
+                int bad = ssize_arg(start, &ms);
+                Py_DECREF(start);
+                if (bad < 0)
+                    goto error;
+                if (ms <= s) {
+                    verdict = 0;
+                    break;
+                }
+                /* a match starting later in the slice may be an artefact of its end: whole line */
+            }
+            int look = 1;
+            if (guard != Py_None && nlen >= guard_min) {
+                PyObject *g = PySequence_Fast(guard, "guard must be a sequence of str");
+                if (g == NULL)
+                    goto error;
+                look = 0;
+                for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(g) && !look; q++) {
+                    look = PyUnicode_Contains(norm, PySequence_Fast_GET_ITEM(g, q));
+                    if (look < 0) {
+                        Py_DECREF(g);
+                        goto error;
+                    }
+                }
+                Py_DECREF(g);
+            }
+            if (look) {
+                PyObject *r = PyObject_CallMethodOneArg(rx, str_search, norm);
+                if (r == NULL)
+                    goto error;
+                found = r != Py_None;
+                Py_DECREF(r);
+                if (found) {
+                    verdict = 0;
+                    break;
+                }
+            }
+            if (nran < 64)
+                ran[nran++] = rx;
+        }
+    }
+    Py_DECREF(hits);
+    if (verdict && prefilter != Py_None) {
+        PyObject *r = PyObject_CallMethodOneArg(prefilter, str_search, norm);
+        if (r == NULL)
+            return NULL;
+        verdict = r == Py_None;
+        Py_DECREF(r);
+    }
+    return PyBool_FromLong(verdict);
+error:
+    Py_DECREF(hits);
+    return NULL;
+}
+
 static PyMethodDef native_functions[] = {
     {"jieba_spans", (PyCFunction)(void (*)(void))jieba_spans, METH_FASTCALL,
      "jieba_spans(text, freq, total): the spans of tokenizer.tokenize(text, HMM=False) (see the module doc)."},
+    {"only_unmatched_triggers", (PyCFunction)(void (*)(void))only_unmatched_triggers, METH_FASTCALL,
+     "engine._only_unmatched_triggers(...) in C, with the guard's minimum line length as an 8th argument."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1408,6 +1641,12 @@ PyInit__native(void)
         PyTypeObject *type;
     } types[] = {{"Table", &TableType}, {"Automaton", &AutomatonType}, {"FoldedScanner", &FoldedScannerType},
                  {"ModelScanner", &ModelScannerType}};
+    str_match = PyUnicode_InternFromString("match");
+    str_search = PyUnicode_InternFromString("search");
+    str_start = PyUnicode_InternFromString("start");
+    str_isdisjoint = PyUnicode_InternFromString("isdisjoint");
+    if (str_match == NULL || str_search == NULL || str_start == NULL || str_isdisjoint == NULL)
+        return NULL;
     PyObject *m = PyModule_Create(&nativemodule);
     if (m == NULL)
         return NULL;

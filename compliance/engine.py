@@ -447,6 +447,7 @@ def _only_unmatched_triggers(
     same_length: bool,
     text: str = "",
     stand_in: frozenset[str] | None = None,
+    guard_min_length: int | None = None,
 ) -> bool:
     """True when every hit is a pattern trigger or a Latin-edged term glued to another letter or
     digit, and none of the triggered patterns (nor the untriggered ones) matches: the line has no
@@ -459,6 +460,7 @@ def _only_unmatched_triggers(
     A term with a dropped character (``gap_forms``) is no finding on a line of ``text`` in which
     nothing was deleted or which has no character of ``stand_in`` (symbols and emoji; None: any line).
     """
+    guard_min = _GUARD_MIN_LENGTH if guard_min_length is None else guard_min_length
     ran: set[int] = set()  # patterns already searched over the whole line
     for key_index, s, e in hits:
         pats = trigger_only[key_index]
@@ -497,7 +499,7 @@ def _only_unmatched_triggers(
                 # a match starting later in the slice may be an artefact of its end: whole line
             # (unless the line lacks all of another set of strings the pattern requires)
             # (on short lines the search costs less than the substring tests)
-            if (guard is None or len(norm) < _GUARD_MIN_LENGTH or any(map(norm.__contains__, guard))) and (
+            if (guard is None or len(norm) < guard_min or any(map(norm.__contains__, guard))) and (
                 rx.search(norm) is not None
             ):
                 return False
@@ -803,6 +805,13 @@ class Checker:
         #: with the native backend, the table in C (Table.translate(text) is text.translate(list), in
         #: a fifth of the time), else None; ``_norm``: text -> normalised
         self._native = backend == "native"
+        #: _only_unmatched_triggers, in C with the native backend (the same verdict, call for call on
+        #: the regexes; tests/test_fast_verify.py holds them equal)
+        self._trigger_verdict: Callable[..., bool] = _only_unmatched_triggers
+        if self._native:
+            from . import _native
+
+            self._trigger_verdict = _native.only_unmatched_triggers
         self._ntable = translate_table(self._table) if self._native else None
         self._norm: Callable[[str], str] = self._ntable.translate if self._ntable is not None else methodcaller("translate", self._table)
         self._batch_table = self.normalizer.batch_table("\n")
@@ -1789,9 +1798,9 @@ class Checker:
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
-        if (trace is None or judged is not None) and folded is None and _only_unmatched_triggers(
+        if (trace is None or judged is not None) and folded is None and self._trigger_verdict(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
-            self._stand_in or self._stand_ins(),
+            self._stand_in or self._stand_ins(), _GUARD_MIN_LENGTH,
         ):
             if judged is not None:
                 judged.update(self._glued_judged(auto, hits, source, product))

@@ -77,3 +77,50 @@ def test_join_check_skips_verification_only_where_nothing_crosses(
     assert sum(map(bool, fast.values())) > 100  # the joins do make crossing findings
     monkeypatch.setattr(engine, "_may_cross", lambda *a: True)
     assert {(t, n, s): crossing(t, n, s) for t, n, s in fast} == fast
+
+
+def test_the_c_trigger_verdict_is_the_python_one(checker: Checker) -> None:
+    """_native.only_unmatched_triggers gives engine._only_unmatched_triggers' verdict on every line,
+    source and branch (glued Latin edges, dropped-character forms with and without deletions, the
+    guard test on and off, the prefilter)."""
+    from livestream_compliance import engine
+
+    native = pytest.importorskip("livestream_compliance._native")
+    texts = _random_lines(600, 4) + [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    verdicts = {True: 0, False: 0}
+    for source in Source:
+        auto = checker._automata[source]
+        scan = checker._scan[source][6]
+        prefilter = checker._patterns[source][0]
+        for text in texts:
+            hits = scan(text)[0]
+            if not hits:
+                continue
+            norm = checker.normalize(text)
+            for same_length in (len(norm) == len(text), False):
+                for stand_in in (checker._stand_ins(), None):
+                    for guard_min in (0, 64, 10**9):
+                        args = (auto.trigger_only, hits, norm, prefilter, same_length, text, stand_in, guard_min)
+                        want = engine._only_unmatched_triggers(*args)
+                        assert native.only_unmatched_triggers(*args) is want, (text, source, args[4:])
+                        verdicts[want] += 1
+    assert verdicts[True] > 1000 and verdicts[False] > 1000
+
+
+def test_the_c_trigger_verdict_rejects_bad_arguments() -> None:
+    native = pytest.importorskip("livestream_compliance._native")
+    rx = __import__("re").compile("a")
+    good = [(0, ((rx, None, None, None, False),))]
+    assert native.only_unmatched_triggers(good, [(0, 0, 1)], "bb", None, True, "bb", None, 64) is True
+    assert native.only_unmatched_triggers(good, [(0, 0, 1)], "ba", None, True, "ba", None, 64) is False
+    assert native.only_unmatched_triggers(good, [(-1, 0, 1)], "bb", None, True, "bb", None, 64) is True  # as list indexing
+    with pytest.raises(IndexError):
+        native.only_unmatched_triggers(good, [(1, 0, 1)], "bb", None, True, "bb", None, 64)
+    with pytest.raises(TypeError):
+        native.only_unmatched_triggers(good, [(0, 0)], "bb", None, True, "bb", None, 64)
+    with pytest.raises(TypeError):
+        native.only_unmatched_triggers([(0, "x")], [(0, 0, 1)], "bb", None, True, "bb", None, 64)
+    with pytest.raises(TypeError):
+        native.only_unmatched_triggers(good, [(0, 0, 1)], b"bb", None, True, "bb", None, 64)
+    with pytest.raises(TypeError):
+        native.only_unmatched_triggers(good, [(0, 0, 1)], "bb", None, True, "bb", None)
