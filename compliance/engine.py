@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from .classifier import BatchScorer, ParaphraseModel
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
-from .matcher import DEFAULT_BACKEND, Matcher, build_matcher, translate_table
+from .matcher import DEFAULT_BACKEND, Matcher, _native, build_matcher, translate_table
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
@@ -782,15 +782,12 @@ class Checker:
             # score and rejects most lines before the per-category sums (see _classified)
             ngrams = build_matcher(list(table), backend, small=True)
             automaton = getattr(ngrams, "automaton", None)  # the native backend's C automaton
-            if automaton is not None:
-                from . import _native
-
+            if automaton is not None and _native is not None:
                 scan: Callable[[str], set[int] | None] = _native.ModelScanner(automaton, rows, limit).scan
+                self._model_native.add(s)
             else:  # the set of n-grams a line holds: in one native call, or from the hits
                 scan = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)
             self._model_scan[s] = (scan, rows, [max(0.0, *r) for r in rows], limit)  # type: ignore[arg-type]
-            if automaton is not None:
-                self._model_native.add(s)
         #: character -> pinyin (lower case, no tones) for pinyin spellings of terms; see aliases()
         self._romanize = romanize or {}
         #: syllable -> its common characters, for generic homophone spellings (see homophone_swaps)
@@ -807,11 +804,9 @@ class Checker:
         self._native = backend == "native"
         #: _only_unmatched_triggers, in C with the native backend (the same verdict, call for call on
         #: the regexes; tests/test_fast_verify.py holds them equal)
-        self._trigger_verdict: Callable[..., bool] = _only_unmatched_triggers
-        if self._native:
-            from . import _native
-
-            self._trigger_verdict = _native.only_unmatched_triggers
+        self._trigger_verdict: Callable[..., bool] = (
+            _native.only_unmatched_triggers if self._native and _native is not None else _only_unmatched_triggers
+        )
         self._ntable = translate_table(self._table) if self._native else None
         self._norm: Callable[[str], str] = self._ntable.translate if self._ntable is not None else methodcaller("translate", self._table)
         self._batch_table = self.normalizer.batch_table("\n")
@@ -1013,10 +1008,8 @@ class Checker:
         text through (the per-message ones, or the batch ones that keep the separator). Else None."""
         groups = self._groups.get(source)
         automaton = getattr(self._automata[source].matcher, "automaton", None)
-        if groups is None or automaton is None or norm is None or fold is None:
+        if groups is None or automaton is None or norm is None or fold is None or _native is None:
             return None
-        from . import _native
-
         first, more = groups
         keys = self._automata[source].keys
         return _native.FoldedScanner(automaton, norm, fold, keys if isinstance(keys, list) else list(keys),

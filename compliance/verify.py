@@ -112,6 +112,7 @@ class JiebaSegmenter:
         (e.g. from jieba's cache file); ``None``: jieba loads it itself. The terms are taught on top.
         """
         self._tk = self._tokenizer(cache_dir)
+        self._native = _native_segmentation(self._tk)
         if dictionary is not None:
             self._tk.FREQ, self._tk.total = dictionary
             self._tk.initialized = True
@@ -141,6 +142,7 @@ class JiebaSegmenter:
         """A segmenter from a dictionary that already holds the rule words (see :meth:`dictionary`)."""
         self = cls.__new__(cls)
         self._tk = cls._tokenizer()
+        self._native = _native_segmentation(self._tk)
         self._tk.FREQ, self._tk.total = freq, total
         self._tk.initialized = True
         return self
@@ -154,14 +156,9 @@ class JiebaSegmenter:
 
     def spans(self, text: str) -> tuple[tuple[int, int], ...]:
         """The spans of jieba's words (no HMM), from the C extension where it was built: the same
-        spans as ``tokenize`` (tests/test_verify.py holds them equal), 20-40× faster on a long line."""
+        spans as ``tokenize`` (tests/test_verify.py holds them equal), 7-10× faster."""
         tk = self._tk
-        native = self.__dict__.get("_native")
-        if native is None:
-            native = self._native = (
-                _jieba_spans is not None and bool(_JIEBA_SAME_ALGORITHM.match(_jieba_version(tk)))
-            )
-        if native and type(tk.FREQ) is dict:
+        if self._native and type(tk.FREQ) is dict:
             return _jieba_spans(text, tk.FREQ, tk.total)  # type: ignore[misc, no-any-return]
         return tuple((s, e) for _w, s, e in tk.tokenize(text, HMM=False))
 
@@ -171,8 +168,10 @@ class JiebaSegmenter:
 _JIEBA_SAME_ALGORITHM = re.compile(r"0\.42(?:\.1)?$")
 
 
-def _jieba_version(tk: object) -> str:
-    return str(getattr(sys.modules.get(type(tk).__module__), "__version__", ""))
+def _native_segmentation(tk: object) -> bool:
+    """Whether _native.jieba_spans segments exactly as ``tk`` (a jieba Tokenizer) does."""
+    version = str(getattr(sys.modules.get(type(tk).__module__), "__version__", ""))
+    return _jieba_spans is not None and bool(_JIEBA_SAME_ALGORITHM.match(version))
 
 
 class WholeTextSegmenter:
