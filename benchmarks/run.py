@@ -223,7 +223,8 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
             t.rows.append([f"houbb shape ≥ 150,000 checks/s ({checker})", f"{stat(cps)} checks/s",
                            _verdict(statistics.median(cps), 150_000)])
     for key, label in (("warm", "warm state cache (normal restart)"),
-                       ("empty", "empty state cache, no prebuilt state (after a rule change)"),
+                       ("changed", "after a rule change, the cache keeping the pattern analyses"),
+                       ("empty", "empty state cache, no prebuilt state"),
                        ("off", "state cache off, no prebuilt state"),
                        ("fresh", "empty jieba and state caches (fresh container), no prebuilt state"),
                        ("prebuilt", "fresh container, installed package with its prebuilt state"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 try:  # Python 3.11+
     import re._constants as _c
@@ -435,3 +436,32 @@ def prepare(pattern: str) -> Prepared:
         _PREPARED.clear()
     _PREPARED[pattern] = got
     return got
+
+
+def export_prepared(patterns: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+    """What :func:`prepare` computed for ``patterns``, as plain data for a cache across processes:
+    pattern -> ``(recipe, literals, width, reach, guard, anchored)``. Patterns not prepared in this
+    process, or compiled without a recipe (another interpreter's internals), are left out."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for p in patterns:
+        got = _PREPARED.get(p)
+        if got is not None and got.recipe is not None:
+            lits = None if got.literals is None else sorted(got.literals)
+            out[p] = (got.recipe, lits, got.width, got.reach, got.guard, got.anchored)
+    return out
+
+
+def seed_prepared(entries: Mapping[str, tuple[Any, ...]]) -> int:
+    """Let :func:`prepare` answer the patterns of ``entries`` (:func:`export_prepared`'s output in an
+    earlier process of the same code and interpreter) without parsing, analysing or generating
+    code for them; returns how many were seeded. The caller vouches for the entries' origin (the
+    loader keys its file by the package's code and the interpreter version)."""
+    n = 0
+    for p, (recipe, lits, width, reach, guard, anchored) in entries.items():
+        if p in _PREPARED or len(_PREPARED) >= _PREPARED_MAX or recipe[0] != p:
+            continue
+        rx = from_recipe(*recipe)
+        _PREPARED[p] = Prepared(rx, tuple(recipe), None if lits is None else set(lits), width, reach, guard, anchored)
+        n += 1
+    return n
+

@@ -26,7 +26,7 @@ from typing import Any
 from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue
-from .literals import from_recipe
+from .literals import export_prepared, from_recipe, seed_prepared
 from .matcher import DEFAULT_BACKEND
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
@@ -488,10 +488,47 @@ def load_checker(
             checker = None
         if checker is not None:
             return checker
+    if cdir is not None:
+        _read_patterns(cdir)
     rule_set = build_rule_set(layers)
     pause()
     checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)
     if cdir is not None:
         pause()
         _write_state(cdir, key, checker)
+        _write_patterns(cdir, rule_set)
     return checker
+
+
+# --------------------------------------------------------------------------- pattern analyses
+#: The analysed and compiled rule patterns of the last build (literals.export_prepared), so that a
+#: build after a rule change analyses only the patterns that changed: ~1.6 s of the default packs'
+#: ~5 s build is the analysis of their 873 patterns. Keyed by the package's code and the interpreter.
+_PATTERNS_FILE = "patterns.memo"
+_PATTERNS_MAGIC = b"LSCPATT1"
+
+
+def _patterns_key() -> bytes:
+    return hashlib.sha256(_code_digest() + sys.version.encode()).digest()
+
+
+def _read_patterns(cache_dir: str) -> int:
+    """Seed literals.prepare from the cache directory's pattern file; how many were seeded (0 when
+    absent, foreign, corrupt or from other code). Never raises."""
+    try:
+        with open(os.path.join(cache_dir, _PATTERNS_FILE), "rb") as f:
+            blob = f.read()
+        if blob[:8] != _PATTERNS_MAGIC or hashlib.sha256(blob[72:]).digest() != blob[40:72] or blob[8:40] != _patterns_key():
+            return 0
+        return seed_prepared(pickle.loads(blob[72:]))
+    except Exception:  # noqa: BLE001 - a pattern file that cannot be used only costs the analysis
+        return 0
+
+
+def _write_patterns(cache_dir: str, rule_set: RuleSet) -> None:
+    """Store the analyses of ``rule_set``'s patterns atomically; never raises."""
+    try:
+        payload = pickle.dumps(export_prepared(p for r in rule_set.rules for p in r.patterns), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - a cache that cannot be written only costs the next build
+        return
+    _write_atomic(cache_dir, _PATTERNS_FILE, _PATTERNS_MAGIC + _patterns_key() + hashlib.sha256(payload).digest() + payload)

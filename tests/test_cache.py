@@ -191,3 +191,49 @@ def test_load_checker_pauses_between_its_long_steps(tmp_path: Path) -> None:
     warm = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
     assert len(calls) >= 4  # after the state, the dictionary, before each automaton
     assert _findings(warm) == _findings(cold) == _findings(loader.load_checker([FIXTURE], defaults=False, cache_dir=None, model=False))
+
+
+# --------------------------------------------------------------------------- pattern analyses across builds
+def _fresh_process_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a new process: literals.prepare remembers nothing."""
+    from livestream_compliance import literals
+
+    monkeypatch.setattr(literals, "_PREPARED", {})
+
+
+def test_a_rule_change_reuses_the_pattern_analyses(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from livestream_compliance import literals
+
+    cache = tmp_path / "cache"
+    _fresh_process_memo(monkeypatch)
+    _load(rules_dir, cache)
+    assert (cache / "patterns.memo").is_file()
+    f = sorted(rules_dir.glob("*.toml"))[0]
+    f.write_text(f.read_text(encoding="utf-8") + "\n# a rule change that keeps every pattern\n", encoding="utf-8")
+    _fresh_process_memo(monkeypatch)
+    reference = _findings(_load(rules_dir, None))
+    _fresh_process_memo(monkeypatch)
+    monkeypatch.setattr(literals, "_analyse_tree", lambda *a: pytest.fail("a pattern analysed again"))
+    changed = _load(rules_dir, cache)  # the state misses (new rules); every pattern comes from the memo
+    assert _findings(changed) == reference
+    assert len(list(cache.glob("*.state"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["garbage", "flip", "other code"])
+def test_an_unusable_pattern_memo_is_ignored(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    cache = tmp_path / "cache"
+    _fresh_process_memo(monkeypatch)
+    reference = _findings(_load(rules_dir, cache))
+    memo = cache / "patterns.memo"
+    blob = memo.read_bytes()
+    if damage == "garbage":
+        memo.write_bytes(b"not a memo")
+    elif damage == "flip":
+        memo.write_bytes(blob[:-50] + bytes([blob[-50] ^ 0xFF]) + blob[-49:])
+    else:
+        monkeypatch.setattr(loader, "_patterns_key", lambda: b"\0" * 32)
+    for state in cache.glob("*.state"):
+        state.unlink()
+    _fresh_process_memo(monkeypatch)
+    assert loader._read_patterns(str(cache)) == 0
+    assert _findings(_load(rules_dir, cache)) == reference

@@ -99,3 +99,24 @@ def test_prepare_anchored_patterns_start_with_a_trigger() -> None:
     # a trigger that sits later in the match, or an optional lead: not anchored
     assert not prepare(r"(?:\d+|[一二三]+)(?:天|周)(?:瘦|减)").anchored
     assert not prepare(r"(?:全网)?最低价").anchored
+
+
+def test_seeded_preparations_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """export_prepared -> seed_prepared (the loader's pattern file, across processes) gives prepare()
+    the very analysis and compiled pattern a fresh preparation gives, for every default pattern."""
+    from livestream_compliance import literals, load_rule_set
+
+    patterns = sorted({p for r in load_rule_set().rules for p in r.patterns})
+    monkeypatch.setattr(literals, "_PREPARED", {})
+    fresh = {p: literals.prepare(p) for p in patterns}
+    exported = literals.export_prepared(patterns)
+    assert len(exported) == len(patterns) > 500
+    monkeypatch.setattr(literals, "_PREPARED", {})
+    assert literals.seed_prepared(exported) == len(patterns)
+    monkeypatch.setattr(literals, "_analyse_tree", lambda *a: pytest.fail("analysed despite the seed"))
+    for p in patterns:
+        got, want = literals.prepare(p), fresh[p]
+        assert got.rx.pattern == want.rx.pattern and got.rx.flags == want.rx.flags and got.rx.groupindex == want.rx.groupindex
+        assert got[1:] == want[1:], p
+        for probe in ("最好的", "加我微信 13812345678", "全网最低价", "abc 100% 有效"):
+            assert [m.span() for m in got.rx.finditer(probe)] == [m.span() for m in want.rx.finditer(probe)]

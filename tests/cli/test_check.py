@@ -620,7 +620,7 @@ def test_the_build_state_is_cached_unless_no_cache(cli, stdin_bytes, monkeypatch
     assert first.code == 1 and not cache.exists()
     stdin_bytes("这是最好的，加我微信\n".encode())
     second = cli(*args)
-    assert cache.is_dir() and len(list(cache.iterdir())) == 1
+    assert cache.is_dir() and len(list(cache.glob("*.state"))) == 1 and (cache / "patterns.memo").is_file()
     stdin_bytes("这是最好的，加我微信\n".encode())
     third = cli(*args)  # from the cache
     assert first.out == second.out == third.out != ""
