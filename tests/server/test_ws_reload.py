@@ -223,11 +223,11 @@ async def test_default_builder_uses_the_state_cache_unless_disabled(
     first = await app.reload()
     second = await app.reload()  # unchanged rules: from the cache when it is on
     assert first.ok and second.ok and first.rule_version == second.rule_version
-    assert (cache.is_dir() and len(list(cache.iterdir())) == 1) is state_cache
+    assert (cache.is_dir() and len(list(cache.glob("*.state"))) == 1) is state_cache
     set_pack_version(rules_dir, "4.0")  # an edit is a miss: rebuilt, and a second state file
     third = await app.reload()
     assert third.ok and third.rule_version != second.rule_version
-    assert (len(list(cache.iterdir())) == 2) if state_cache else not cache.exists()
+    assert (len(list(cache.glob("*.state"))) == 2) if state_cache else not cache.exists()
 
 
 async def test_the_build_waits_for_the_event_loop_to_catch_up() -> None:
