@@ -632,7 +632,9 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     _compile_bytecode()
     prebuilt_note = _ensure_prebuilt() if cfg.cold_reps_fresh else None
     base = tempfile.mkdtemp(prefix="bench-cold-")
-    warm_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(base, "warm"))
+    # no prebuilt state here: the warm-up must build and write the cache (an install that carries a
+    # current prebuilt state would otherwise answer from it and write nothing)
+    warm_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(base, "warm"), BENCH_NO_PREBUILT="1")
     cases: list[tuple[str, list[dict[str, float]]]] = []
     try:
         _cold_once(warm_env)  # writes the state cache (and warms the OS file and jieba caches); not counted
@@ -643,7 +645,7 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
                 # after a rule change: the cache holds no state for the new rules, but keeps the
                 # pattern analyses (and jieba's parsed dictionary) of the last build
                 changed_home = tempfile.mkdtemp(dir=base)
-                shutil.copytree(os.path.join(base, "warm"), changed_home, dirs_exist_ok=True)
+                shutil.copytree(warm_env["XDG_CACHE_HOME"], changed_home, dirs_exist_ok=True)
                 for state in Path(changed_home).rglob("*.state"):
                     state.unlink()
                 changed.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=changed_home, BENCH_NO_PREBUILT="1")))
