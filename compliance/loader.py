@@ -323,6 +323,19 @@ class _StatePickler(pickle.Pickler):
         return NotImplemented
 
 
+def _seal(magic: bytes, payload: bytes) -> bytes:
+    """A cache file's bytes: ``magic``, the payload's SHA-256, the payload (see :func:`_unseal`)."""
+    return magic + hashlib.sha256(payload).digest() + payload
+
+
+def _unseal(magic: bytes, blob: bytes) -> bytes | None:
+    """The payload of a :func:`_seal`-ed file, or None if it is foreign, truncated or damaged."""
+    n = len(magic)
+    if len(blob) < n + 32 or blob[:n] != magic or hashlib.sha256(blob[n + 32 :]).digest() != blob[n : n + 32]:
+        return None
+    return blob[n + 32 :]
+
+
 def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
     """The cached state for ``key``, or None if absent, foreign, truncated or corrupt."""
     path = os.path.join(cache_dir, f"{key[:32]}.state")
@@ -331,10 +344,11 @@ def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
             blob = f.read()
     except OSError:
         return None
-    if len(blob) < 40 or blob[:8] != _MAGIC or hashlib.sha256(blob[40:]).digest() != blob[8:40]:
+    payload = _unseal(_MAGIC, blob)
+    if payload is None:
         return None
     try:
-        state = pickle.loads(blob[40:])
+        state = pickle.loads(payload)
     except Exception:  # noqa: BLE001 - written by another version of the code: rebuild
         return None
     if not isinstance(state, dict) or state.get("key") != key:
@@ -366,7 +380,7 @@ def _write_state(cache_dir: str, key: str, checker: Checker, keep: int = _KEEP, 
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".state")
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+                f.write(_seal(_MAGIC, payload))
             os.replace(tmp, os.path.join(cache_dir, f"{key[:32]}.state"))
         except BaseException:
             os.unlink(tmp)
@@ -518,9 +532,10 @@ def _read_patterns(cache_dir: str) -> int:
     try:
         with open(os.path.join(cache_dir, _PATTERNS_FILE), "rb") as f:
             blob = f.read()
-        if blob[:8] != _PATTERNS_MAGIC or hashlib.sha256(blob[72:]).digest() != blob[40:72] or blob[8:40] != _patterns_key():
+        payload = _unseal(_PATTERNS_MAGIC, blob)
+        if payload is None or payload[:32] != _patterns_key():
             return 0
-        return seed_prepared(pickle.loads(blob[72:]))
+        return seed_prepared(pickle.loads(payload[32:]))
     except Exception:  # noqa: BLE001 - a pattern file that cannot be used only costs the analysis
         return 0
 
@@ -531,4 +546,4 @@ def _write_patterns(cache_dir: str, rule_set: RuleSet) -> None:
         payload = pickle.dumps(export_prepared(p for r in rule_set.rules for p in r.patterns), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 - a cache that cannot be written only costs the next build
         return
-    _write_atomic(cache_dir, _PATTERNS_FILE, _PATTERNS_MAGIC + _patterns_key() + hashlib.sha256(payload).digest() + payload)
+    _write_atomic(cache_dir, _PATTERNS_FILE, _seal(_PATTERNS_MAGIC, _patterns_key() + payload))
