@@ -913,28 +913,41 @@ fail:
     return -1;
 }
 
-static PyObject *
-FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
+/* 1 when c is one of the sorted code points set[0..n), else 0 */
+static inline int
+in_sorted(const uint32_t *set, Py_ssize_t n, uint32_t c)
 {
-    if (text_arg(text, self->automaton, "FoldedScanner") < 0)
-        return NULL;
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (set[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && set[lo] == c;
+}
+
+/* find()'s scan: the hits appended to ``hits`` and ``fold_hits``, the normalised text written to
+ * ``buf`` (room for the text's length), its length to ``*jout``. ``*marked`` is set where one of
+ * the sorted code points ``marks[0..nmarks)`` is met: among the deleted code points only, unless
+ * ``marks_all``. 0, or -1 with the error set. */
+static int
+folded_scan(FoldedScannerObject *self, PyObject *text, Py_UCS4 *buf, PyObject *hits, PyObject *fold_hits,
+            Py_ssize_t *jout, const uint32_t *marks, Py_ssize_t nmarks, int marks_all, int *marked)
+{
     const AutomatonObject *a = self->automaton;
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_UCS4 small[256];
-    Py_UCS4 *buf = len <= 256 ? small : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)len);
-    if (buf == NULL)
-        return PyErr_NoMemory();
-    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
-    if (hits == NULL || fold_hits == NULL)
-        goto fail;
     const State *states = a->states;
     int32_t s = 0;
     Py_ssize_t j = 0; /* position in the normalised text */
     for (Py_ssize_t i = 0; i < len; i++) {
         uint32_t c = PyUnicode_READ(kind, data, i);
         uint32_t n = table_get(self->norm, c);
+        if (nmarks && (marks_all || n == DELETED) && !*marked && in_sorted(marks, nmarks, c))
+            *marked = 1;
         if (n == DELETED)
             continue;
         buf[j++] = n;
@@ -946,15 +959,33 @@ FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
                     if (self->cand_len[ci] == klen &&
                         memcmp(self->pool + self->cand_start[ci], buf + start, sizeof(Py_UCS4) * (size_t)klen) == 0) {
                         if (append_hit(hits, self->cand_key[ci], start, j) < 0)
-                            goto fail;
+                            return -1;
                         break;
                     }
                 }
                 if (self->is_long[fi] && append_hit(fold_hits, fi, start, j) < 0)
-                    goto fail;
+                    return -1;
             }
         }
     }
+    *jout = j;
+    return 0;
+}
+
+static PyObject *
+FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
+{
+    if (text_arg(text, self->automaton, "FoldedScanner") < 0)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), j = 0;
+    Py_UCS4 small[256];
+    Py_UCS4 *buf = len <= 256 ? small : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)len);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    int marked = 0;
+    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
+    if (hits == NULL || fold_hits == NULL || folded_scan(self, text, buf, hits, fold_hits, &j, NULL, 0, 0, &marked) < 0)
+        goto fail;
     if (buf != small)
         PyMem_Free(buf);
     return Py_BuildValue("(NNn)", hits, fold_hits, j);
@@ -966,8 +997,15 @@ fail:
     return NULL;
 }
 
+static PyObject *FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyObject *FoldedScanner_check_many(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs);
+
 static PyMethodDef FoldedScanner_methods[] = {
     {"find", (PyCFunction)FoldedScanner_find, METH_O, "find(text) -> (hits, fold_hits, normalised length)"},
+    {"check", (PyCFunction)(void (*)(void))FoldedScanner_check, METH_FASTCALL,
+     "check(cfg, text) -> None where the line certainly has no finding, else find(text) (see engine.Checker.check)"},
+    {"check_many", (PyCFunction)(void (*)(void))FoldedScanner_check_many, METH_FASTCALL,
+     "check_many(cfg, texts, limit) -> [(index, hits, fold_hits, length)] of the lines check() does not clear"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1116,15 +1154,13 @@ fail:
     return -1;
 }
 
-static PyObject *
-ModelScanner_scan(ModelScannerObject *self, PyObject *text)
+/* The scan of ``len`` code points of (kind, data): the keys met in self->met[0..*nmet), and whether
+ * a category's sum may reach the limit (1) or certainly does not (0). */
+static int
+model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len, Py_ssize_t *nmet_out)
 {
-    if (text_arg(text, self->stamp, "ModelScanner") < 0)
-        return NULL;
     const AutomatonObject *a = self->automaton;
-    Py_ssize_t len = PyUnicode_GET_LENGTH(text), ncat = self->ncat, nmet = 0;
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t ncat = self->ncat, nmet = 0;
     if (++self->gen == 0) { /* wrapped: forget every stamp */
         memset(self->stamp, 0, sizeof(uint32_t) * (size_t)self->nkeys);
         self->gen = 1;
@@ -1149,13 +1185,23 @@ ModelScanner_scan(ModelScannerObject *self, PyObject *text)
             }
         }
     }
+    *nmet_out = nmet;
     /* Summing n numbers in any order is off the exact sum by at most (n - 1) * DBL_EPSILON / 2
      * times the sum of their magnitudes: twice that (ours and the caller's) and then some. */
     double slack = 2.0 * (double)(nmet + 1) * DBL_EPSILON;
-    int reach = 0;
-    for (Py_ssize_t c = 0; c < ncat && !reach; c++)
-        reach = self->sums[c] + slack * self->mags[c] >= self->limit;
-    if (!reach)
+    for (Py_ssize_t c = 0; c < ncat; c++)
+        if (self->sums[c] + slack * self->mags[c] >= self->limit)
+            return 1;
+    return 0;
+}
+
+static PyObject *
+ModelScanner_scan(ModelScannerObject *self, PyObject *text)
+{
+    if (text_arg(text, self->stamp, "ModelScanner") < 0)
+        return NULL;
+    Py_ssize_t nmet = 0;
+    if (!model_reach(self, PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text), &nmet))
         Py_RETURN_NONE;
     PyObject *keys = PySet_New(NULL);
     if (keys == NULL)
@@ -1433,27 +1479,21 @@ regex_call(PyObject *rx, PyObject *method, PyObject *norm, Py_ssize_t pos, Py_ss
  * minimum line length: True when every hit is a pattern trigger whose patterns do not match (or a
  * term glued to a Latin letter or digit, or a dropped-character form on a line from which nothing
  * was deleted), decided as the Python function decides it, call for call on the regexes. */
-static PyObject *
-only_unmatched_triggers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* engine._only_unmatched_triggers (see its docstring), with the guard's minimum line length: 1 when
+ * every hit is a pattern trigger whose patterns do not match (or a term glued to a Latin letter or
+ * digit, or a dropped-character form on a line from which nothing was deleted), decided as the
+ * Python function decides it, call for call on the regexes; 0 otherwise; -1 with the error set. */
+static int
+trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *prefilter, int same_length,
+                PyObject *text, PyObject *stand_in, Py_ssize_t guard_min)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError,
-                        "only_unmatched_triggers(trigger_only, hits, norm, prefilter, same_length, text, stand_in, "
-                        "guard_min_length) takes 8 arguments");
-        return NULL;
-    }
-    PyObject *trig = args[0], *norm = args[2], *prefilter = args[3], *text = args[5], *stand_in = args[6];
-    Py_ssize_t guard_min;
-    int same_length = PyObject_IsTrue(args[4]);
-    if (same_length < 0 || ssize_arg(args[7], &guard_min) < 0)
-        return NULL;
     if (!PyList_Check(trig) || !PyUnicode_Check(norm)) {
         PyErr_SetString(PyExc_TypeError, "only_unmatched_triggers: trigger_only must be a list and norm a str");
-        return NULL;
+        return -1;
     }
-    PyObject *hits = PySequence_Fast(args[1], "hits must be a sequence");
+    PyObject *hits = PySequence_Fast(hits_arg, "hits must be a sequence");
     if (hits == NULL)
-        return NULL;
+        return -1;
     Py_ssize_t nlen = PyUnicode_GET_LENGTH(norm), ntrig = PyList_GET_SIZE(trig);
     int kind = PyUnicode_KIND(norm);
     const void *data = PyUnicode_DATA(norm);
@@ -1607,13 +1647,191 @@ only_unmatched_triggers(PyObject *module, PyObject *const *args, Py_ssize_t narg
     if (verdict && prefilter != Py_None) {
         PyObject *r = PyObject_CallMethodOneArg(prefilter, str_search, norm);
         if (r == NULL)
-            return NULL;
+            return -1;
         verdict = r == Py_None;
         Py_DECREF(r);
     }
-    return PyBool_FromLong(verdict);
+    return verdict;
 error:
     Py_DECREF(hits);
+    return -1;
+}
+
+static PyObject *
+only_unmatched_triggers(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "only_unmatched_triggers(trigger_only, hits, norm, prefilter, same_length, text, stand_in, "
+                        "guard_min_length) takes 8 arguments");
+        return NULL;
+    }
+    Py_ssize_t guard_min;
+    int same_length = PyObject_IsTrue(args[4]);
+    if (same_length < 0 || ssize_arg(args[7], &guard_min) < 0)
+        return NULL;
+    int verdict = trigger_verdict(args[0], args[1], args[2], args[3], same_length, args[5], args[6], guard_min);
+    return verdict < 0 ? NULL : PyBool_FromLong(verdict);
+}
+
+/* FoldedScanner.check's configuration (see FoldedScanner_check), read from its cfg list */
+typedef struct {
+    PyObject *trig, *stand_in;
+    ModelScannerObject *model; /* NULL: none */
+    Py_ssize_t guard_min, min_length, nrebus;
+    const uint32_t *rebus;
+    int rebus_all;
+} FastConfig;
+
+/* 0, or -1 with the error set */
+static int
+fast_config(PyObject *cfg, FastConfig *fc)
+{
+    if (!PyList_Check(cfg) || PyList_GET_SIZE(cfg) != 7) {
+        PyErr_SetString(PyExc_TypeError, "cfg must be a 7-item list");
+        return -1;
+    }
+    PyObject *model = PyList_GET_ITEM(cfg, 3), *rebus = PyList_GET_ITEM(cfg, 5);
+    fc->trig = PyList_GET_ITEM(cfg, 0);
+    fc->stand_in = PyList_GET_ITEM(cfg, 1);
+    fc->rebus_all = PyObject_IsTrue(PyList_GET_ITEM(cfg, 6));
+    if (ssize_arg(PyList_GET_ITEM(cfg, 2), &fc->guard_min) < 0 || ssize_arg(PyList_GET_ITEM(cfg, 4), &fc->min_length) < 0 ||
+        fc->rebus_all < 0)
+        return -1;
+    if (model != Py_None && (!PyObject_TypeCheck(model, &ModelScannerType) || ((ModelScannerObject *)model)->stamp == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "cfg[3] must be None or an initialised ModelScanner");
+        return -1;
+    }
+    fc->model = model == Py_None ? NULL : (ModelScannerObject *)model;
+    if (!PyBytes_Check(rebus) || PyBytes_GET_SIZE(rebus) % sizeof(uint32_t) != 0) {
+        PyErr_SetString(PyExc_TypeError, "cfg[5] must be bytes of native uint32 code points");
+        return -1;
+    }
+    fc->rebus = (const uint32_t *)PyBytes_AS_STRING(rebus);
+    fc->nrebus = PyBytes_GET_SIZE(rebus) / (Py_ssize_t)sizeof(uint32_t);
+    return 0;
+}
+
+/* One line of check(): 1 where ``text`` (a str) certainly has no finding; 0 with find(text)'s
+ * triple in *found (a new reference); -1 with the error set. */
+static int
+fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObject **found)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), j = 0, nmet = 0;
+    Py_UCS4 small[256];
+    Py_UCS4 *buf = len <= 256 ? small : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)len);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
+    int marked = 0, clean = -1;
+    if (hits == NULL || fold_hits == NULL ||
+        folded_scan(self, text, buf, hits, fold_hits, &j, fc->rebus, fc->nrebus, fc->rebus_all, &marked) < 0)
+        goto done;
+    clean = 0;
+    if (PyList_GET_SIZE(fold_hits) == 0 && !marked) {
+        clean = 1;
+        if (PyList_GET_SIZE(hits) > 0) {
+            PyObject *norm = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, j);
+            if (norm == NULL) {
+                clean = -1;
+                goto done;
+            }
+            clean = trigger_verdict(fc->trig, hits, norm, Py_None, j == len, text, fc->stand_in, fc->guard_min);
+            Py_DECREF(norm);
+            if (clean < 0)
+                goto done;
+        }
+        if (clean && fc->model != NULL && j >= fc->min_length)
+            clean = !model_reach(fc->model, PyUnicode_4BYTE_KIND, buf, j, &nmet);
+    }
+    if (!clean) {
+        *found = Py_BuildValue("(OOn)", hits, fold_hits, j);
+        if (*found == NULL)
+            clean = -1;
+    }
+done:
+    if (buf != small)
+        PyMem_Free(buf);
+    Py_XDECREF(hits);
+    Py_XDECREF(fold_hits);
+    return clean;
+}
+
+/* FoldedScanner.check(cfg, text): None where ``text`` certainly has no finding in Checker.check
+ * (source without an untriggered pattern, no join): no folded long-term hit, no rebus emoji, every
+ * hit passing the trigger verdict (trigger_verdict), and, where the source has the paraphrase
+ * model, a line shorter than its minimum or whose n-gram sums reach no category's limit
+ * (model_reach). Else find(text)'s triple, for the full path. ``cfg``: the list
+ * [trigger_only, stand_in, guard_min, model, min_length, rebus, rebus_all]: ``model`` a
+ * ModelScanner or None, ``rebus`` the rebus code points as sorted native uint32 bytes, looked for
+ * among the deleted code points only unless ``rebus_all``. */
+static PyObject *
+FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    FastConfig fc;
+    PyObject *found = NULL;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "check(cfg, text) takes 2 arguments");
+        return NULL;
+    }
+    if (fast_config(args[0], &fc) < 0 || text_arg(args[1], self->automaton, "FoldedScanner") < 0)
+        return NULL;
+    int clean = fast_one(self, &fc, args[1], &found);
+    if (clean < 0)
+        return NULL;
+    return clean ? Py_NewRef(Py_None) : found;
+}
+
+/* FoldedScanner.check_many(cfg, texts, limit): check(cfg, text) for each item of the list
+ * ``texts``, as the list of (index, hits, fold_hits, length) of the lines it does not clear; an
+ * item that is not a str or is longer than ``limit`` is listed as (index, None, None, -1) for the
+ * caller's full check to report. */
+static PyObject *
+FoldedScanner_check_many(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    FastConfig fc;
+    Py_ssize_t limit;
+    if (nargs != 3 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "check_many(cfg, texts, limit) takes a cfg, a list of str and a length");
+        return NULL;
+    }
+    if (fast_config(args[0], &fc) < 0 || ssize_arg(args[2], &limit) < 0)
+        return NULL;
+    if (self->automaton == NULL) {
+        PyErr_SetString(PyExc_ValueError, "FoldedScanner was not initialised");
+        return NULL;
+    }
+    PyObject *texts = args[1], *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+        PyObject *text = PyList_GET_ITEM(texts, i), *item, *found = NULL;
+        if (!PyUnicode_Check(text) || PyUnicode_GET_LENGTH(text) > limit) {
+            item = Py_BuildValue("(nOOn)", i, Py_None, Py_None, (Py_ssize_t)-1);
+        }
+        else {
+            Py_INCREF(text); /* the list may change under the trigger verdict's regex calls */
+            int clean = fast_one(self, &fc, text, &found);
+            Py_DECREF(text);
+            if (clean < 0)
+                goto fail;
+            if (clean)
+                continue;
+            item = Py_BuildValue("(nOOO)", i, PyTuple_GET_ITEM(found, 0), PyTuple_GET_ITEM(found, 1),
+                                 PyTuple_GET_ITEM(found, 2));
+            Py_DECREF(found);
+        }
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+fail:
+    Py_DECREF(out);
     return NULL;
 }
 

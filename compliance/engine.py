@@ -822,6 +822,7 @@ class Checker:
         #: the deleted characters that can stand for a dropped one (see gap_forms, _symbol_between);
         #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
         self._stand_in: frozenset[str] = frozenset()
+        self._fast_cfgs: list[list[object]] = []  # the _fast_check configurations, given _stand_in once known
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -900,6 +901,7 @@ class Checker:
                 getattr(auto.matcher, "find_translated", None) if self._nftable is not None else None,
                 # ... and with folding, resolves the folded hits in the same call (see _resolve)
                 self._folded_scanner(source, self._ntable, self._nftable),
+                self._fast_check(source),
             )
 
     # ------------------------------------------------------------------ build
@@ -1015,6 +1017,37 @@ class Checker:
         return _native.FoldedScanner(automaton, norm, fold, keys if isinstance(keys, list) else list(keys),
                                      first, more, self._fold.get(source, {})).find
 
+    def _fast_check(self, source: Source) -> Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int] | None] | None:
+        """With the native folded scan (see _folded_scanner), and where ``source`` has no untriggered
+        pattern and its paraphrase model (if any) has the C ModelScanner: check()'s common path in
+        one C call. ``fast(text)`` is None where the line certainly has no finding (no folded long
+        term, no rebus emoji, every hit passing _only_unmatched_triggers, no model category within
+        reach), else ``find(text)``'s triple for the full path. Else None."""
+        groups = self._groups.get(source)
+        automaton = getattr(self._automata[source].matcher, "automaton", None)
+        if groups is None or automaton is None or _native is None or self._nftable is None or self._patterns[source][0] is not None:
+            return None
+        model: object = None
+        min_length = 0
+        if source in self._model_sources:
+            if source not in self._model_native:
+                return None
+            model = self._model_scan[source][0].__self__  # type: ignore[attr-defined]  # the bound ModelScanner.scan
+            min_length = self.model.min_length  # type: ignore[union-attr]
+        rebus = array("I", sorted(self.normalizer.rebus))
+        if rebus.itemsize != 4:
+            return None
+        # [trigger_only, stand_in (filled by _stand_ins; None: any deletion may stand in), guard
+        # length, model, its minimum length, rebus code points, look for them among kept ones too]
+        cfg: list[object] = [self._automata[source].trigger_only, self._stand_in or None, _GUARD_MIN_LENGTH, model,
+                             min_length, rebus.tobytes(), not self._rebus_deleted]
+        self._fast_cfgs.append(cfg)
+        first, more = groups
+        keys = self._automata[source].keys
+        scanner = _native.FoldedScanner(automaton, self._ntable, self._nftable, keys if isinstance(keys, list) else list(keys),
+                                        first, more, self._fold.get(source, {}))
+        return partial(scanner.check, cfg)
+
     def _resolve(
         self, norm: str, fhits: list[tuple[int, int, int]], source: Source, table: list[int | None] | None = None,
     ) -> tuple[list[tuple[int, int, int]], list[tuple[Rule, str, int, int]] | None]:
@@ -1102,6 +1135,8 @@ class Checker:
     def _stand_ins(self) -> frozenset[str]:
         if not self._stand_in:
             self._stand_in = _stand_ins(self._mapping) or frozenset("*")
+            for cfg in self._fast_cfgs:
+                cfg[1] = self._stand_in
         return self._stand_in
 
     def normalize(self, text: str) -> str:
@@ -1258,14 +1293,21 @@ class Checker:
         if len(text) > MAX_TEXT_LENGTH:
             raise InputError(f"text is {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
         try:
-            find, prefilter, source, gap_only, groups, find_t, find_r = self._scan[source]  # Source members and their plain-string values alike
+            find, prefilter, source, gap_only, groups, find_t, find_r, fast = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
-            find, prefilter, source, gap_only, groups, find_t, find_r = self._scan[Source.parse(source)]
+            find, prefilter, source, gap_only, groups, find_t, find_r, fast = self._scan[Source.parse(source)]
         if product is not None and product not in _PRODUCTS:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
         fold_hits: list[tuple[int, int, int]] | None = None  # set: the hits are resolved already
-        if find_r is not None:
+        if fast is not None and crossing is None:
+            # one native call: check()'s common path to "no finding" (see _fast_check), or the hits
+            found = fast(text)
+            if found is None:
+                return ()
+            hits, fold_hits, flen = found
+            ftext = ""
+        elif find_r is not None:
             # one native call: normalised, folded, scanned, and the hits resolved (see _resolve)
             hits, fold_hits, flen = find_r(text)
             ftext = ""  # not read: the folded text serves only the scan
@@ -1276,6 +1318,16 @@ class Checker:
             ftext = text.translate(self._ftable)
             flen = len(ftext)
             hits = find(ftext, True)
+        return self._checked(text, source, product, crossing, hits, fold_hits, flen, ftext)
+
+    def _checked(
+        self, text: str, source: Source, product: str | None, crossing: int | None, hits: list[tuple[int, int, int]],
+        fold_hits: list[tuple[int, int, int]] | None, flen: int, ftext: str,
+    ) -> tuple[Finding, ...]:
+        """check() after the scan: ``hits`` (and ``fold_hits``, where the folded C scan resolved
+        them; else None) in the normalised text of length ``flen``; ``ftext``: the text normalised
+        and folded, where the scan made it (else "")."""
+        _find, prefilter, _source, gap_only, groups, _find_t, _find_r, _fast = self._scan[source]
         if (
             not hits
             and not fold_hits
@@ -1556,6 +1608,15 @@ class Checker:
         n = len(texts)
         if n == 0:
             return []
+        fast = self._scan[source][7]
+        if fast is not None and source in self._model_sources:
+            # the model reads every line anyway: the one-call check of each line, in one C call for
+            # the batch, and the full path for the few it does not clear (see _fast_check)
+            each: list[tuple[Finding, ...]] = [()] * n
+            listed = texts if type(texts) is list else list(texts)
+            for i, hits, fold_hits, flen in fast.func.__self__.check_many(fast.args[0], listed, MAX_TEXT_LENGTH):  # type: ignore[attr-defined]
+                each[i] = self.check(listed[i], source, product) if flen < 0 else self._checked(listed[i], source, product, None, hits, fold_hits, flen, "")
+            return each
         joined = "\n".join(texts)
         if joined.count("\n") != n - 1 or len(joined) > MAX_TEXT_LENGTH * 50:
             # a text with its own newline (or a huge batch): fall back to per-line checks

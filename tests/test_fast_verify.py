@@ -124,3 +124,57 @@ def test_the_c_trigger_verdict_rejects_bad_arguments() -> None:
         native.only_unmatched_triggers(good, [(0, 0, 1)], b"bb", None, True, "bb", None, 64)
     with pytest.raises(TypeError):
         native.only_unmatched_triggers(good, [(0, 0, 1)], "bb", None, True, "bb", None)
+
+
+def _without_fast_check(checker: Checker) -> dict[Source, tuple[object, ...]]:
+    """The checker's per-source scan tuples with check()'s one-call path (_fast_check) removed."""
+    return {s: (*checker._scan[s][:7], None) for s in Source}
+
+
+def test_the_one_call_check_is_the_full_check(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checker.check's one-C-call path (_fast_check: scan, trigger verdict, rebus test and the model's
+    reach in one call) answers "no finding" only where the full path finds nothing, and otherwise
+    hands the full path the same hits: the same findings with and without it, on the rule examples,
+    random planted text, houbb-shaped strings, rebus emoji and deleted stand-ins."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_common import houbb_strings
+
+    rebus = [chr(cp) for cp in sorted(checker.normalizer.rebus)[:40]]
+    rng = random.Random(9)
+    texts = [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    texts += _random_lines(600, 5) + houbb_strings(600)
+    texts += [t[:k] + rng.choice(rebus) + t[k:] for t in rng.sample(texts, 400) for k in [rng.randint(0, len(t))]]
+    texts += [t[:k] + rng.choice("*＊ ~…·") + t[k:] for t in rng.sample(texts, 400) for k in [rng.randint(0, len(t))]]
+    fast = {s: checker._scan[s][7] for s in Source}
+    assert fast[Source.HOST] is not None and fast[Source.CHAT] is not None  # the default packs take it
+    clean = {s: sum(fast[s](t) is None for t in texts) for s in fast if fast[s]}  # type: ignore[misc]
+    assert all(n > 300 for n in clean.values()), clean
+    with_fast = {(t, s): checker.check(t, s) for t in texts for s in Source}
+    assert sum(map(bool, with_fast.values())) > 500
+    monkeypatch.setattr(checker, "_scan", _without_fast_check(checker))
+    assert {(t, s): checker.check(t, s) for t, s in with_fast} == with_fast
+
+
+def test_the_one_call_check_rejects_bad_configurations(checker: Checker) -> None:
+    fast = checker._scan[Source.HOST][7]
+    assert fast is not None
+    scanner = fast.func.__self__  # type: ignore[attr-defined]
+    cfg = list(fast.args[0])  # type: ignore[attr-defined]
+    assert scanner.check(cfg, "今天天气不错") is None
+    text = "全网最低价，加我薇信"
+    hits, fold_hits, n = scanner.check(cfg, text)
+    assert (hits, fold_hits, n) == checker._scan[Source.HOST][6](text) and hits
+    for i, bad in ((3, "model"), (5, "abc"), (5, b"abc"), (2, "64")):
+        broken = list(cfg)
+        broken[i] = bad
+        with pytest.raises(TypeError):
+            scanner.check(broken, "全网最低价")
+    with pytest.raises(TypeError):
+        scanner.check(cfg[:6], "全网最低价")
+    with pytest.raises(TypeError):
+        scanner.check(cfg, b"bytes")
+    with pytest.raises(TypeError):
+        scanner.check(tuple(cfg), "全网最低价")
