@@ -178,3 +178,28 @@ def test_the_one_call_check_rejects_bad_configurations(checker: Checker) -> None
         scanner.check(cfg, b"bytes")
     with pytest.raises(TypeError):
         scanner.check(tuple(cfg), "全网最低价")
+
+
+def test_the_batch_one_call_check_lists_what_check_does_not_clear(checker: Checker) -> None:
+    """FoldedScanner.check_many (check_batch on the model's sources) lists exactly the lines that
+    check(cfg, text) does not clear, with the same hits, and hands over non-str and over-long items."""
+    from livestream_compliance import InputError
+    from livestream_compliance.engine import MAX_TEXT_LENGTH
+
+    fast = checker._scan[Source.HOST][7]
+    assert fast is not None
+    scanner, cfg = fast.func.__self__, fast.args[0]  # type: ignore[attr-defined]
+    texts = [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)] + _random_lines(300, 6)
+    want = [(i, *found) for i, t in enumerate(texts) for found in [scanner.check(cfg, t)] if found is not None]
+    assert 100 < len(want) < len(texts) - 100
+    assert scanner.check_many(cfg, texts, MAX_TEXT_LENGTH) == want
+    odd = ["今天天气不错", 42, "x" * 11, "加我薇信"]
+    listed = scanner.check_many(cfg, odd, 10)
+    assert [row[0] for row in listed] == [1, 2, 3] and listed[0][1:] == listed[1][1:] == (None, None, -1)
+    with pytest.raises(TypeError):
+        scanner.check_many(cfg, tuple(odd), 10)
+    with pytest.raises(InputError):
+        checker.check_batch(["今天天气不错", "x" * (MAX_TEXT_LENGTH + 1)], Source.HOST)
+    with pytest.raises(InputError):
+        checker.check_batch(["今天天气不错", 42], Source.HOST)  # type: ignore[list-item]
+    assert checker.check_batch(texts, Source.HOST) == [checker.check(t, Source.HOST) for t in texts]
