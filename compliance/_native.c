@@ -193,16 +193,31 @@ static PyTypeObject TableType = {
 
 /* ------------------------------------------------------------------ Automaton */
 
-/* one transition: key and target in one 16-byte slot, so a lookup touches one cache line */
+/* one transition of the build's table: key and target in one 16-byte slot */
 typedef struct {
     uint64_t key;
     int32_t val;
     int32_t unused;
 } Slot;
 
-/* What a scan reads of a state at every character, in one 16-byte record. */
+/* one outgoing transition of a state with several: the code point and the target */
 typedef struct {
-    uint64_t mask; /* a bit per child's code point (see bit_of): no bit, no child, no table lookup */
+    uint32_t c;
+    int32_t t;
+} Edge;
+
+#define NO_CHILD 0xFFFFFFFFu /* State.c: no transition */
+#define MANY 0xFFFFFFFEu     /* State.c: several transitions, at edges[x] */
+#define HASHED 0x80000000u   /* an edge-list header: an open-addressing table of (mask + 1) edges */
+#define LINEAR_MAX 6         /* up to this many edges are searched in order */
+
+/* What a scan reads of a state at every character, in one 16-byte record. The states are numbered
+ * breadth-first and the edge lists laid out in that order, so the shallow states a scan keeps
+ * returning to, and their transitions, sit together in memory (a hash table keyed by state and
+ * code point spread them over the whole table: a cache miss a character on large automata). */
+typedef struct {
+    uint32_t c;    /* the only child's code point, NO_CHILD, or MANY */
+    int32_t x;     /* the only child, or where the edge list starts in edges (a header, then the edges) */
     int32_t fail;  /* failure link */
     int32_t first; /* the first state of its output chain (itself or dict), -1 if no key ends here */
 } State;
@@ -211,13 +226,15 @@ typedef struct {
     PyObject_HEAD
     Py_ssize_t nstates;
     Py_ssize_t nkeys;
+    Py_ssize_t nedges;
     State *states;
+    Edge *edges;      /* the edge lists of the states with several children (the root: those >= ROOT_N) */
     int32_t *out;     /* first key ending exactly at this state, -1 if none */
     int32_t *dict;    /* nearest state on the failure chain with a key, -1 if none */
     int32_t *keynext; /* next key (ascending index) with the same spelling, -1 if none */
     int32_t *keylen;  /* length of each key in code points */
     int32_t *root;    /* dense transitions of the root for code points < ROOT_N, -1 if none */
-    Slot *slots;      /* open-addressing table of the other transitions: (state << 21 | code point) */
+    Slot *slots;      /* during the build only: the transitions keyed (state << 21 | code point) */
     uint64_t hmask;
     int hshift;
     PyObject *weakreflist;
@@ -272,12 +289,7 @@ new_slots(AutomatonObject *a, size_t n)
     return slots;
 }
 
-static inline uint64_t
-bit_of(uint32_t c)
-{
-    return 1ull << ((c * 0x9E3779B1u) >> 26);
-}
-
+/* During the build: the transition from ``state`` on ``c``, or -1 */
 static inline int32_t
 go(const AutomatonObject *a, int32_t state, uint32_t c)
 {
@@ -286,18 +298,48 @@ go(const AutomatonObject *a, int32_t state, uint32_t c)
     return hash_get(a, ((uint64_t)state << 21) | c);
 }
 
+static inline uint32_t
+edge_hash(uint32_t c)
+{
+    uint32_t h = c * 0x9E3779B1u;
+    return h ^ (h >> 15);
+}
+
+/* The transition of a state with several children on ``c``, or -1 */
+static inline int32_t
+edge_get(const Edge *list, uint32_t c)
+{
+    uint32_t head = list[0].c;
+    const Edge *e = list + 1;
+    if (!(head & HASHED)) {
+        for (uint32_t i = 0; i < head; i++)
+            if (e[i].c == c)
+                return e[i].t;
+        return -1;
+    }
+    uint32_t mask = head & ~HASHED;
+    for (uint32_t i = edge_hash(c) & mask;; i = (i + 1) & mask) {
+        if (e[i].c == c)
+            return e[i].t;
+        if (e[i].c == NO_CHILD)
+            return -1;
+    }
+}
+
 /* The state after reading ``c`` in state ``s`` (following failure links). */
 static inline int32_t
 step(const AutomatonObject *a, int32_t s, uint32_t c)
 {
     for (;;) {
+        const State *st = &a->states[s];
         if (s == 0) {
-            int32_t t = c < ROOT_N ? a->root[c] : hash_get(a, c);
+            int32_t t = c < ROOT_N ? a->root[c] : st->c == c ? st->x : st->c == MANY ? edge_get(a->edges + st->x, c) : -1;
             return t < 0 ? 0 : t;
         }
-        const State *st = &a->states[s];
-        if (st->mask & bit_of(c)) {
-            int32_t t = hash_get(a, ((uint64_t)s << 21) | c);
+        if (st->c == c)
+            return st->x;
+        if (st->c == MANY) {
+            int32_t t = edge_get(a->edges + st->x, c);
             if (t >= 0)
                 return t;
         }
@@ -315,9 +357,11 @@ Automaton_free_arrays(AutomatonObject *self)
     PyMem_Free(self->keylen);
     PyMem_Free(self->root);
     PyMem_Free(self->slots);
+    PyMem_Free(self->edges);
     self->states = NULL;
     self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
     self->slots = NULL;
+    self->edges = NULL;
 }
 
 static void
@@ -368,31 +412,29 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     self->nkeys = nkeys;
-    self->states = PyMem_Calloc(total, sizeof(State));
-    self->out = PyMem_Malloc(sizeof(int32_t) * total);
-    self->dict = PyMem_Malloc(sizeof(int32_t) * total);
-    self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
-    self->keylen = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
-    self->root = PyMem_Malloc(sizeof(int32_t) * ROOT_N);
-    self->slots = new_slots(self, total); /* sized for every character a new state; resized below */
+    /* the trie, in the build's table: per state its failure link, output and parent; one entry per
+     * character read (at most one new state each), shrunk once the states are made */
+    int32_t *fail = PyMem_Malloc(sizeof(int32_t) * total);
+    int32_t *out = PyMem_Malloc(sizeof(int32_t) * total);
+    int32_t *dict = PyMem_Malloc(sizeof(int32_t) * total);
     int32_t *parent = PyMem_Malloc(sizeof(int32_t) * total);
     uint32_t *pchar = PyMem_Malloc(sizeof(uint32_t) * total);
     int32_t *depth = PyMem_Malloc(sizeof(int32_t) * total);
     int32_t *keylast = PyMem_Malloc(sizeof(int32_t) * total); /* last key in a state's chain */
-    if (!self->states || !self->out || !self->dict || !self->keynext || !self->keylen || !self->root ||
-        !self->slots || !parent || !pchar || !depth || !keylast) {
-        PyMem_Free(parent);
-        PyMem_Free(pchar);
-        PyMem_Free(depth);
-        PyMem_Free(keylast);
-        Automaton_free_arrays(self);
+    int32_t *nkids = NULL, *kid0 = NULL, *order = NULL, *newid = NULL;
+    Edge *adj = NULL;
+    self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    self->keylen = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    self->root = PyMem_Malloc(sizeof(int32_t) * ROOT_N);
+    self->slots = new_slots(self, total); /* sized for every character a new state */
+    if (!fail || !out || !dict || !parent || !pchar || !depth || !keylast || !self->keynext || !self->keylen ||
+        !self->root || !self->slots) {
         Py_DECREF(seq);
-        PyErr_NoMemory();
-        return -1;
+        goto nomemory;
     }
     memset(self->root, 0xFF, sizeof(int32_t) * ROOT_N);
     int32_t n = 1;
-    self->out[0] = -1;
+    out[0] = -1;
     keylast[0] = -1;
     depth[0] = 0;
     parent[0] = -1;
@@ -402,100 +444,82 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         Py_ssize_t len = PyUnicode_GET_LENGTH(key);
         int kind = PyUnicode_KIND(key);
         const void *data = PyUnicode_DATA(key);
-        int32_t s = 0;
+        int32_t st = 0;
         for (Py_ssize_t i = 0; i < len; i++) {
             uint32_t c = PyUnicode_READ(kind, data, i);
-            int32_t t = go(self, s, c);
+            int32_t t = go(self, st, c);
             if (t < 0) {
                 t = n++;
-                self->out[t] = -1;
+                out[t] = -1;
                 keylast[t] = -1;
-                depth[t] = depth[s] + 1;
-                parent[t] = s;
+                depth[t] = depth[st] + 1;
+                parent[t] = st;
                 pchar[t] = c;
-                self->states[s].mask |= bit_of(c);
-                if (s == 0 && c < ROOT_N)
+                if (st == 0 && c < ROOT_N)
                     self->root[c] = t;
                 else
-                    hash_put(self, ((uint64_t)s << 21) | c, t);
+                    hash_put(self, ((uint64_t)st << 21) | c, t);
             }
-            s = t;
+            st = t;
         }
         self->keylen[k] = (int32_t)len;
         self->keynext[k] = -1;
-        if (self->out[s] < 0)
-            self->out[s] = (int32_t)k;
+        if (out[st] < 0)
+            out[st] = (int32_t)k;
         else
-            self->keynext[keylast[s]] = (int32_t)k;
-        keylast[s] = (int32_t)k;
+            self->keynext[keylast[st]] = (int32_t)k;
+        keylast[st] = (int32_t)k;
     }
     Py_DECREF(seq);
     self->nstates = n;
-    /* the transitions again, in a table sized for the states made (shared prefixes make far fewer
-     * than the characters read): less memory, fewer cache misses */
-    {
-        Slot *old = self->slots;
-        size_t oldcap = (size_t)self->hmask + 1;
-        Slot *slots = new_slots(self, (size_t)n);
-        if (slots == NULL) {
-            PyMem_Free(parent);
-            PyMem_Free(pchar);
-            PyMem_Free(depth);
-            PyMem_Free(keylast);
-            Automaton_free_arrays(self);
-            PyErr_NoMemory();
-            return -1;
+    /* each state's children (but the root's dense ones) together: counted, then placed */
+    nkids = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
+    kid0 = PyMem_Malloc(sizeof(int32_t) * ((size_t)n + 1));
+    adj = PyMem_Malloc(sizeof(Edge) * (size_t)n);
+    order = keylast; /* reused: no longer needed */
+    newid = depth;   /* reused once the failure links are made */
+    if (!nkids || !kid0 || !adj)
+        goto nomemory;
+    for (int32_t t = 1; t < n; t++)
+        if (!(parent[t] == 0 && pchar[t] < ROOT_N))
+            nkids[parent[t]]++;
+    kid0[0] = 0;
+    for (int32_t t = 0; t < n; t++)
+        kid0[t + 1] = kid0[t] + nkids[t];
+    memset(nkids, 0, sizeof(int32_t) * (size_t)n);
+    for (int32_t t = 1; t < n; t++)
+        if (!(parent[t] == 0 && pchar[t] < ROOT_N)) {
+            int32_t p = parent[t];
+            adj[kid0[p] + nkids[p]].c = pchar[t];
+            adj[kid0[p] + nkids[p]].t = t;
+            nkids[p]++;
         }
-        self->slots = slots;
-        for (size_t i = 0; i < oldcap; i++)
-            if (old[i].key != EMPTY)
-                hash_put(self, old[i].key, old[i].val);
-        PyMem_Free(old);
-    }
-    /* the per-state arrays too were sized for every character a new state */
-    {
-        State *states = PyMem_Realloc(self->states, sizeof(State) * (size_t)n);
-        if (states != NULL)
-            self->states = states;
-        int32_t *out = PyMem_Realloc(self->out, sizeof(int32_t) * (size_t)n);
-        if (out != NULL)
-            self->out = out;
-        int32_t *dict = PyMem_Realloc(self->dict, sizeof(int32_t) * (size_t)n);
-        if (dict != NULL)
-            self->dict = dict;
-    }
     /* failure links in breadth-first order: states sorted by depth (counting sort) */
-    int32_t maxd = 0;
-    for (int32_t s = 0; s < n; s++)
-        if (depth[s] > maxd)
-            maxd = depth[s];
-    int32_t *count = PyMem_Calloc((size_t)maxd + 2, sizeof(int32_t));
-    int32_t *order = keylast; /* reused: no longer needed */
-    if (count == NULL) {
-        PyMem_Free(parent);
-        PyMem_Free(pchar);
-        PyMem_Free(depth);
-        PyMem_Free(keylast);
-        Automaton_free_arrays(self);
-        PyErr_NoMemory();
-        return -1;
+    {
+        int32_t maxd = 0;
+        for (int32_t t = 0; t < n; t++)
+            if (depth[t] > maxd)
+                maxd = depth[t];
+        int32_t *count = PyMem_Calloc((size_t)maxd + 2, sizeof(int32_t));
+        if (count == NULL)
+            goto nomemory;
+        for (int32_t t = 0; t < n; t++)
+            count[depth[t] + 1]++;
+        for (int32_t d = 1; d <= maxd + 1; d++)
+            count[d] += count[d - 1];
+        for (int32_t t = 0; t < n; t++)
+            order[count[depth[t]]++] = t;
+        PyMem_Free(count);
     }
-    for (int32_t s = 0; s < n; s++)
-        count[depth[s] + 1]++;
-    for (int32_t d = 1; d <= maxd + 1; d++)
-        count[d] += count[d - 1];
-    for (int32_t s = 0; s < n; s++)
-        order[count[depth[s]]++] = s;
-    PyMem_Free(count);
-    self->states[0].fail = 0;
-    self->dict[0] = -1;
+    fail[0] = 0;
+    dict[0] = -1;
     for (int32_t i = 1; i < n; i++) {
         int32_t t = order[i];
         int32_t p = parent[t];
         uint32_t c = pchar[t];
         int32_t f = 0;
         if (p != 0) {
-            int32_t g = self->states[p].fail;
+            int32_t g = fail[p];
             for (;;) {
                 int32_t x = go(self, g, c);
                 if (x >= 0) {
@@ -504,19 +528,134 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
                 }
                 if (g == 0)
                     break;
-                g = self->states[g].fail;
+                g = fail[g];
             }
         }
-        self->states[t].fail = f;
-        self->dict[t] = self->out[f] >= 0 ? f : self->dict[f];
+        fail[t] = f;
+        dict[t] = out[f] >= 0 ? f : dict[f];
     }
-    for (int32_t t = 0; t < n; t++)
-        self->states[t].first = self->out[t] >= 0 ? t : self->dict[t];
+    PyMem_Free(self->slots);
+    self->slots = NULL;
+    /* the run-time layout: states renumbered in breadth-first order, siblings together (the root's
+     * children by code point, then each state's in turn), edge lists in the same order */
+    {
+        int32_t next = 1;
+        order[0] = 0;
+        newid[0] = 0;
+        for (uint32_t c = 0; c < ROOT_N; c++)
+            if (self->root[c] >= 0) {
+                order[next] = self->root[c];
+                newid[self->root[c]] = next++;
+            }
+        for (int32_t i = 0; i < n; i++) {
+            int32_t t = order[i];
+            for (int32_t e = kid0[t]; e < kid0[t + 1]; e++) {
+                order[next] = adj[e].t;
+                newid[adj[e].t] = next++;
+            }
+        }
+        if (next != n) {
+            PyErr_SetString(PyExc_SystemError, "Automaton: the trie's states are not all reachable");
+            goto fail;
+        }
+    }
+    size_t nedges = 0;
+    for (int32_t t = 0; t < n; t++) {
+        int32_t k = nkids[t];
+        if (k >= 2) {
+            size_t cap = 1;
+            while (cap < 2 * (size_t)k)
+                cap <<= 1;
+            nedges += 1 + (k <= LINEAR_MAX ? (size_t)k : cap);
+        }
+    }
+    self->states = PyMem_Malloc(sizeof(State) * (size_t)n);
+    self->out = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
+    self->dict = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
+    self->edges = PyMem_Malloc(sizeof(Edge) * (nedges ? nedges : 1));
+    if (!self->states || !self->out || !self->dict || !self->edges)
+        goto nomemory;
+    self->nedges = (Py_ssize_t)nedges;
+    size_t at = 0;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t t = order[i], k = nkids[t];
+        State *st = &self->states[i];
+        const Edge *kids = adj + kid0[t];
+        st->fail = newid[fail[t]];
+        st->first = out[t] >= 0 ? i : dict[t] >= 0 ? newid[dict[t]] : -1;
+        self->out[i] = out[t];
+        self->dict[i] = dict[t] >= 0 ? newid[dict[t]] : -1;
+        if (k == 0) {
+            st->c = NO_CHILD;
+            st->x = 0;
+        }
+        else if (k == 1) {
+            st->c = kids[0].c;
+            st->x = newid[kids[0].t];
+        }
+        else {
+            st->c = MANY;
+            st->x = (int32_t)at;
+            Edge *list = self->edges + at;
+            if (k <= LINEAR_MAX) {
+                list[0].c = (uint32_t)k;
+                list[0].t = 0;
+                for (int32_t e = 0; e < k; e++) {
+                    list[1 + e].c = kids[e].c;
+                    list[1 + e].t = newid[kids[e].t];
+                }
+                at += 1 + (size_t)k;
+            }
+            else {
+                uint32_t cap = 1;
+                while (cap < 2 * (uint32_t)k)
+                    cap <<= 1;
+                list[0].c = HASHED | (cap - 1);
+                list[0].t = 0;
+                for (uint32_t e = 0; e < cap; e++) {
+                    list[1 + e].c = NO_CHILD;
+                    list[1 + e].t = -1;
+                }
+                for (int32_t e = 0; e < k; e++) {
+                    uint32_t j = edge_hash(kids[e].c) & (cap - 1);
+                    while (list[1 + j].c != NO_CHILD)
+                        j = (j + 1) & (cap - 1);
+                    list[1 + j].c = kids[e].c;
+                    list[1 + j].t = newid[kids[e].t];
+                }
+                at += 1 + (size_t)cap;
+            }
+        }
+    }
+    for (uint32_t c = 0; c < ROOT_N; c++)
+        if (self->root[c] >= 0)
+            self->root[c] = newid[self->root[c]];
+    PyMem_Free(fail);
+    PyMem_Free(out);
+    PyMem_Free(dict);
     PyMem_Free(parent);
     PyMem_Free(pchar);
     PyMem_Free(depth);
     PyMem_Free(keylast);
+    PyMem_Free(nkids);
+    PyMem_Free(kid0);
+    PyMem_Free(adj);
     return 0;
+nomemory:
+    PyErr_NoMemory();
+fail:
+    PyMem_Free(fail);
+    PyMem_Free(out);
+    PyMem_Free(dict);
+    PyMem_Free(parent);
+    PyMem_Free(pchar);
+    PyMem_Free(depth);
+    PyMem_Free(keylast);
+    PyMem_Free(nkids);
+    PyMem_Free(kid0);
+    PyMem_Free(adj);
+    Automaton_free_arrays(self);
+    return -1;
 }
 
 /* Append the tuple of the ``n`` integers ``values`` to ``list``; -1 with the error set. */
@@ -667,9 +806,9 @@ Automaton_get_states(AutomatonObject *self, void *closure)
 static PyObject *
 Automaton_sizeof(AutomatonObject *self, PyObject *unused)
 {
-    size_t n = (size_t)self->nstates, k = (size_t)self->nkeys, cap = (size_t)self->hmask + 1;
+    size_t n = (size_t)self->nstates, k = (size_t)self->nkeys;
     size_t size = sizeof(AutomatonObject) + n * (sizeof(State) + 2 * sizeof(int32_t)) + k * 2 * sizeof(int32_t) +
-                  ROOT_N * sizeof(int32_t) + (self->slots ? cap * sizeof(Slot) : 0);
+                  ROOT_N * sizeof(int32_t) + (size_t)self->nedges * sizeof(Edge);
     return PyLong_FromSize_t(size);
 }
 
@@ -1279,13 +1418,13 @@ jieba_log(PyObject *v, double *out)
 typedef struct {
     Py_ssize_t end;
     double weight;
-} Edge;
+} DagEdge;
 
 static int
-push_edge(Edge **edges, Py_ssize_t *used, Py_ssize_t *cap, Py_ssize_t end, double weight)
+push_edge(DagEdge **edges, Py_ssize_t *used, Py_ssize_t *cap, Py_ssize_t end, double weight)
 {
     if (*used == *cap) {
-        Edge *e2 = PyMem_Realloc(*edges, sizeof(Edge) * (size_t)(*cap * 2));
+        DagEdge *e2 = PyMem_Realloc(*edges, sizeof(DagEdge) * (size_t)(*cap * 2));
         if (e2 == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -1307,7 +1446,7 @@ jieba_block(PyObject *text, int kind, const void *data, Py_ssize_t a, Py_ssize_t
 {
     Py_ssize_t n = b - a, cap = 2 * n + 8, used = 0;
     Py_ssize_t *first = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1)); /* edges of k: first[k] .. first[k+1] */
-    Edge *edges = PyMem_Malloc(sizeof(Edge) * (size_t)cap);
+    DagEdge *edges = PyMem_Malloc(sizeof(DagEdge) * (size_t)cap);
     double *rv = PyMem_Malloc(sizeof(double) * (size_t)(n + 1));
     Py_ssize_t *rx = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
     int rc = -1;

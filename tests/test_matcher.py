@@ -103,6 +103,38 @@ def test_native_matches_ahocorasick_rs_on_random_keys(keys: list[str], text: str
 _MAPPING_VALUES = st.one_of(st.none(), st.sampled_from([ord(c) for c in "最微信vx一 "] + [0x1F36C]))
 
 
+# code points beyond the root's dense table (U+20000 and up), and enough of them, and of Latin
+# letters, that states have one, a few (searched in order) and many (hashed) children
+_WIDE = [chr(0x20000 + i * 37) for i in range(12)] + list("abcdefghijklmnopq最好的")
+
+
+def _brute_force(keys: list[str], text: str) -> list[tuple[int, int, int]]:
+    return sorted((i, s, s + len(k)) for i, k in enumerate(keys) for s in range(len(text)) if text.startswith(k, s))
+
+
+@given(
+    st.lists(st.text(alphabet=_WIDE, min_size=1, max_size=3), max_size=80),
+    st.text(alphabet=_WIDE, max_size=80),
+)
+@settings(max_examples=300)
+def test_native_finds_every_occurrence_with_wide_and_branching_keys(keys: list[str], text: str) -> None:
+    m = build_matcher(keys, "native")
+    assert sorted(m.find(text)) == _brute_force(keys, text)
+
+
+def test_native_states_with_one_few_and_many_children() -> None:
+    """Every layout of a state's transitions (none, one, up to LINEAR_MAX in order, a hashed list;
+    the root's beyond its dense table too) finds what a brute-force search finds."""
+    rng = __import__("random").Random(7)
+    for fanout in (1, 2, 6, 7, 8, 29):
+        chars = _WIDE[:fanout]
+        keys = [p + c for p in ("a", _WIDE[0], "ab", _WIDE[1] + _WIDE[2]) for c in chars] + chars
+        m = build_matcher(keys, "native")
+        for _ in range(60):
+            text = "".join(rng.choice(_WIDE) for _ in range(rng.randint(0, 40)))
+            assert sorted(m.find(text)) == _brute_force(keys, text), (fanout, text)
+
+
 @given(
     st.dictionaries(st.sampled_from([ord(c) for c in _ALPHABET if ord(c) < 0x20000]), _MAPPING_VALUES, max_size=10),
     st.integers(min_value=0, max_value=0x20000),
