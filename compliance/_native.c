@@ -216,10 +216,12 @@ typedef struct {
  * returning to, and their transitions, sit together in memory (a hash table keyed by state and
  * code point spread them over the whole table: a cache miss a character on large automata). */
 typedef struct {
+    uint64_t mask; /* a bit per child's code point (see bit_of): no bit, no child, no edge list read */
     uint32_t c;    /* the only child's code point, NO_CHILD, or MANY */
     int32_t x;     /* the only child, or where the edge list starts in edges (a header, then the edges) */
     int32_t fail;  /* failure link */
     int32_t first; /* the first state of its output chain (itself or dict), -1 if no key ends here */
+    int64_t unused; /* a 32-byte record: two to a cache line */
 } State;
 
 typedef struct {
@@ -305,6 +307,12 @@ edge_hash(uint32_t c)
     return h ^ (h >> 15);
 }
 
+static inline uint64_t
+bit_of(uint32_t c)
+{
+    return 1ull << ((c * 0x9E3779B1u) >> 26);
+}
+
 /* The transition of a state with several children on ``c``, or -1 */
 static inline int32_t
 edge_get(const Edge *list, uint32_t c)
@@ -338,7 +346,7 @@ step(const AutomatonObject *a, int32_t s, uint32_t c)
         }
         if (st->c == c)
             return st->x;
-        if (st->c == MANY) {
+        if (st->c == MANY && (st->mask & bit_of(c))) {
             int32_t t = edge_get(a->edges + st->x, c);
             if (t >= 0)
                 return t;
@@ -582,6 +590,10 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         State *st = &self->states[i];
         const Edge *kids = adj + kid0[t];
         st->fail = newid[fail[t]];
+        st->mask = 0;
+        st->unused = 0;
+        for (int32_t e = 0; e < k; e++)
+            st->mask |= bit_of(kids[e].c);
         st->first = out[t] >= 0 ? i : dict[t] >= 0 ? newid[dict[t]] : -1;
         self->out[i] = out[t];
         self->dict[i] = dict[t] >= 0 ? newid[dict[t]] : -1;
