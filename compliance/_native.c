@@ -1190,6 +1190,8 @@ typedef struct {
     int32_t *met;    /* the keys met by this scan, in the order first met */
     double *sums;    /* per category: the sum of the weights met, and of their magnitudes */
     double *mags;
+    double *bound;   /* per key: its largest positive weight (0 if none), and its largest magnitude */
+    double *bmag;
 } ModelScannerObject;
 
 static void
@@ -1200,7 +1202,9 @@ ModelScanner_free(ModelScannerObject *self)
     PyMem_Free(self->met);
     PyMem_Free(self->sums);
     PyMem_Free(self->mags);
-    self->weights = self->sums = self->mags = NULL;
+    PyMem_Free(self->bound);
+    PyMem_Free(self->bmag);
+    self->weights = self->sums = self->mags = self->bound = self->bmag = NULL;
     self->stamp = NULL;
     self->met = NULL;
 }
@@ -1295,9 +1299,24 @@ ModelScanner_init(ModelScannerObject *self, PyObject *args, PyObject *kwds)
     }
     self->stamp = PyMem_Calloc((size_t)self->nkeys + 1, sizeof(uint32_t));
     self->met = PyMem_Malloc(sizeof(int32_t) * ((size_t)self->nkeys + 1));
-    if (self->stamp == NULL || self->met == NULL || self->sums == NULL || self->mags == NULL) {
+    self->bound = PyMem_Malloc(sizeof(double) * ((size_t)self->nkeys + 1));
+    self->bmag = PyMem_Malloc(sizeof(double) * ((size_t)self->nkeys + 1));
+    if (self->stamp == NULL || self->met == NULL || self->sums == NULL || self->mags == NULL || self->bound == NULL ||
+        self->bmag == NULL) {
         PyErr_NoMemory();
         goto fail;
+    }
+    for (Py_ssize_t k = 0; k < self->nkeys; k++) {
+        double b = 0.0, m = 0.0;
+        for (Py_ssize_t c = 0; c < self->ncat; c++) {
+            double w = self->weights[k * self->ncat + c];
+            if (w > b)
+                b = w;
+            if (fabs(w) > m)
+                m = fabs(w);
+        }
+        self->bound[k] = b;
+        self->bmag[k] = m;
     }
     return 0;
 fail:
@@ -1317,8 +1336,9 @@ model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len
         self->gen = 1;
     }
     uint32_t gen = self->gen;
-    for (Py_ssize_t c = 0; c < ncat; c++)
-        self->sums[c] = self->mags[c] = 0.0;
+    /* first the keys met, and the sum of their largest positive weights: a bound on every
+     * category's sum, which rejects most lines without reading the weight rows */
+    double bsum = 0.0, bmags = 0.0;
     int32_t s = 0;
     for (Py_ssize_t i = 0; i < len; i++) {
         s = step(a, s, PyUnicode_READ(kind, data, i));
@@ -1328,18 +1348,28 @@ model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len
                     continue;
                 self->stamp[k] = gen;
                 self->met[nmet++] = k;
-                const double *w = self->weights + (Py_ssize_t)k * ncat;
-                for (Py_ssize_t c = 0; c < ncat; c++) {
-                    self->sums[c] += w[c];
-                    self->mags[c] += fabs(w[c]);
-                }
+                bsum += self->bound[k];
+                bmags += self->bmag[k];
             }
         }
     }
     *nmet_out = nmet;
     /* Summing n numbers in any order is off the exact sum by at most (n - 1) * DBL_EPSILON / 2
-     * times the sum of their magnitudes: twice that (ours and the caller's) and then some. */
+     * times the sum of their magnitudes: twice that (ours and the caller's) and then some. A
+     * category's exact sum is at most the exact bound sum, and the magnitudes of its weights sum
+     * to at most the largest magnitudes' sum. */
     double slack = 2.0 * (double)(nmet + 1) * DBL_EPSILON;
+    if (bsum + slack * (bsum + bmags) < self->limit)
+        return 0;
+    for (Py_ssize_t c = 0; c < ncat; c++)
+        self->sums[c] = self->mags[c] = 0.0;
+    for (Py_ssize_t i = 0; i < nmet; i++) {
+        const double *w = self->weights + (Py_ssize_t)self->met[i] * ncat;
+        for (Py_ssize_t c = 0; c < ncat; c++) {
+            self->sums[c] += w[c];
+            self->mags[c] += fabs(w[c]);
+        }
+    }
     for (Py_ssize_t c = 0; c < ncat; c++)
         if (self->sums[c] + slack * self->mags[c] >= self->limit)
             return 1;
