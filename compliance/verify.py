@@ -209,6 +209,93 @@ NEGATION_WINDOW = 6
 WARNING_WINDOW = 16
 
 
+def _required_sets(items: object) -> list[frozenset[str]]:
+    """For a parsed regex sequence (``re._parser``), the character sets of its mandatory elements:
+    every match of the sequence holds a character of each set."""
+    from re import _constants as c
+
+    out: list[frozenset[str]] = []
+    for op, av in items:  # type: ignore[attr-defined]
+        got: frozenset[str] | None = None
+        if op is c.LITERAL:
+            got = frozenset(chr(av))
+        elif op is c.IN:
+            chars: set[str] = set()
+            for op2, av2 in av:
+                if op2 is c.LITERAL:
+                    chars.add(chr(av2))
+                elif op2 is c.RANGE and av2[1] - av2[0] < 64:
+                    chars.update(map(chr, range(av2[0], av2[1] + 1)))
+                else:  # a negation, a category, a wide range: no small set
+                    chars = set()
+                    break
+            got = frozenset(chars) or None
+        elif op is c.SUBPATTERN:
+            inner = _required_sets(av[3])
+            got = min(inner, key=len) if inner else None
+        elif op is c.BRANCH:
+            got = _cover([_required_sets(alt) for alt in av[1]])
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            inner = _required_sets(av[2])
+            got = min(inner, key=len) if inner else None
+        if got:
+            out.append(got)
+    return out
+
+
+def _cover(alternatives: list[list[frozenset[str]]]) -> frozenset[str] | None:
+    """A small set of characters that holds one required set of every alternative (greedy), or None
+    where an alternative has none."""
+    if not alternatives or not all(alternatives):
+        return None
+    chosen: set[str] = set()
+    open_ = list(alternatives)
+    while open_:
+        # the candidate set that completes the most alternatives still open
+        best = max((cand for alt in open_ for cand in alt),
+                   key=lambda cand: (sum(any(x <= chosen | cand for x in alt) for alt in open_), -len(cand - chosen)))
+        chosen |= best
+        open_ = [alt for alt in open_ if not any(x <= chosen for x in alt)]
+    return frozenset(chosen)
+
+
+def _gate(rx: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A character-class pattern that finds nothing in a text where ``rx`` cannot match (every match
+    of ``rx`` holds one of its characters): a search for it costs a fraction of a search for ``rx``.
+    None where no small such set is known (then ``rx`` is always run)."""
+    try:
+        from re import _parser
+
+        sets = _required_sets(_parser.parse(rx.pattern, rx.flags))
+    except Exception:  # a private module: any change there only loses the shortcut
+        return None
+    if not sets:
+        return None
+    chars = min(sets, key=len)
+    if len(chars) > 24:
+        return None
+    return re.compile("[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]")
+
+
+def _blank(m: re.Match[str]) -> str:
+    return "\0" * len(m.group())
+
+
+#: a search for these finds nothing where the pattern cannot match (see _gate)
+_NOT_NEGATION_GATE = _gate(_NOT_NEGATION)
+_WARNERS_GATE = _gate(_WARNERS)
+_NEGATORS_GATE = _gate(_NEGATORS)
+#: matched from a window's start: its end is just past the window's last clause break
+_LAST_BREAK = re.compile("(?s:.*)" + _SENTENCE_BREAK.pattern)
+
+
+def _masked(text: str) -> str:
+    """``text`` with the look-alike phrases (_NOT_NEGATION) blanked out, as long as it."""
+    if _NOT_NEGATION_GATE is not None and _NOT_NEGATION_GATE.search(text) is None:
+        return text
+    return _NOT_NEGATION.sub(_blank, text)
+
+
 def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) -> str | None:
     """The negating or warning word shortly before ``original[start]`` in the same clause, or None.
 
@@ -217,30 +304,32 @@ def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) ->
     Look-alike phrases (有没有, 不要错过, 特别…) are ignored, and so is a negation inside a
     relative clause that modifies the hit (全网没有的电子烟).
     """
-    lo = max(0, start - WARNING_WINDOW)
-    wide = original[lo:start]
-    breaks = list(_SENTENCE_BREAK.finditer(wide))
-    if breaks:
-        wide = wide[breaks[-1].end() :]
-    wide = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), wide)
-    m = _WARNERS.search(wide)
-    if m:
-        return m.group()
-    lo = max(0, start - window)
-    ctx = original[lo:start]
-    breaks = list(_SENTENCE_BREAK.finditer(ctx))
-    if breaks:
-        ctx = ctx[breaks[-1].end() :]
-    if not ctx:
+    lo = start - WARNING_WINDOW if start > WARNING_WINDOW else 0
+    m = _LAST_BREAK.match(original, lo, start)
+    cut = m.end() if m else lo  # the clause's start within the window
+    wide = original[cut:start]
+    if wide and (_WARNERS_GATE is None or _WARNERS_GATE.search(wide) is not None):
+        m = _WARNERS.search(_masked(wide))
+        if m:
+            return m.group()
+    lo = start - window if start > window else 0
+    if window > WARNING_WINDOW:  # the clause's start within the wider window
+        m = _LAST_BREAK.match(original, lo, start)
+        cut = m.end() if m else lo
+    ctx = original[max(cut, lo):start]  # the last clause break of this window is the wide one's
+    if not ctx or (_NEGATORS_GATE is not None and _NEGATORS_GATE.search(ctx) is None):
         return None
-    ctx = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), ctx)
-    for m in reversed(list(_NEGATORS.finditer(ctx))):
-        # 全网没有的电子烟 / 别家买不到的高仿包: the negation sits in a relative clause that
-        # modifies the hit (a 的 between them), it does not negate the hit
-        if "的" in ctx[m.end() :]:  # 没有的X / 买不到的X / 不方便说的都私我
-            return None
-        return m.group()
-    return None
+    ctx = _masked(ctx)
+    last = None
+    for last in _NEGATORS.finditer(ctx):
+        pass
+    if last is None:
+        return None
+    # 全网没有的电子烟 / 别家买不到的高仿包: the negation sits in a relative clause that
+    # modifies the hit (a 的 between them), it does not negate the hit
+    if "的" in ctx[last.end() :]:  # 没有的X / 买不到的X / 不方便说的都私我
+        return None
+    return last.group()
 
 
 #: A sentence ends here: the look-ahead for a verdict on the hit (…，都是骗子) and the sentence-wide
@@ -304,6 +393,12 @@ _UNRELATED_BEFORE = re.compile(r"(?:和|跟|与|同)[^\u2029]{0,2}$")
 _UNRELATED_AFTER = re.compile(r"^[^\u2029]{0,6}?(?:没有?(?:任何|什么|半点|一点)?关系|无关|不相关|毫无关系|扯不上|不沾边|不搭边)")
 
 
+_AFTER_CLAUSE_GATE = _gate(_AFTER_CLAUSE)
+_AFTER_SENTENCE_GATE = _gate(_AFTER_SENTENCE)
+_REPORT_BEFORE_GATE = _gate(_REPORT_BEFORE)
+_LAST_END = re.compile("(?s:.*)" + _SENTENCE_END.pattern)
+
+
 def negation_after(original: str, end: int, start: int | None = None) -> str | None:
     """A refusal, ban or scam verdict on the hit shortly after ``original[end]``, or None.
 
@@ -321,30 +416,29 @@ def negation_after(original: str, end: int, start: int | None = None) -> str | N
         brk = _SENTENCE_BREAK.search(clause)
         if brk:
             clause = clause[: brk.start()]
-        clause = _NOT_NEGATION.sub(lambda m: "\0" * len(m.group()), clause)
-        m = _AFTER_CLAUSE.search(clause)
-        if m:
-            return m.group()
+        if _AFTER_CLAUSE_GATE is None or _AFTER_CLAUSE_GATE.search(clause) is not None:
+            m = _AFTER_CLAUSE.search(_masked(clause))
+            if m:
+                return m.group()
         if end > 0 and len(after) >= 2 and after[0] == "不" and after[1] == original[end - 1] and _A_NOT_A_TAIL.match(after, 2):
             return after[:2]  # 见效快不快因人而异: the A-not-A question form (not 保过不过退钱)
         if start is not None and _UNRELATED_BEFORE.search(original, max(0, start - 3), start):
-            m = _UNRELATED_AFTER.search(clause)
+            m = _UNRELATED_AFTER.search(_masked(clause))
             if m:
                 return m.group()
-        for m in _AFTER_SENTENCE.finditer(after):
-            before = after[max(0, m.start() - 3) : m.start()]
-            if "的" in before:  # 不赔的都是骗子: the 不 belongs to the claim, not to the verdict
-                before = before[before.rindex("的") + 1 :]
-            if any(ch in before for ch in "不没非") or _OTHER_PARTY.search(after, 0, m.start()):
-                continue
-            return m.group()
-    lo = max(0, end - AFTER_WINDOW * 2)
-    head = original[lo:end]
-    stop = None
-    for stop in _SENTENCE_END.finditer(head):
-        pass
-    if stop is not None:
-        head = head[stop.end() :]
+        if _AFTER_SENTENCE_GATE is None or _AFTER_SENTENCE_GATE.search(after) is not None:
+            for m in _AFTER_SENTENCE.finditer(after):
+                before = after[max(0, m.start() - 3) : m.start()]
+                if "的" in before:  # 不赔的都是骗子: the 不 belongs to the claim, not to the verdict
+                    before = before[before.rindex("的") + 1 :]
+                if any(ch in before for ch in "不没非") or _OTHER_PARTY.search(after, 0, m.start()):
+                    continue
+                return m.group()
+    lo = end - AFTER_WINDOW * 2 if end > AFTER_WINDOW * 2 else 0
+    stop = _LAST_END.match(original, lo, end)
+    head = original[stop.end() if stop else lo : end]
+    if _REPORT_BEFORE_GATE is not None and _REPORT_BEFORE_GATE.search(head) is None:
+        return None
     m = _REPORT_BEFORE.search(head)
     if m:
         return m.group()
