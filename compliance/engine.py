@@ -1350,8 +1350,7 @@ class Checker:
         # words lawful in their context (see _JUDGED_LAWFUL), the model does not overrule it for
         # that category (好评返现是违规的 is a warning, not an offer; 销量第12 is not 第1)
         model = crossing is None and source in self._model_sources
-        trace: list[Candidate] | None = None
-        fast_judged: set[str] | None = None  # categories judged lawful on _verify's no-finding path
+        fast_judged: set[str] | None = None  # categories a rule judged lawful (see _verify's ``judged``)
         known: str | None = None  # the normalised text, once computed (the model reads it too)
         if hits or prefilter is not None or fold_hits:
             folded = None
@@ -1384,22 +1383,18 @@ class Checker:
             ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
-                trace = [] if model else None
                 fast_judged = set() if model else None
-                result = self._verify(text, norm, source, product, hits, trace, None, folded, fast_judged,
+                result = self._verify(text, norm, source, product, hits, None, None, folded, fast_judged,
                                       joined_at if crossing is not None and prefilter is None else None)
         if not ((self._rebus_deleted and flen == len(text)) or self._rebus_absent(text)):
-            if model and trace is None:
-                trace = []
-            result = self._with_rebus(text, source, product, result, trace)
+            if model and fast_judged is None:
+                fast_judged = set()
+            result = self._with_rebus(text, source, product, result, None, fast_judged)
         if result or not model:
             return result
         if known is None and groups is None:
             known = ftext or self._fnorm(text)  # without a folding table, the scanned text is the normalised text
-        judged = self._judged(trace) if trace else _NOTHING_JUDGED
-        if fast_judged:
-            judged = judged | fast_judged
-        return self._classified(text, source, product, None, judged, known)
+        return self._classified(text, source, product, None, frozenset(fast_judged) if fast_judged else _NOTHING_JUDGED, known)
 
     def _glued_judged(self, auto: _Automaton, hits: list[tuple[int, int, int]], source: Source, product: str | None) -> set[str]:
         """What the full verification's trace would give _judged for ``hits`` that passed
@@ -1561,7 +1556,8 @@ class Checker:
         return out
 
     def _with_rebus(
-        self, text: str, source: Source, product: str | None, result: tuple[Finding, ...], trace: list[Candidate] | None = None
+        self, text: str, source: Source, product: str | None, result: tuple[Finding, ...], trace: list[Candidate] | None = None,
+        judged: set[str] | None = None,
     ) -> tuple[Finding, ...]:
         """``result`` plus the findings of the rebus view of ``text``, in which emoji that stand for a
         character are that character (降血🍬 is 降血糖) instead of being deleted as decoration (电🚬子烟
@@ -1572,7 +1568,7 @@ class Checker:
         mapping, table = self._rebus_view
         norm = text.translate(table)
         hits, folded = self._scan_norm(norm, source)
-        extra = self._verify(text, norm, source, product, hits, trace, mapping, folded)
+        extra = self._verify(text, norm, source, product, hits, trace, mapping, folded, judged)
         if not extra:
             return result
         merged = {(f.rule_id, f.start, f.end): f for f in (*result, *extra)}
@@ -1702,11 +1698,10 @@ class Checker:
                 and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
             ):
                 continue  # only dropped-character forms (加信) where no symbol was deleted
-            trace = [] if model else None
             fast_judged: set[str] | None = set() if model else None
-            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, trace, None, folded, fast_judged)
-            if (trace or fast_judged) and not out[li]:
-                judged[li] = (self._judged(trace) if trace else _NOTHING_JUDGED) | (fast_judged or _NOTHING_JUDGED)
+            out[li] = self._verify(text, norm_joined[lo:hi], source, product, line_hits, None, None, folded, fast_judged)
+            if fast_judged and not out[li]:
+                judged[li] = frozenset(fast_judged)
         out = self._rebus_batch(texts, joined, source, product, out, rebus_at, judged)
         return self._classified_batch(texts, source, product, out, judged, self._model_text(joined, fjoined, norm_joined, source, codes))
 
@@ -1777,10 +1772,10 @@ class Checker:
                 previous = p
                 lines[line] = None
             for li in lines:
-                trace = [] if judged is not None and source in self._model_sources else None
-                out[li] = self._with_rebus(texts[li], source, product, out[li], trace)
-                if trace and not out[li]:  # as in check(): the rebus view's verdicts count too
-                    judged[li] = judged.get(li, _NOTHING_JUDGED) | self._judged(trace)  # type: ignore[index,union-attr]
+                seen: set[str] | None = set() if judged is not None and source in self._model_sources else None
+                out[li] = self._with_rebus(texts[li], source, product, out[li], None, seen)
+                if seen and not out[li]:  # as in check(): the rebus view's verdicts count too
+                    judged[li] = judged.get(li, _NOTHING_JUDGED) | seen  # type: ignore[index,union-attr]
         return out
 
     def explain(self, text: str, source: Source | str = Source.HOST, product: str | None = None) -> Explanation:
@@ -1845,10 +1840,9 @@ class Checker:
         are wanted and the source has no untriggered pattern: if no hit and no match of a
         triggered pattern crosses it, nothing does (a finding's span is a candidate's, and only
         overlapping candidates merge), and the line is not verified.
-        ``judged``: when the caller traces only to learn which categories a rule judged lawful
-        (check() for the paraphrase model, see _judged), a set that receives them on the common
-        no-finding path instead of a trace being built; ``trace`` is then [] and is filled only on
-        the full path."""
+        ``judged``: where the caller wants only the categories a rule judged lawful (check() for
+        the paraphrase model), not a trace: a set that receives them (what _judged would read from
+        the trace), ``trace`` being None."""
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
@@ -1958,7 +1952,11 @@ class Checker:
                     cue = own_range_before(text, os_)
                     if cue:
                         verdict, detail = "negation", f"compared within the shop's own range ({cue!r})"
-            if trace is not None:
+            if trace is None:
+                # the categories a rule judged lawful here, as _judged would read them from the trace
+                if judged is not None and verdict in _JUDGED_LAWFUL and (verdict != "boundary" or key in self._term_keys):
+                    judged.add(rule.category)
+            else:
                 if verdict == "kept" and how == _HOW_ALIAS:
                     detail = "pinyin or listed homophone spelling of a term"
                 elif verdict == "kept" and how == _HOW_HOMOPHONE:
