@@ -173,9 +173,37 @@ Table_deleted(TableObject *self, PyObject *text)
     return out;
 }
 
+/* normalize.offset_map(text, mapping) for the mapping the table was made from: the index in
+ * ``text`` of each character the table keeps, then len(text) */
+static PyObject *
+Table_kept(TableObject *self, PyObject *text)
+{
+    if (text_arg(text, self->map, "Table") < 0)
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text), n = 0;
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *out = PyList_New(len + 1);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i <= len; i++) {
+        if (i < len && table_get(self, PyUnicode_READ(kind, data, i)) == DELETED)
+            continue;
+        PyObject *v = PyLong_FromSsize_t(i);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, n++, v);
+    }
+    Py_SET_SIZE(out, n); /* the slots past n were never filled */
+    return out;
+}
+
 static PyMethodDef Table_methods[] = {
     {"translate", (PyCFunction)Table_translate, METH_O, "text.translate(mapping), in one C pass"},
     {"deleted", (PyCFunction)Table_deleted, METH_O, "indexes of the characters of text the table deletes"},
+    {"kept", (PyCFunction)Table_kept, METH_O, "indexes of the characters of text the table keeps, then len(text)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1855,7 +1855,12 @@ class Checker:
             return ()
         if join is not None and folded is None and not _may_cross(auto.entries, hits, norm, join):
             return ()
-        positions = None if len(norm) == len(text) else offset_map(text, mapping)
+        if len(norm) == len(text):
+            positions = None
+        elif mapping is self._mapping and self._ntable is not None:
+            positions = self._ntable.kept(text)  # offset_map in C (the table is the mapping's)
+        else:
+            positions = offset_map(text, mapping)
         #: (rule, key, start, end, how): how is _HOW_TERM, _HOW_PATTERN, _HOW_ALIAS or _HOW_GAP
         term_hits: list[tuple[Rule, str, int, int, int]] = []
         exc_spans: dict[str, list[tuple[int, int]]] = {}

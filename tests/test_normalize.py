@@ -167,3 +167,15 @@ def test_vector_positions_find_marked_characters(text: str) -> None:
     expected = [i for i, ch in enumerate(text) if ord(ch) in NORM.rebus]
     assert VECTOR.positions(VECTOR.codes(text), REBUS_MARKS) == expected
     assert VECTOR.apply(VECTOR.codes(text)) == VECTOR.translate(text)
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=500)
+def test_the_c_table_keeps_what_offset_map_keeps(text: str) -> None:
+    """Table.kept (the engine's offset map with the C extension) is offset_map for the mapping the
+    table was made from, on any text (deleted symbols, emoji, astral and lone surrogate code points)."""
+    native = pytest.importorskip("livestream_compliance._native")
+    norm = Normalizer.build()
+    table = native.Table(norm.table)
+    assert table.kept(text) == offset_map(text, norm.mapping)
+    assert table.kept(text + "，★ 🍬\u3000") == offset_map(text + "，★ 🍬\u3000", norm.mapping)
