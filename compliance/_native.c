@@ -1887,7 +1887,7 @@ only_unmatched_triggers(PyObject *module, PyObject *const *args, Py_ssize_t narg
 typedef struct {
     PyObject *trig, *stand_in;
     ModelScannerObject *model; /* NULL: none */
-    Py_ssize_t guard_min, min_length, nrebus;
+    Py_ssize_t guard_min, min_length, nrebus, limit;
     const uint32_t *rebus;
     int rebus_all;
 } FastConfig;
@@ -1896,8 +1896,8 @@ typedef struct {
 static int
 fast_config(PyObject *cfg, FastConfig *fc)
 {
-    if (!PyList_Check(cfg) || PyList_GET_SIZE(cfg) != 7) {
-        PyErr_SetString(PyExc_TypeError, "cfg must be a 7-item list");
+    if (!PyList_Check(cfg) || PyList_GET_SIZE(cfg) != 8) {
+        PyErr_SetString(PyExc_TypeError, "cfg must be an 8-item list");
         return -1;
     }
     PyObject *model = PyList_GET_ITEM(cfg, 3), *rebus = PyList_GET_ITEM(cfg, 5);
@@ -1905,7 +1905,7 @@ fast_config(PyObject *cfg, FastConfig *fc)
     fc->stand_in = PyList_GET_ITEM(cfg, 1);
     fc->rebus_all = PyObject_IsTrue(PyList_GET_ITEM(cfg, 6));
     if (ssize_arg(PyList_GET_ITEM(cfg, 2), &fc->guard_min) < 0 || ssize_arg(PyList_GET_ITEM(cfg, 4), &fc->min_length) < 0 ||
-        fc->rebus_all < 0)
+        ssize_arg(PyList_GET_ITEM(cfg, 7), &fc->limit) < 0 || fc->rebus_all < 0)
         return -1;
     if (model != Py_None && (!PyObject_TypeCheck(model, &ModelScannerType) || ((ModelScannerObject *)model)->stamp == NULL)) {
         PyErr_SetString(PyExc_TypeError, "cfg[3] must be None or an initialised ModelScanner");
@@ -1972,10 +1972,11 @@ done:
  * (source without an untriggered pattern, no join): no folded long-term hit, no rebus emoji, every
  * hit passing the trigger verdict (trigger_verdict), and, where the source has the paraphrase
  * model, a line shorter than its minimum or whose n-gram sums reach no category's limit
- * (model_reach). Else find(text)'s triple, for the full path. ``cfg``: the list
- * [trigger_only, stand_in, guard_min, model, min_length, rebus, rebus_all]: ``model`` a
- * ModelScanner or None, ``rebus`` the rebus code points as sorted native uint32 bytes, looked for
- * among the deleted code points only unless ``rebus_all``. */
+ * (model_reach). Else find(text)'s triple, for the full path; False where ``text`` is not a str
+ * or is longer than the limit. ``cfg``: the list [trigger_only, stand_in, guard_min, model,
+ * min_length, rebus, rebus_all, limit]: ``model`` a ModelScanner or None, ``rebus`` the rebus code
+ * points as sorted native uint32 bytes, looked for among the deleted code points only unless
+ * ``rebus_all``. */
 static PyObject *
 FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1985,8 +1986,14 @@ FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t
         PyErr_SetString(PyExc_TypeError, "check(cfg, text) takes 2 arguments");
         return NULL;
     }
-    if (fast_config(args[0], &fc) < 0 || text_arg(args[1], self->automaton, "FoldedScanner") < 0)
+    if (fast_config(args[0], &fc) < 0)
         return NULL;
+    if (self->automaton == NULL) {
+        PyErr_SetString(PyExc_ValueError, "FoldedScanner was not initialised");
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[1]) || PyUnicode_GET_LENGTH(args[1]) > fc.limit)
+        Py_RETURN_FALSE; /* for the caller's full check to report */
     int clean = fast_one(self, &fc, args[1], &found);
     if (clean < 0)
         return NULL;

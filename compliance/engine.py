@@ -1038,9 +1038,10 @@ class Checker:
         if rebus.itemsize != 4:
             return None
         # [trigger_only, stand_in (filled by _stand_ins; None: any deletion may stand in), guard
-        # length, model, its minimum length, rebus code points, look for them among kept ones too]
+        # length, model, its minimum length, rebus code points, look for them among kept ones too,
+        # the longest text (beyond it, and for a non-str, the answer is False: check() reports it)]
         cfg: list[object] = [self._automata[source].trigger_only, self._stand_in or None, _GUARD_MIN_LENGTH, model,
-                             min_length, rebus.tobytes(), not self._rebus_deleted]
+                             min_length, rebus.tobytes(), not self._rebus_deleted, MAX_TEXT_LENGTH]
         self._fast_cfgs.append(cfg)
         first, more = groups
         keys = self._automata[source].keys
@@ -1288,6 +1289,17 @@ class Checker:
         own is not verified again. Findings that do not cross it may still be returned (from
         patterns); the caller keeps those with ``start < crossing < end``.
         """
+        try:
+            scan: tuple[Any, ...] | None = self._scan[source]
+        except (KeyError, TypeError):
+            scan = None  # validated below
+        if scan is not None and crossing is None and scan[7] is not None and (product is None or (type(product) is str and product in _PRODUCTS)):
+            # the common path: one native call says "no finding" (see _fast_check) or gives the hits
+            found = scan[7](text)
+            if found is None:
+                return ()
+            if found is not False:  # (False: not a str, or too long; reported below)
+                return self._checked(text, scan[2], product, None, found[0], found[1], found[2], "")
         if not isinstance(text, str):
             raise InputError(f"text must be a str, not {type(text).__name__}")
         if len(text) > MAX_TEXT_LENGTH:
@@ -1296,12 +1308,11 @@ class Checker:
             find, prefilter, source, gap_only, groups, find_t, find_r, fast = self._scan[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
             find, prefilter, source, gap_only, groups, find_t, find_r, fast = self._scan[Source.parse(source)]
-        if product is not None and product not in _PRODUCTS:
+        if product is not None and (not isinstance(product, str) or product not in _PRODUCTS):
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
         fold_hits: list[tuple[int, int, int]] | None = None  # set: the hits are resolved already
-        if fast is not None and crossing is None:
-            # one native call: check()'s common path to "no finding" (see _fast_check), or the hits
+        if fast is not None and crossing is None:  # a source named otherwise than above (Source.parse)
             found = fast(text)
             if found is None:
                 return ()
@@ -1599,7 +1610,7 @@ class Checker:
             source = _SOURCES[source]  # Source members and their plain-string values alike
         except (KeyError, TypeError):
             source = Source.parse(source)
-        if product is not None and product not in _PRODUCTS:
+        if product is not None and (not isinstance(product, str) or product not in _PRODUCTS):
             raise UsageError(f"unknown product category {product!r}")
         n = len(texts)
         if n == 0:

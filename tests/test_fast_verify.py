@@ -167,15 +167,16 @@ def test_the_one_call_check_rejects_bad_configurations(checker: Checker) -> None
     text = "全网最低价，加我薇信"
     hits, fold_hits, n = scanner.check(cfg, text)
     assert (hits, fold_hits, n) == checker._scan[Source.HOST][6](text) and hits
-    for i, bad in ((3, "model"), (5, "abc"), (5, b"abc"), (2, "64")):
+    for i, bad in ((3, "model"), (5, "abc"), (5, b"abc"), (2, "64"), (7, None)):
         broken = list(cfg)
         broken[i] = bad
         with pytest.raises(TypeError):
             scanner.check(broken, "全网最低价")
     with pytest.raises(TypeError):
-        scanner.check(cfg[:6], "全网最低价")
-    with pytest.raises(TypeError):
-        scanner.check(cfg, b"bytes")
+        scanner.check(cfg[:7], "全网最低价")
+    assert scanner.check(cfg, b"bytes") is False  # for check() to report
+    assert scanner.check(cfg, "x" * (cfg[7] + 1)) is False
+    assert scanner.check(cfg, "x" * cfg[7]) is None
     with pytest.raises(TypeError):
         scanner.check(tuple(cfg), "全网最低价")
 
