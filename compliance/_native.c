@@ -1220,7 +1220,34 @@ typedef struct {
     double *mags;
     double *bound;   /* per key: its largest positive weight (0 if none), and its largest magnitude */
     double *bmag;
+    /* where every key is two or three code points (the paraphrase model's n-grams): the keys in a
+     * hash table (gram_key), looked up at each position instead of walking the automaton: the
+     * lookups do not depend on one another, so their memory reads overlap */
+    Slot *grams;
+    uint64_t gmask;
+    int gshift;
+    uint8_t *gchar; /* a bit per code point below ROOT_N: does a key hold it */
 } ModelScannerObject;
+
+#define GRAM_NONE 0xFFFFFFFFu
+
+static inline uint64_t
+gram_key(uint32_t a, uint32_t b, uint32_t c)
+{
+    /* a bigram (a = GRAM_NONE) has the top bit set; code points take 21 bits */
+    return a == GRAM_NONE ? (1ull << 63) | ((uint64_t)b << 21) | c : ((uint64_t)a << 42) | ((uint64_t)b << 21) | c;
+}
+
+static inline int32_t
+gram_get(const ModelScannerObject *m, uint64_t k)
+{
+    for (uint64_t i = (k * 0x9E3779B97F4A7C15ull) >> m->gshift;; i = (i + 1) & m->gmask) {
+        if (m->grams[i].key == k)
+            return m->grams[i].val;
+        if (m->grams[i].key == EMPTY)
+            return -1;
+    }
+}
 
 static void
 ModelScanner_free(ModelScannerObject *self)
@@ -1232,6 +1259,10 @@ ModelScanner_free(ModelScannerObject *self)
     PyMem_Free(self->mags);
     PyMem_Free(self->bound);
     PyMem_Free(self->bmag);
+    PyMem_Free(self->grams);
+    PyMem_Free(self->gchar);
+    self->grams = NULL;
+    self->gchar = NULL;
     self->weights = self->sums = self->mags = self->bound = self->bmag = NULL;
     self->stamp = NULL;
     self->met = NULL;
@@ -1302,13 +1333,81 @@ done:
     return rc;
 }
 
+/* The gram table from ``keys`` (the automaton's keys, in order), where every key is two or three
+ * code points and none repeats; else none (the automaton is walked). 0, or -1 with the error set. */
+static int
+read_grams(ModelScannerObject *self, PyObject *keys)
+{
+    PyObject *seq = PySequence_Fast(keys, "keys must be a sequence of str");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != self->nkeys) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "%zd keys for an automaton of %zd", n, self->nkeys);
+        return -1;
+    }
+    size_t cap = 1024;
+    int shift = 64 - 10;
+    while (cap < 2 * (size_t)n) {
+        cap <<= 1;
+        shift--;
+    }
+    self->grams = PyMem_Malloc(sizeof(Slot) * cap);
+    self->gchar = PyMem_Calloc(ROOT_N / 8, 1);
+    if (self->grams == NULL || self->gchar == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(self->grams, 0xFF, sizeof(Slot) * cap);
+    self->gmask = cap - 1;
+    self->gshift = shift;
+    int usable = 1;
+    for (Py_ssize_t k = 0; k < n && usable; k++) {
+        PyObject *key = PySequence_Fast_GET_ITEM(seq, k);
+        if (!PyUnicode_Check(key)) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "key %zd must be a str", k);
+            return -1;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+        if ((len != 2 && len != 3) || len != self->automaton->keylen[k]) {
+            usable = 0;
+            break;
+        }
+        uint32_t c[3] = {GRAM_NONE, 0, 0};
+        for (Py_ssize_t i = 0; i < len; i++) {
+            c[3 - len + i] = PyUnicode_READ_CHAR(key, i);
+            if (c[3 - len + i] < ROOT_N)
+                self->gchar[c[3 - len + i] >> 3] |= (uint8_t)(1u << (c[3 - len + i] & 7));
+        }
+        uint64_t g = gram_key(c[0], c[1], c[2]);
+        uint64_t i = (g * 0x9E3779B97F4A7C15ull) >> shift;
+        while (self->grams[i].key != EMPTY && self->grams[i].key != g)
+            i = (i + 1) & self->gmask;
+        if (self->grams[i].key == g) /* a repeated key: the automaton reports both */
+            usable = 0;
+        self->grams[i].key = g;
+        self->grams[i].val = (int32_t)k;
+    }
+    Py_DECREF(seq);
+    if (!usable) {
+        PyMem_Free(self->grams);
+        PyMem_Free(self->gchar);
+        self->grams = NULL;
+        self->gchar = NULL;
+    }
+    return 0;
+}
+
 static int
 ModelScanner_init(ModelScannerObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"automaton", "rows", "limit", NULL};
-    PyObject *automaton, *rows;
+    static char *kwlist[] = {"automaton", "rows", "limit", "keys", NULL};
+    PyObject *automaton, *rows, *keys = Py_None;
     double limit;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!Od", kwlist, &AutomatonType, &automaton, &rows, &limit))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!Od|O", kwlist, &AutomatonType, &automaton, &rows, &limit, &keys))
         return -1;
     if (((AutomatonObject *)automaton)->states == NULL) {
         PyErr_SetString(PyExc_ValueError, "Automaton was not initialised");
@@ -1346,6 +1445,8 @@ ModelScanner_init(ModelScannerObject *self, PyObject *args, PyObject *kwds)
         self->bound[k] = b;
         self->bmag[k] = m;
     }
+    if (keys != Py_None && read_grams(self, keys) < 0)
+        goto fail;
     return 0;
 fail:
     ModelScanner_free(self);
@@ -1367,20 +1468,43 @@ model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len
     /* first the keys met, and the sum of their largest positive weights: a bound on every
      * category's sum, which rejects most lines without reading the weight rows */
     double bsum = 0.0, bmags = 0.0;
-    int32_t s = 0;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        s = step(a, s, PyUnicode_READ(kind, data, i));
-        for (int32_t o = a->states[s].first; o >= 0; o = a->dict[o]) {
-            for (int32_t k = a->out[o]; k >= 0; k = a->keynext[k]) {
-                if (self->stamp[k] == gen)
-                    continue;
-                self->stamp[k] = gen;
-                self->met[nmet++] = k;
-                bsum += self->bound[k];
-                bmags += self->bmag[k];
+#define MEET(k)                            \
+    do {                                   \
+        if (self->stamp[k] != gen) {       \
+            self->stamp[k] = gen;          \
+            self->met[nmet++] = k;         \
+            bsum += self->bound[k];        \
+            bmags += self->bmag[k];        \
+        }                                  \
+    } while (0)
+    if (self->grams != NULL) {
+        /* the keys ending at each position, longest first: the automaton's order */
+        uint32_t p2 = GRAM_NONE, p1 = GRAM_NONE;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            uint32_t c = PyUnicode_READ(kind, data, i);
+            if (c < ROOT_N && !(self->gchar[c >> 3] & (1u << (c & 7)))) {
+                p2 = p1 = GRAM_NONE; /* no key holds c: none ends here, none spans it */
+                continue;
             }
+            int32_t k;
+            if (p2 != GRAM_NONE && (k = gram_get(self, gram_key(p2, p1, c))) >= 0)
+                MEET(k);
+            if (p1 != GRAM_NONE && (k = gram_get(self, gram_key(GRAM_NONE, p1, c))) >= 0)
+                MEET(k);
+            p2 = p1;
+            p1 = c;
         }
     }
+    else {
+        int32_t s = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            s = step(a, s, PyUnicode_READ(kind, data, i));
+            for (int32_t o = a->states[s].first; o >= 0; o = a->dict[o])
+                for (int32_t k = a->out[o]; k >= 0; k = a->keynext[k])
+                    MEET(k);
+        }
+    }
+#undef MEET
     *nmet_out = nmet;
     /* Summing n numbers in any order is off the exact sum by at most (n - 1) * DBL_EPSILON / 2
      * times the sum of their magnitudes: twice that (ours and the caller's) and then some. A

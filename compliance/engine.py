@@ -783,7 +783,7 @@ class Checker:
             ngrams = build_matcher(list(table), backend, small=True)
             automaton = getattr(ngrams, "automaton", None)  # the native backend's C automaton
             if automaton is not None and _native is not None:
-                scan: Callable[[str], set[int] | None] = _native.ModelScanner(automaton, rows, limit).scan
+                scan: Callable[[str], set[int] | None] = _native.ModelScanner(automaton, rows, limit, list(table)).scan
                 self._model_native.add(s)
             else:  # the set of n-grams a line holds: in one native call, or from the hits
                 scan = getattr(ngrams, "find_keys", None) or partial(_found_keys, ngrams.find_overlapping)

@@ -242,14 +242,17 @@ def test_check_and_explain_agree_where_a_glued_latin_term_judges_a_category(chec
 
 
 # --------------------------------------------------------------------------- the C prefilter
-def _model_scanner(model, source):  # type: ignore[no-untyped-def]
+def _model_scanner(model, source, grams: bool = True):  # type: ignore[no-untyped-def]
+    """The engine's ModelScanner (grams: with the keys, so it looks n-grams up in a table rather
+    than walking the automaton), the n-gram matcher and the weight rows."""
     from livestream_compliance.matcher import build_matcher
 
     native = pytest.importorskip("livestream_compliance._native")
     table = model.weights[source]
     rows = list(table.values())
     ngrams = build_matcher(list(table), "native", small=True)
-    return native.ModelScanner(ngrams.automaton, rows, model.limit(source)), ngrams, rows
+    keys = list(table) if grams else None
+    return native.ModelScanner(ngrams.automaton, rows, model.limit(source), keys), ngrams, rows
 
 
 def _scanner_texts(checker, model, source, n: int, seed: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -263,12 +266,13 @@ def _scanner_texts(checker, model, source, n: int, seed: int) -> list[str]:  # t
     return texts
 
 
-def test_model_scanner_is_none_only_where_the_model_says_no(checker) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("grams", [True, False], ids=["gram-table", "automaton"])
+def test_model_scanner_is_none_only_where_the_model_says_no(checker, grams: bool) -> None:  # type: ignore[no-untyped-def]
     """ModelScanner.scan is None only where the model's decision is None; elsewhere it is the very
     set find_keys builds (iteration order included: the model sums floats in that order)."""
     model = checker.model
     (source,) = model.sources  # the default model serves host speech
-    scanner, ngrams, rows = _model_scanner(model, source)
+    scanner, ngrams, rows = _model_scanner(model, source, grams)
     nones = sets = reaching = 0
     for text in _scanner_texts(checker, model, source, 3000, 7):
         known = ngrams.find_keys(text)
@@ -303,3 +307,36 @@ def test_model_scanner_errors() -> None:
     with pytest.raises(TypeError):
         s.scan(b"ab")
     assert native.ModelScanner(native.Automaton([]), [], 0.0).scan("abc") is None
+
+
+def test_model_scanner_gram_table_meets_what_the_automaton_meets() -> None:
+    """With the keys (two or three code points each, none repeated) the scanner looks n-grams up in
+    a table; it meets the same keys in the same order as the automaton walk, whatever the text
+    (code points beyond the dense range, characters no key holds, overlaps); other keys keep the walk."""
+    import random
+
+    from livestream_compliance.matcher import build_matcher
+
+    native = pytest.importorskip("livestream_compliance._native")
+    rng = random.Random(5)
+    alphabet = list("最好的一二三全网低价") + ["\U00020001", "\U0002A6D6", "x"]
+    for trial in range(40):
+        keys = list(dict.fromkeys("".join(rng.choice(alphabet) for _ in range(rng.choice((2, 3)))) for _ in range(30)))
+        auto = build_matcher(keys, "native", small=True).automaton
+        rows = [(1.0,)] * len(keys)
+        table = native.ModelScanner(auto, rows, -1.0, keys)  # a limit every line reaches: the set is returned
+        walk = native.ModelScanner(auto, rows, -1.0)
+        for _ in range(50):
+            text = "".join(rng.choice(alphabet + ["?"]) for _ in range(rng.randint(0, 30)))
+            want = auto.find_keys(text)
+            assert list(table.scan(text)) == list(walk.scan(text)) == list(want), (keys, text)
+    # keys of other lengths, or repeated ones: the automaton is walked, with the same answers
+    for keys in (["ab", "abcd", "b"], ["ab", "ab", "bc"]):
+        auto = build_matcher(keys, "native", small=True).automaton
+        s = native.ModelScanner(auto, [(1.0,)] * len(keys), -1.0, keys)
+        assert list(s.scan("xabcdab")) == list(auto.find_keys("xabcdab"))
+    auto = native.Automaton(["ab", "bc"])
+    with pytest.raises(ValueError, match="1 keys for an automaton of 2"):
+        native.ModelScanner(auto, [(1.0,), (1.0,)], 0.5, ["ab"])
+    with pytest.raises(TypeError):
+        native.ModelScanner(auto, [(1.0,), (1.0,)], 0.5, ["ab", 3])
