@@ -1184,7 +1184,7 @@ static PyMethodDef FoldedScanner_methods[] = {
     {"check", (PyCFunction)(void (*)(void))FoldedScanner_check, METH_FASTCALL,
      "check(cfg, text) -> None where the line certainly has no finding, else find(text) (see engine.Checker.check)"},
     {"check_many", (PyCFunction)(void (*)(void))FoldedScanner_check_many, METH_FASTCALL,
-     "check_many(cfg, texts, limit) -> [(index, hits, fold_hits, length)] of the lines check() does not clear"},
+     "check_many(cfg, texts, limit) -> [(index, hits, fold_hits, length, verdict)] of the lines check() does not clear"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2058,7 +2058,7 @@ fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObje
         return -1;
     }
     PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
-    int marked = 0, clean = -1;
+    int marked = 0, clean = -1, verdict = -1; /* the trigger verdict: -1 not asked */
     if (hits == NULL || fold_hits == NULL ||
         folded_scan(self, text, buf, hits, fold_hits, &j, fc->rebus, fc->nrebus, fc->rebus_all, &marked) < 0)
         goto done;
@@ -2071,7 +2071,7 @@ fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObje
                 clean = -1;
                 goto done;
             }
-            clean = trigger_verdict(fc->trig, hits, norm, Py_None, j == len, text, fc->stand_in, fc->guard_min);
+            clean = verdict = trigger_verdict(fc->trig, hits, norm, Py_None, j == len, text, fc->stand_in, fc->guard_min);
             Py_DECREF(norm);
             if (clean < 0)
                 goto done;
@@ -2080,7 +2080,7 @@ fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObje
             clean = !model_reach(fc->model, PyUnicode_4BYTE_KIND, buf, j, &nmet);
     }
     if (!clean) {
-        *found = Py_BuildValue("(OOn)", hits, fold_hits, j);
+        *found = Py_BuildValue("(OOni)", hits, fold_hits, j, verdict);
         if (*found == NULL)
             clean = -1;
     }
@@ -2096,8 +2096,8 @@ done:
  * (source without an untriggered pattern, no join): no folded long-term hit, no rebus emoji, every
  * hit passing the trigger verdict (trigger_verdict), and, where the source has the paraphrase
  * model, a line shorter than its minimum or whose n-gram sums reach no category's limit
- * (model_reach). Else find(text)'s triple, for the full path; False where ``text`` is not a str
- * or is longer than the limit. ``cfg``: the list [trigger_only, stand_in, guard_min, model,
+ * (model_reach). Else find(text)'s triple and the trigger verdict (1 passed, 0 failed, -1 not
+ * asked), for the full path; False where ``text`` is not a str or is longer than the limit. ``cfg``: the list [trigger_only, stand_in, guard_min, model,
  * min_length, rebus, rebus_all, limit]: ``model`` a ModelScanner or None, ``rebus`` the rebus code
  * points as sorted native uint32 bytes, looked for among the deleted code points only unless
  * ``rebus_all``. */
@@ -2125,9 +2125,9 @@ FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t
 }
 
 /* FoldedScanner.check_many(cfg, texts, limit): check(cfg, text) for each item of the list
- * ``texts``, as the list of (index, hits, fold_hits, length) of the lines it does not clear; an
- * item that is not a str or is longer than ``limit`` is listed as (index, None, None, -1) for the
- * caller's full check to report. */
+ * ``texts``, as the list of (index, hits, fold_hits, length, verdict) of the lines it does not
+ * clear; an item that is not a str or is longer than ``limit`` is listed as (index, None, None,
+ * -1, -1) for the caller's full check to report. */
 static PyObject *
 FoldedScanner_check_many(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2149,7 +2149,7 @@ FoldedScanner_check_many(FoldedScannerObject *self, PyObject *const *args, Py_ss
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
         PyObject *text = PyList_GET_ITEM(texts, i), *item, *found = NULL;
         if (!PyUnicode_Check(text) || PyUnicode_GET_LENGTH(text) > limit) {
-            item = Py_BuildValue("(nOOn)", i, Py_None, Py_None, (Py_ssize_t)-1);
+            item = Py_BuildValue("(nOOni)", i, Py_None, Py_None, (Py_ssize_t)-1, -1);
         }
         else {
             Py_INCREF(text); /* the list may change under the trigger verdict's regex calls */
@@ -2159,8 +2159,8 @@ FoldedScanner_check_many(FoldedScannerObject *self, PyObject *const *args, Py_ss
                 goto fail;
             if (clean)
                 continue;
-            item = Py_BuildValue("(nOOO)", i, PyTuple_GET_ITEM(found, 0), PyTuple_GET_ITEM(found, 1),
-                                 PyTuple_GET_ITEM(found, 2));
+            item = Py_BuildValue("(nOOOO)", i, PyTuple_GET_ITEM(found, 0), PyTuple_GET_ITEM(found, 1),
+                                 PyTuple_GET_ITEM(found, 2), PyTuple_GET_ITEM(found, 3));
             Py_DECREF(found);
         }
         if (item == NULL || PyList_Append(out, item) < 0) {

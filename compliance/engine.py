@@ -1299,7 +1299,7 @@ class Checker:
             if found is None:
                 return ()
             if found is not False:  # (False: not a str, or too long; reported below)
-                return self._checked(text, scan[2], product, None, found[0], found[1], found[2], "")
+                return self._checked(text, scan[2], product, None, found[0], found[1], found[2], "", found[3])
         if not isinstance(text, str):
             raise InputError(f"text must be a str, not {type(text).__name__}")
         if len(text) > MAX_TEXT_LENGTH:
@@ -1312,11 +1312,12 @@ class Checker:
             raise UsageError(f"unknown product category {product!r}; expected one of {', '.join(PRODUCT_CATEGORIES)}")
         # ftext: normalised and folded (see _resolve), as long as the normalised text (flen)
         fold_hits: list[tuple[int, int, int]] | None = None  # set: the hits are resolved already
+        verdict = -1  # the C trigger verdict on these hits, where the one-call path asked it
         if fast is not None and crossing is None:  # a source named otherwise than above (Source.parse)
             found = fast(text)
             if found is None:
                 return ()
-            hits, fold_hits, flen = found
+            hits, fold_hits, flen, verdict = found
             ftext = ""
         elif find_r is not None:
             # one native call: normalised, folded, scanned, and the hits resolved (see _resolve)
@@ -1329,15 +1330,16 @@ class Checker:
             ftext = text.translate(self._ftable)
             flen = len(ftext)
             hits = find(ftext, True)
-        return self._checked(text, source, product, crossing, hits, fold_hits, flen, ftext)
+        return self._checked(text, source, product, crossing, hits, fold_hits, flen, ftext, verdict)
 
     def _checked(
         self, text: str, source: Source, product: str | None, crossing: int | None, hits: list[tuple[int, int, int]],
-        fold_hits: list[tuple[int, int, int]] | None, flen: int, ftext: str,
+        fold_hits: list[tuple[int, int, int]] | None, flen: int, ftext: str, verdict: int = -1,
     ) -> tuple[Finding, ...]:
         """check() after the scan: ``hits`` (and ``fold_hits``, where the folded C scan resolved
         them; else None) in the normalised text of length ``flen``; ``ftext``: the text normalised
-        and folded, where the scan made it (else "")."""
+        and folded, where the scan made it (else ""); ``verdict``: the one-call path's trigger
+        verdict on ``hits`` (1 or 0), or -1 (see _verify's ``known``)."""
         _find, prefilter, _source, gap_only, groups, _find_t, _find_r, _fast = self._scan[source]
         if (
             not hits
@@ -1396,7 +1398,7 @@ class Checker:
             else:
                 fast_judged = set() if model else None
                 result = self._verify(text, norm, source, product, hits, None, None, folded, fast_judged,
-                                      joined_at if crossing is not None and prefilter is None else None)
+                                      joined_at if crossing is not None and prefilter is None else None, verdict)
         if not ((self._rebus_deleted and flen == len(text)) or self._rebus_absent(text)):
             if model and fast_judged is None:
                 fast_judged = set()
@@ -1621,8 +1623,9 @@ class Checker:
             # the batch, and the full path for the few it does not clear (see _fast_check)
             each: list[tuple[Finding, ...]] = [()] * n
             listed = texts if type(texts) is list else list(texts)
-            for i, hits, fold_hits, flen in fast.func.__self__.check_many(fast.args[0], listed, MAX_TEXT_LENGTH):  # type: ignore[attr-defined]
-                each[i] = self.check(listed[i], source, product) if flen < 0 else self._checked(listed[i], source, product, None, hits, fold_hits, flen, "")
+            for i, hits, fold_hits, flen, verdict in fast.func.__self__.check_many(fast.args[0], listed, MAX_TEXT_LENGTH):  # type: ignore[attr-defined]
+                each[i] = (self.check(listed[i], source, product) if flen < 0
+                           else self._checked(listed[i], source, product, None, hits, fold_hits, flen, "", verdict))
             return each
         joined = "\n".join(texts)
         if joined.count("\n") != n - 1 or len(joined) > MAX_TEXT_LENGTH * 50:
@@ -1844,6 +1847,7 @@ class Checker:
         folded: list[tuple[Rule, str, int, int]] | None = None,
         judged: set[str] | None = None,
         join: int | None = None,
+        known: int = -1,
     ) -> tuple[Finding, ...]:
         """``mapping``: the normaliser mapping ``norm`` was made with (None: the main one; the rebus
         view passes its own). ``folded``: long terms found in same-pinyin spelling (_resolve).
@@ -1853,14 +1857,17 @@ class Checker:
         overlapping candidates merge), and the line is not verified.
         ``judged``: where the caller wants only the categories a rule judged lawful (check() for
         the paraphrase model), not a trace: a set that receives them (what _judged would read from
-        the trace), ``trace`` being None."""
+        the trace), ``trace`` being None.
+        ``known``: the one-call path's trigger verdict on these very hits and text (FoldedScanner.check):
+        1 (passed) or 0 (failed; perhaps only for want of the stand-in set, so the full path, which
+        decides the same), or -1: not asked."""
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
-        if (trace is None or judged is not None) and folded is None and self._trigger_verdict(
+        if (trace is None or judged is not None) and folded is None and known != 0 and (known == 1 or self._trigger_verdict(
             auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
             self._stand_in or self._stand_ins(), _GUARD_MIN_LENGTH,
-        ):
+        )):
             if judged is not None:
                 judged.update(self._glued_judged(auto, hits, source, product))
             return ()

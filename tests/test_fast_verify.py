@@ -165,8 +165,13 @@ def test_the_one_call_check_rejects_bad_configurations(checker: Checker) -> None
     cfg = list(fast.args[0])  # type: ignore[attr-defined]
     assert scanner.check(cfg, "今天天气不错") is None
     text = "全网最低价，加我薇信"
-    hits, fold_hits, n = scanner.check(cfg, text)
+    hits, fold_hits, n, verdict = scanner.check(cfg, text)
     assert (hits, fold_hits, n) == checker._scan[Source.HOST][6](text) and hits
+    assert verdict == (-1 if fold_hits else 0)  # the trigger verdict is asked only without folded long terms
+    # the verdict each answer carries: failed (0), passed but the model may reach (1), not asked (-1)
+    verdicts = {found[3] for e in checker.rules.rules for x in (*e.must_match, *e.must_not_match)
+                for found in [scanner.check(cfg, x.text)] if found is not None}
+    assert verdicts == {-1, 0, 1}
     for i, bad in ((3, "model"), (5, "abc"), (5, b"abc"), (2, "64"), (7, None)):
         broken = list(cfg)
         broken[i] = bad
@@ -196,7 +201,7 @@ def test_the_batch_one_call_check_lists_what_check_does_not_clear(checker: Check
     assert scanner.check_many(cfg, texts, MAX_TEXT_LENGTH) == want
     odd = ["今天天气不错", 42, "x" * 11, "加我薇信"]
     listed = scanner.check_many(cfg, odd, 10)
-    assert [row[0] for row in listed] == [1, 2, 3] and listed[0][1:] == listed[1][1:] == (None, None, -1)
+    assert [row[0] for row in listed] == [1, 2, 3] and listed[0][1:] == listed[1][1:] == (None, None, -1, -1)
     with pytest.raises(TypeError):
         scanner.check_many(cfg, tuple(odd), 10)
     with pytest.raises(InputError):
