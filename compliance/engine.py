@@ -1603,10 +1603,13 @@ class Checker:
         source: Source | str = Source.HOST,
         product: str | None = None,
     ) -> list[tuple[Finding, ...]]:
-        """Findings for many utterances at once: one translate and one automaton pass over the batch.
+        """Findings for many utterances at once, equal to ``[check(t, source, product) for t in texts]``.
 
-        Equivalent to ``[check(t, source, product) for t in texts]`` but several times faster on
-        mostly clean text: offsets are mapped back only for lines with candidate hits.
+        Where the source has no paraphrase model (viewer chat by default): one translate and one
+        automaton pass over the joined batch, offsets mapped back only for lines with candidate
+        hits. Where the model reads every line anyway (host speech, with the C extension): one C
+        call checks every line as check()'s one-call path does (FoldedScanner.check_many), and
+        only the lines it does not clear take the full path.
         """
         try:
             source = _SOURCES[source]  # Source members and their plain-string values alike
