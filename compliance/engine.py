@@ -823,6 +823,8 @@ class Checker:
         #: until a line needs them (about 10 ms), an empty set that stands for "not computed yet"
         self._stand_in: frozenset[str] = frozenset()
         self._fast_cfgs: list[list[object]] = []  # the _fast_check configurations, given _stand_in once known
+        #: per source with _fast_check's path: its batch form, ``many(texts, limit)`` (see check_batch)
+        self._fast_many: dict[Source, Callable[[list[str], int], list[tuple[int, Any, Any, int, int]]]] = {}
         self.segmenter: Segmenter = segmenter or WholeTextSegmenter()
         self._automata: dict[Source, _Automaton] = {}
         self._patterns: dict[Source, tuple[re.Pattern[str] | None, tuple[tuple[Rule, re.Pattern[str]], ...]]] = {}
@@ -894,14 +896,15 @@ class Checker:
             auto = self._automata[source]
             pause()
             auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
+            # with folding, the native backend normalises, scans and resolves a line in one call
+            find_r = self._folded_scanner(source, self._ntable, self._nftable)
             self._scan[source] = (
                 auto.matcher.find_overlapping, self._patterns[source][0], source, self._gap_only[source],  # type: ignore[union-attr]
                 self._groups.get(source),
                 # the native backend normalises and scans a line in one call
                 getattr(auto.matcher, "find_translated", None) if self._nftable is not None else None,
-                # ... and with folding, resolves the folded hits in the same call (see _resolve)
-                self._folded_scanner(source, self._ntable, self._nftable),
-                self._fast_check(source),
+                find_r,  # (see _resolve)
+                self._fast_check(source, find_r),
             )
 
     # ------------------------------------------------------------------ build
@@ -1017,15 +1020,15 @@ class Checker:
         return _native.FoldedScanner(automaton, norm, fold, keys if isinstance(keys, list) else list(keys),
                                      first, more, self._fold.get(source, {})).find
 
-    def _fast_check(self, source: Source) -> Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int] | None] | None:
-        """With the native folded scan (see _folded_scanner), and where ``source`` has no untriggered
-        pattern and its paraphrase model (if any) has the C ModelScanner: check()'s common path in
-        one C call. ``fast(text)`` is None where the line certainly has no finding (no folded long
-        term, no rebus emoji, every hit passing _only_unmatched_triggers, no model category within
-        reach), else ``find(text)``'s triple for the full path. Else None."""
-        groups = self._groups.get(source)
-        automaton = getattr(self._automata[source].matcher, "automaton", None)
-        if groups is None or automaton is None or _native is None or self._nftable is None or self._patterns[source][0] is not None:
+    def _fast_check(self, source: Source, find_r: Any) -> Callable[[str], Any] | None:
+        """With the native folded scan ``find_r`` (see _folded_scanner), and where ``source`` has no
+        untriggered pattern and its paraphrase model (if any) has the C ModelScanner: check()'s
+        common path in one C call. ``fast(text)`` is None where the line certainly has no finding
+        (no folded long term, no rebus emoji, every hit passing _only_unmatched_triggers, no model
+        category within reach), else ``find(text)``'s triple and the trigger verdict for the full
+        path, or False for a text check() must reject. Else None. The batch form (check_many) goes
+        to ``_fast_many``."""
+        if find_r is None or self._patterns[source][0] is not None:
             return None
         model: object = None
         min_length = 0
@@ -1043,10 +1046,8 @@ class Checker:
         cfg: list[object] = [self._automata[source].trigger_only, self._stand_in or None, _GUARD_MIN_LENGTH, model,
                              min_length, rebus.tobytes(), not self._rebus_deleted, MAX_TEXT_LENGTH]
         self._fast_cfgs.append(cfg)
-        first, more = groups
-        keys = self._automata[source].keys
-        scanner = _native.FoldedScanner(automaton, self._ntable, self._nftable, keys if isinstance(keys, list) else list(keys),
-                                        first, more, self._fold.get(source, {}))
+        scanner = find_r.__self__  # the FoldedScanner whose find() find_r is
+        self._fast_many[source] = partial(scanner.check_many, cfg)
         return partial(scanner.check, cfg)
 
     def _resolve(
@@ -1293,7 +1294,10 @@ class Checker:
             scan: tuple[Any, ...] | None = self._scan[source]
         except (KeyError, TypeError):
             scan = None  # validated below
-        if scan is not None and crossing is None and scan[7] is not None and (product is None or (type(product) is str and product in _PRODUCTS)):
+        if (
+            scan is not None and crossing is None and scan[7] is not None
+            and (product is None or (type(product) is str and product in _PRODUCTS))
+        ):
             # the common path: one native call says "no finding" (see _fast_check) or gives the hits
             found = scan[7](text)
             if found is None:
@@ -1407,7 +1411,8 @@ class Checker:
             return result
         if known is None and groups is None:
             known = ftext or self._fnorm(text)  # without a folding table, the scanned text is the normalised text
-        return self._classified(text, source, product, None, frozenset(fast_judged) if fast_judged else _NOTHING_JUDGED, known)
+        judged = frozenset(fast_judged) if fast_judged else _NOTHING_JUDGED
+        return self._classified(text, source, product, None, judged, known)
 
     def _glued_judged(self, auto: _Automaton, hits: list[tuple[int, int, int]], source: Source, product: str | None) -> set[str]:
         """What the full verification's trace would give _judged for ``hits`` that passed
@@ -1620,13 +1625,13 @@ class Checker:
         n = len(texts)
         if n == 0:
             return []
-        fast = self._scan[source][7]
-        if fast is not None and source in self._model_sources:
+        many = self._fast_many.get(source)
+        if many is not None and source in self._model_sources:
             # the model reads every line anyway: the one-call check of each line, in one C call for
             # the batch, and the full path for the few it does not clear (see _fast_check)
             each: list[tuple[Finding, ...]] = [()] * n
             listed = texts if type(texts) is list else list(texts)
-            for i, hits, fold_hits, flen, verdict in fast.func.__self__.check_many(fast.args[0], listed, MAX_TEXT_LENGTH):  # type: ignore[attr-defined]
+            for i, hits, fold_hits, flen, verdict in many(listed, MAX_TEXT_LENGTH):
                 each[i] = (self.check(listed[i], source, product) if flen < 0
                            else self._checked(listed[i], source, product, None, hits, fold_hits, flen, "", verdict))
             return each
@@ -1867,10 +1872,12 @@ class Checker:
         auto = self._automata[source]
         if mapping is None:
             mapping = self._mapping
-        if (trace is None or judged is not None) and folded is None and known != 0 and (known == 1 or self._trigger_verdict(
-            auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
-            self._stand_in or self._stand_ins(), _GUARD_MIN_LENGTH,
-        )):
+        if (trace is None or judged is not None) and folded is None and known != 0 and (
+            known == 1 or self._trigger_verdict(
+                auto.trigger_only, hits, norm, self._patterns[source][0], len(norm) == len(text), text,
+                self._stand_in or self._stand_ins(), _GUARD_MIN_LENGTH,
+            )
+        ):
             if judged is not None:
                 judged.update(self._glued_judged(auto, hits, source, product))
             return ()
