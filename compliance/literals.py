@@ -200,6 +200,11 @@ def _required_item(op, av) -> set[str] | None:
     return None
 
 
+def required_sets(pattern: str, flags: int = 0) -> list[set[str]]:
+    """Sets of strings, one string of each of which every match of ``pattern`` contains."""
+    return [c for c in _required_candidates(_p.parse(pattern, flags).data) if c and "" not in c]
+
+
 def required_literals(pattern: str) -> set[str] | None:
     """Strings one of which occurs in every match of ``pattern`` (None: no such set found)."""
     return analyse(pattern)[0]

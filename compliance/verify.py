@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol
+
+from .literals import required_sets
 
 try:  # the package's optional C extension: jieba's segmentation without a Python frame per character
     from ._native import jieba_spans as _jieba_spans
@@ -209,70 +212,31 @@ NEGATION_WINDOW = 6
 WARNING_WINDOW = 16
 
 
-def _required_sets(items: object) -> list[frozenset[str]]:
-    """For a parsed regex sequence (``re._parser``), the character sets of its mandatory elements:
-    every match of the sequence holds a character of each set."""
-    from re import _constants as c
-
-    out: list[frozenset[str]] = []
-    for op, av in items:  # type: ignore[attr-defined]
-        got: frozenset[str] | None = None
-        if op is c.LITERAL:
-            got = frozenset(chr(av))
-        elif op is c.IN:
-            chars: set[str] = set()
-            for op2, av2 in av:
-                if op2 is c.LITERAL:
-                    chars.add(chr(av2))
-                elif op2 is c.RANGE and av2[1] - av2[0] < 64:
-                    chars.update(map(chr, range(av2[0], av2[1] + 1)))
-                else:  # a negation, a category, a wide range: no small set
-                    chars = set()
-                    break
-            got = frozenset(chars) or None
-        elif op is c.SUBPATTERN:
-            inner = _required_sets(av[3])
-            got = min(inner, key=len) if inner else None
-        elif op is c.BRANCH:
-            got = _cover([_required_sets(alt) for alt in av[1]])
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
-            inner = _required_sets(av[2])
-            got = min(inner, key=len) if inner else None
-        if got:
-            out.append(got)
-    return out
-
-
-def _cover(alternatives: list[list[frozenset[str]]]) -> frozenset[str] | None:
-    """A small set of characters that holds one required set of every alternative (greedy), or None
-    where an alternative has none."""
-    if not alternatives or not all(alternatives):
-        return None
+def _hitting_set(strings: set[str]) -> set[str]:
+    """A small set of characters, one of which each of ``strings`` holds (greedy, deterministic)."""
     chosen: set[str] = set()
-    open_ = list(alternatives)
-    while open_:
-        # the candidate set that completes the most alternatives still open
-        best = max((cand for alt in open_ for cand in alt),
-                   key=lambda cand: (sum(any(x <= chosen | cand for x in alt) for alt in open_), -len(cand - chosen)))
-        chosen |= best
-        open_ = [alt for alt in open_ if not any(x <= chosen for x in alt)]
-    return frozenset(chosen)
+    left = [set(x) for x in strings]
+    while left:
+        counts = Counter(ch for x in left for ch in x)
+        best = max(sorted(counts), key=counts.__getitem__)
+        chosen.add(best)
+        left = [x for x in left if best not in x]
+    return chosen
 
 
 def _gate(rx: re.Pattern[str]) -> re.Pattern[str] | None:
     """A character-class pattern that finds nothing in a text where ``rx`` cannot match (every match
-    of ``rx`` holds one of its characters): a search for it costs a fraction of a search for ``rx``.
-    None where no small such set is known (then ``rx`` is always run)."""
+    of ``rx`` holds one of its characters: a character of each string of one of the sets of
+    strings literals.required_sets finds in every match): a search for it costs a fraction of a
+    search for ``rx``. None where no small such set is known (then ``rx`` is always run)."""
+    if rx.flags & re.IGNORECASE:
+        return None
     try:
-        from re import _parser
-
-        sets = _required_sets(_parser.parse(rx.pattern, rx.flags))
-    except Exception:  # a private module: any change there only loses the shortcut
+        sets = required_sets(rx.pattern, rx.flags)
+    except Exception:  # the parser is a private module: any change there only loses the shortcut
         return None
-    if not sets:
-        return None
-    chars = min(sets, key=len)
-    if len(chars) > 24:
+    chars = min((_hitting_set(s) for s in sets), key=len, default=None)
+    if not chars or len(chars) > 24:
         return None
     return re.compile("[" + "".join(re.escape(ch) for ch in sorted(chars)) + "]")
 
