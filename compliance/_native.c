@@ -2097,10 +2097,10 @@ done:
  * hit passing the trigger verdict (trigger_verdict), and, where the source has the paraphrase
  * model, a line shorter than its minimum or whose n-gram sums reach no category's limit
  * (model_reach). Else find(text)'s triple and the trigger verdict (1 passed, 0 failed, -1 not
- * asked), for the full path; False where ``text`` is not a str or is longer than the limit. ``cfg``: the list [trigger_only, stand_in, guard_min, model,
- * min_length, rebus, rebus_all, limit]: ``model`` a ModelScanner or None, ``rebus`` the rebus code
- * points as sorted native uint32 bytes, looked for among the deleted code points only unless
- * ``rebus_all``. */
+ * asked), for the full path; False where ``text`` is not a str or is longer than the limit.
+ * ``cfg``: the list [trigger_only, stand_in, guard_min, model, min_length, rebus, rebus_all,
+ * limit]: ``model`` a ModelScanner or None, ``rebus`` the rebus code points as sorted native
+ * uint32 bytes, looked for among the deleted code points only unless ``rebus_all``. */
 static PyObject *
 FoldedScanner_check(FoldedScannerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
