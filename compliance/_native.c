@@ -1112,7 +1112,7 @@ in_sorted(const uint32_t *set, Py_ssize_t n, uint32_t c)
  * the sorted code points ``marks[0..nmarks)`` is met: among the deleted code points only, unless
  * ``marks_all``. 0, or -1 with the error set. */
 static int
-folded_scan(FoldedScannerObject *self, PyObject *text, Py_UCS4 *buf, PyObject *hits, PyObject *fold_hits,
+folded_scan(FoldedScannerObject *self, PyObject *text, Py_UCS4 *buf, PyObject **hits, PyObject **fold_hits,
             Py_ssize_t *jout, const uint32_t *marks, Py_ssize_t nmarks, int marks_all, int *marked)
 {
     const AutomatonObject *a = self->automaton;
@@ -1137,12 +1137,14 @@ folded_scan(FoldedScannerObject *self, PyObject *text, Py_UCS4 *buf, PyObject *h
                 for (int32_t ci = self->cand_first[fi]; ci < self->cand_first[fi + 1]; ci++) {
                     if (self->cand_len[ci] == klen &&
                         memcmp(self->pool + self->cand_start[ci], buf + start, sizeof(Py_UCS4) * (size_t)klen) == 0) {
-                        if (append_hit(hits, self->cand_key[ci], start, j) < 0)
+                        if ((*hits == NULL && (*hits = PyList_New(0)) == NULL) ||
+                            append_hit(*hits, self->cand_key[ci], start, j) < 0)
                             return -1;
                         break;
                     }
                 }
-                if (self->is_long[fi] && append_hit(fold_hits, fi, start, j) < 0)
+                if (self->is_long[fi] && ((*fold_hits == NULL && (*fold_hits = PyList_New(0)) == NULL) ||
+                                          append_hit(*fold_hits, fi, start, j) < 0))
                     return -1;
             }
         }
@@ -1162,8 +1164,9 @@ FoldedScanner_find(FoldedScannerObject *self, PyObject *text)
     if (buf == NULL)
         return PyErr_NoMemory();
     int marked = 0;
-    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
-    if (hits == NULL || fold_hits == NULL || folded_scan(self, text, buf, hits, fold_hits, &j, NULL, 0, 0, &marked) < 0)
+    PyObject *hits = NULL, *fold_hits = NULL; /* made on the first hit */
+    if (folded_scan(self, text, buf, &hits, &fold_hits, &j, NULL, 0, 0, &marked) < 0 ||
+        (hits == NULL && (hits = PyList_New(0)) == NULL) || (fold_hits == NULL && (fold_hits = PyList_New(0)) == NULL))
         goto fail;
     if (buf != small)
         PyMem_Free(buf);
@@ -2057,15 +2060,14 @@ fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObje
         PyErr_NoMemory();
         return -1;
     }
-    PyObject *hits = PyList_New(0), *fold_hits = PyList_New(0);
+    PyObject *hits = NULL, *fold_hits = NULL; /* made on the first hit */
     int marked = 0, clean = -1, verdict = -1; /* the trigger verdict: -1 not asked */
-    if (hits == NULL || fold_hits == NULL ||
-        folded_scan(self, text, buf, hits, fold_hits, &j, fc->rebus, fc->nrebus, fc->rebus_all, &marked) < 0)
+    if (folded_scan(self, text, buf, &hits, &fold_hits, &j, fc->rebus, fc->nrebus, fc->rebus_all, &marked) < 0)
         goto done;
     clean = 0;
-    if (PyList_GET_SIZE(fold_hits) == 0 && !marked) {
+    if (fold_hits == NULL && !marked) {
         clean = 1;
-        if (PyList_GET_SIZE(hits) > 0) {
+        if (hits != NULL) {
             PyObject *norm = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, j);
             if (norm == NULL) {
                 clean = -1;
@@ -2080,8 +2082,9 @@ fast_one(FoldedScannerObject *self, const FastConfig *fc, PyObject *text, PyObje
             clean = !model_reach(fc->model, PyUnicode_4BYTE_KIND, buf, j, &nmet);
     }
     if (!clean) {
-        *found = Py_BuildValue("(OOni)", hits, fold_hits, j, verdict);
-        if (*found == NULL)
+        if ((hits == NULL && (hits = PyList_New(0)) == NULL) || (fold_hits == NULL && (fold_hits = PyList_New(0)) == NULL))
+            clean = -1;
+        else if ((*found = Py_BuildValue("(OOni)", hits, fold_hits, j, verdict)) == NULL)
             clean = -1;
     }
 done:
