@@ -228,6 +228,58 @@ typedef struct {
     int32_t unused;
 } Slot;
 
+/* An open-addressing table of Slots (a power of two of them, at least twice the keys), keyed by a
+ * multiplicative hash: the automaton's transitions while it is built, the model's n-grams */
+typedef struct {
+    Slot *slots;
+    uint64_t mask;
+    int shift;
+} SlotTable;
+
+/* The slot holding ``k``, or the empty one where it would go */
+static inline Slot *
+slot_find(const SlotTable *t, uint64_t k)
+{
+    uint64_t i = (k * 0x9E3779B97F4A7C15ull) >> t->shift;
+    while (t->slots[i].key != k && t->slots[i].key != EMPTY)
+        i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+static inline int32_t
+slot_get(const SlotTable *t, uint64_t k)
+{
+    const Slot *slot = slot_find(t, k);
+    return slot->key == k ? slot->val : -1;
+}
+
+static inline void
+slot_put(SlotTable *t, uint64_t k, int32_t v)
+{
+    Slot *slot = slot_find(t, k);
+    slot->key = k;
+    slot->val = v;
+}
+
+/* ``t`` with room for ``n`` keys, all slots empty: 0, or -1 (out of memory, no error set) */
+static int
+slot_table_init(SlotTable *t, size_t n)
+{
+    size_t cap = 1024;
+    int shift = 64 - 10;
+    while (cap < 2 * n) {
+        cap <<= 1;
+        shift--;
+    }
+    t->slots = PyMem_Malloc(sizeof(Slot) * cap);
+    if (t->slots == NULL)
+        return -1;
+    memset(t->slots, 0xFF, sizeof(Slot) * cap);
+    t->mask = cap - 1;
+    t->shift = shift;
+    return 0;
+}
+
 /* one outgoing transition of a state with several: the code point and the target */
 typedef struct {
     uint32_t c;
@@ -264,60 +316,9 @@ typedef struct {
     int32_t *keynext; /* next key (ascending index) with the same spelling, -1 if none */
     int32_t *keylen;  /* length of each key in code points */
     int32_t *root;    /* dense transitions of the root for code points < ROOT_N, -1 if none */
-    Slot *slots;      /* during the build only: the transitions keyed (state << 21 | code point) */
-    uint64_t hmask;
-    int hshift;
+    SlotTable build;  /* during the build only: the transitions keyed (state << 21 | code point) */
     PyObject *weakreflist;
 } AutomatonObject;
-
-static inline uint64_t
-slot_of(const AutomatonObject *a, uint64_t k)
-{
-    return (k * 0x9E3779B97F4A7C15ull) >> a->hshift;
-}
-
-static inline int32_t
-hash_get(const AutomatonObject *a, uint64_t k)
-{
-    uint64_t i = slot_of(a, k);
-    for (;;) {
-        const Slot *slot = &a->slots[i];
-        if (slot->key == k)
-            return slot->val;
-        if (slot->key == EMPTY)
-            return -1;
-        i = (i + 1) & a->hmask;
-    }
-}
-
-static inline void
-hash_put(AutomatonObject *a, uint64_t k, int32_t v)
-{
-    uint64_t i = slot_of(a, k);
-    while (a->slots[i].key != EMPTY)
-        i = (i + 1) & a->hmask;
-    a->slots[i].key = k;
-    a->slots[i].val = v;
-}
-
-/* A table of at least ``2 * n`` empty slots (a power of two), or NULL. */
-static Slot *
-new_slots(AutomatonObject *a, size_t n)
-{
-    size_t cap = 1024;
-    int shift = 64 - 10;
-    while (cap < 2 * n) {
-        cap <<= 1;
-        shift--;
-    }
-    Slot *slots = PyMem_Malloc(sizeof(Slot) * cap);
-    if (slots == NULL)
-        return NULL;
-    memset(slots, 0xFF, sizeof(Slot) * cap);
-    a->hmask = cap - 1;
-    a->hshift = shift;
-    return slots;
-}
 
 /* During the build: the transition from ``state`` on ``c``, or -1 */
 static inline int32_t
@@ -325,7 +326,7 @@ go(const AutomatonObject *a, int32_t state, uint32_t c)
 {
     if (state == 0 && c < ROOT_N)
         return a->root[c];
-    return hash_get(a, ((uint64_t)state << 21) | c);
+    return slot_get(&a->build, ((uint64_t)state << 21) | c);
 }
 
 static inline uint32_t
@@ -392,11 +393,11 @@ Automaton_free_arrays(AutomatonObject *self)
     PyMem_Free(self->keynext);
     PyMem_Free(self->keylen);
     PyMem_Free(self->root);
-    PyMem_Free(self->slots);
+    PyMem_Free(self->build.slots);
     PyMem_Free(self->edges);
     self->states = NULL;
     self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
-    self->slots = NULL;
+    self->build.slots = NULL;
     self->edges = NULL;
 }
 
@@ -462,9 +463,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
     self->keylen = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
     self->root = PyMem_Malloc(sizeof(int32_t) * ROOT_N);
-    self->slots = new_slots(self, total); /* sized for every character a new state */
     if (!fail || !out || !dict || !parent || !pchar || !depth || !keylast || !self->keynext || !self->keylen ||
-        !self->root || !self->slots) {
+        !self->root || slot_table_init(&self->build, total) < 0) { /* room for every character a new state */
         Py_DECREF(seq);
         goto nomemory;
     }
@@ -494,7 +494,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
                 if (st == 0 && c < ROOT_N)
                     self->root[c] = t;
                 else
-                    hash_put(self, ((uint64_t)st << 21) | c, t);
+                    slot_put(&self->build, ((uint64_t)st << 21) | c, t);
             }
             st = t;
         }
@@ -570,8 +570,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         fail[t] = f;
         dict[t] = out[f] >= 0 ? f : dict[f];
     }
-    PyMem_Free(self->slots);
-    self->slots = NULL;
+    PyMem_Free(self->build.slots);
+    self->build.slots = NULL;
     /* the run-time layout: states renumbered in breadth-first order, siblings together (the root's
      * children by code point, then each state's in turn), edge lists in the same order */
     {
@@ -1226,9 +1226,7 @@ typedef struct {
     /* where every key is two or three code points (the paraphrase model's n-grams): the keys in a
      * hash table (gram_key), looked up at each position instead of walking the automaton: the
      * lookups do not depend on one another, so their memory reads overlap */
-    Slot *grams;
-    uint64_t gmask;
-    int gshift;
+    SlotTable grams;
     uint8_t *gchar; /* a bit per code point below ROOT_N: does a key hold it */
 } ModelScannerObject;
 
@@ -1241,16 +1239,6 @@ gram_key(uint32_t a, uint32_t b, uint32_t c)
     return a == GRAM_NONE ? (1ull << 63) | ((uint64_t)b << 21) | c : ((uint64_t)a << 42) | ((uint64_t)b << 21) | c;
 }
 
-static inline int32_t
-gram_get(const ModelScannerObject *m, uint64_t k)
-{
-    for (uint64_t i = (k * 0x9E3779B97F4A7C15ull) >> m->gshift;; i = (i + 1) & m->gmask) {
-        if (m->grams[i].key == k)
-            return m->grams[i].val;
-        if (m->grams[i].key == EMPTY)
-            return -1;
-    }
-}
 
 static void
 ModelScanner_free(ModelScannerObject *self)
@@ -1262,9 +1250,9 @@ ModelScanner_free(ModelScannerObject *self)
     PyMem_Free(self->mags);
     PyMem_Free(self->bound);
     PyMem_Free(self->bmag);
-    PyMem_Free(self->grams);
+    PyMem_Free(self->grams.slots);
     PyMem_Free(self->gchar);
-    self->grams = NULL;
+    self->grams.slots = NULL;
     self->gchar = NULL;
     self->weights = self->sums = self->mags = self->bound = self->bmag = NULL;
     self->stamp = NULL;
@@ -1350,22 +1338,12 @@ read_grams(ModelScannerObject *self, PyObject *keys)
         PyErr_Format(PyExc_ValueError, "%zd keys for an automaton of %zd", n, self->nkeys);
         return -1;
     }
-    size_t cap = 1024;
-    int shift = 64 - 10;
-    while (cap < 2 * (size_t)n) {
-        cap <<= 1;
-        shift--;
-    }
-    self->grams = PyMem_Malloc(sizeof(Slot) * cap);
     self->gchar = PyMem_Calloc(ROOT_N / 8, 1);
-    if (self->grams == NULL || self->gchar == NULL) {
+    if (self->gchar == NULL || slot_table_init(&self->grams, (size_t)n) < 0) {
         Py_DECREF(seq);
         PyErr_NoMemory();
         return -1;
     }
-    memset(self->grams, 0xFF, sizeof(Slot) * cap);
-    self->gmask = cap - 1;
-    self->gshift = shift;
     int usable = 1;
     for (Py_ssize_t k = 0; k < n && usable; k++) {
         PyObject *key = PySequence_Fast_GET_ITEM(seq, k);
@@ -1386,19 +1364,17 @@ read_grams(ModelScannerObject *self, PyObject *keys)
                 self->gchar[c[3 - len + i] >> 3] |= (uint8_t)(1u << (c[3 - len + i] & 7));
         }
         uint64_t g = gram_key(c[0], c[1], c[2]);
-        uint64_t i = (g * 0x9E3779B97F4A7C15ull) >> shift;
-        while (self->grams[i].key != EMPTY && self->grams[i].key != g)
-            i = (i + 1) & self->gmask;
-        if (self->grams[i].key == g) /* a repeated key: the automaton reports both */
+        Slot *slot = slot_find(&self->grams, g);
+        if (slot->key == g) /* a repeated key: the automaton reports both */
             usable = 0;
-        self->grams[i].key = g;
-        self->grams[i].val = (int32_t)k;
+        slot->key = g;
+        slot->val = (int32_t)k;
     }
     Py_DECREF(seq);
     if (!usable) {
-        PyMem_Free(self->grams);
+        PyMem_Free(self->grams.slots);
         PyMem_Free(self->gchar);
-        self->grams = NULL;
+        self->grams.slots = NULL;
         self->gchar = NULL;
     }
     return 0;
@@ -1480,7 +1456,7 @@ model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len
             bmags += self->bmag[k];        \
         }                                  \
     } while (0)
-    if (self->grams != NULL) {
+    if (self->grams.slots != NULL) {
         /* the keys ending at each position, longest first: the automaton's order */
         uint32_t p2 = GRAM_NONE, p1 = GRAM_NONE;
         for (Py_ssize_t i = 0; i < len; i++) {
@@ -1490,9 +1466,9 @@ model_reach(ModelScannerObject *self, int kind, const void *data, Py_ssize_t len
                 continue;
             }
             int32_t k;
-            if (p2 != GRAM_NONE && (k = gram_get(self, gram_key(p2, p1, c))) >= 0)
+            if (p2 != GRAM_NONE && (k = slot_get(&self->grams, gram_key(p2, p1, c))) >= 0)
                 MEET(k);
-            if (p1 != GRAM_NONE && (k = gram_get(self, gram_key(GRAM_NONE, p1, c))) >= 0)
+            if (p1 != GRAM_NONE && (k = slot_get(&self->grams, gram_key(GRAM_NONE, p1, c))) >= 0)
                 MEET(k);
             p2 = p1;
             p1 = c;
