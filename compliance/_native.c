@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX, READONLY (SlotMaker) */
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
@@ -1829,7 +1830,7 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
         }
         PyObject *entry = PyList_GET_ITEM(trig, k);
         if (entry == Py_None) {
-            verdict = 0; /* an exception, a term of a Chinese-edged key: the full path */
+            verdict = 0; /* a term of a Chinese-edged key (or one that is an exception too): the full path */
             break;
         }
         long edges;
@@ -2154,6 +2155,126 @@ fail:
     return NULL;
 }
 
+/* SlotMaker(cls, names): a callable that makes an instance of ``cls`` with the slots ``names`` set
+ * from its positional arguments, in that order. For a class whose __init__ only stores its
+ * arguments (a frozen dataclass with slots=True, no __post_init__, no default factory): the same
+ * object as cls(*args), without the frozen class's one object.__setattr__ call per field (~3.5 µs
+ * for 12 fields; this is ~0.15 µs). ``cls`` must have object's __new__, and every name must be a
+ * slot (a member descriptor holding an object) of ``cls`` or a base. */
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *cls;
+    Py_ssize_t n;
+    Py_ssize_t *offsets;
+    vectorcallfunc vectorcall;
+} SlotMakerObject;
+
+static PyObject *
+SlotMaker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SlotMakerObject *self = (SlotMakerObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (self->cls == NULL) {
+        PyErr_SetString(PyExc_ValueError, "SlotMaker was not initialised");
+        return NULL;
+    }
+    if (nargs != self->n || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_Format(PyExc_TypeError, "%s maker takes %zd positional arguments (%zd given)", self->cls->tp_name,
+                     self->n, nargs);
+        return NULL;
+    }
+    PyObject *obj = self->cls->tp_alloc(self->cls, 0);
+    if (obj == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject **slot = (PyObject **)((char *)obj + self->offsets[i]);
+        Py_XSETREF(*slot, Py_NewRef(args[i]));
+    }
+    return obj;
+}
+
+static int
+SlotMaker_init(SlotMakerObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *cls, *names;
+    static char *kwlist[] = {"cls", "names", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &cls, &names))
+        return -1;
+    if (!PyType_Check(cls) || ((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_SetString(PyExc_TypeError, "SlotMaker: cls must be a class with object's __new__");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(names, "SlotMaker: names must be a sequence of str");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t *offsets = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n > 0 ? n : 1));
+    if (offsets == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PySequence_Fast_GET_ITEM(seq, i), *d;
+        if (!PyUnicode_Check(name) || (d = PyObject_GetAttr(cls, name)) == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "SlotMaker: names must be a sequence of str");
+            goto fail;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && PyType_IsSubtype((PyTypeObject *)cls, PyDescr_TYPE(d));
+        PyMemberDef *def = ok ? ((PyMemberDescrObject *)d)->d_member : NULL;
+        ok = ok && def->type == T_OBJECT_EX && !(def->flags & READONLY) && def->offset >= (Py_ssize_t)sizeof(PyObject) &&
+             (size_t)def->offset + sizeof(PyObject *) <= (size_t)((PyTypeObject *)cls)->tp_basicsize;
+        if (ok)
+            offsets[i] = def->offset;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "SlotMaker: %R is not a slot of %R", name, cls);
+            goto fail;
+        }
+    }
+    Py_DECREF(seq);
+    PyMem_Free(self->offsets);
+    Py_XSETREF(self->cls, (PyTypeObject *)Py_NewRef(cls));
+    self->offsets = offsets;
+    self->n = n;
+    self->vectorcall = SlotMaker_vectorcall;
+    return 0;
+fail:
+    Py_DECREF(seq);
+    PyMem_Free(offsets);
+    return -1;
+}
+
+static void
+SlotMaker_dealloc(SlotMakerObject *self)
+{
+    Py_XDECREF(self->cls);
+    PyMem_Free(self->offsets);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+SlotMaker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    SlotMakerObject *self = (SlotMakerObject *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->vectorcall = SlotMaker_vectorcall; /* reports "not initialised" until __init__ ran */
+    return (PyObject *)self;
+}
+
+static PyTypeObject SlotMakerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "livestream_compliance._native.SlotMaker",
+    .tp_basicsize = sizeof(SlotMakerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "SlotMaker(cls, names): makes instances of a slotted class from positional slot values.",
+    .tp_new = SlotMaker_new,
+    .tp_init = (initproc)SlotMaker_init,
+    .tp_dealloc = (destructor)SlotMaker_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(SlotMakerObject, vectorcall),
+};
+
 static PyMethodDef native_functions[] = {
     {"jieba_spans", (PyCFunction)(void (*)(void))jieba_spans, METH_FASTCALL,
      "jieba_spans(text, freq, total): the spans of tokenizer.tokenize(text, HMM=False) (see the module doc)."},
@@ -2177,7 +2298,7 @@ PyInit__native(void)
         const char *name;
         PyTypeObject *type;
     } types[] = {{"Table", &TableType}, {"Automaton", &AutomatonType}, {"FoldedScanner", &FoldedScannerType},
-                 {"ModelScanner", &ModelScannerType}};
+                 {"ModelScanner", &ModelScannerType}, {"SlotMaker", &SlotMakerType}};
     str_match = PyUnicode_InternFromString("match");
     str_search = PyUnicode_InternFromString("search");
     str_start = PyUnicode_InternFromString("start");

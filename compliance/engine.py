@@ -12,7 +12,7 @@ from array import array
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from operator import methodcaller
 from typing import Any, Literal, TypeVar
@@ -465,7 +465,7 @@ def _only_unmatched_triggers(
     for key_index, s, e in hits:
         pats = trigger_only[key_index]
         if pats is None:
-            return False  # an exception, a term of a Chinese-edged key: the full path
+            return False  # a term of a Chinese-edged key (or one that is an exception too): the full path
         edges, pats = pats
         if edges & 4:
             # a term with a dropped character: only where a symbol or emoji was deleted from the line
@@ -542,10 +542,11 @@ _TERM_EDGES: tuple[tuple[int, tuple[()]] | None, ...] = (None, (1, ()), (2, ()),
 
 def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tuple[int, _TriggerOnly] | None]:
     """Per key, what the common no-finding path (``_only_unmatched_triggers``) may do with a hit:
-    ``(edges, patterns)``, or None for the full verification (exceptions, terms without a Latin edge).
+    ``(edges, patterns)``, or None for the full verification (terms without a Latin edge, keys that
+    are both an exception and a term).
 
     * ``patterns``: ``(pattern, width, reach, guard, anchored)`` of the patterns the key triggers;
-    * ``edges``: 0 when the key stands for no term, else bit 1/2 for a Latin first/last character
+    * ``edges``: 0 when the key stands for no term (a pattern trigger, an exception), else bit 1/2 for a Latin first/last character
       of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
       digit is never a finding; 4 for a key that stands only for terms with a dropped character
       (``gap_forms``): never a finding on a line from which nothing was deleted.
@@ -557,6 +558,11 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
         if others and all(kind == _GAP for kind in others):
             pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
             kinds[id(group)] = (pats, 4)  # type: ignore[assignment]
+        elif others and all(kind == _EXCEPTION for kind in others):
+            # an exception makes no candidate of its own: it only keeps its rule's hits inside it
+            # from firing (第一次 for 第一), so a line whose other hits make none has no finding
+            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
+            kinds[id(group)] = (pats, False)  # type: ignore[assignment]
         elif others and not all(kind in (_TERM, _VARIANT, _ALIAS, _HOMOPHONE) for kind in others):
             kinds[id(group)] = None
         else:
@@ -1547,7 +1553,7 @@ class Checker:
             if trace is not None:
                 trace.append(Candidate(rule.id, evidence, 0, len(norm), start, end, "kept",
                                        f"paraphrase model p={p:.2f} (threshold {model.thresholds[source]})"))
-            return (Finding(rule.id, rule.category, rule.severity, source, start, end, text[start:end], evidence,
+            return (_new_finding(rule.id, rule.category, rule.severity, source, start, end, text[start:end], evidence,
                             rule.message, rule.suggestion, rule.legal_basis, self._rule_version[rule.id]),)
         return ()
 
@@ -1936,7 +1942,27 @@ class Checker:
         words: tuple[tuple[int, int], ...] | None = None
         kept: dict[tuple[str, int, int], tuple[Rule, str, int, int]] = {}
         direct: set[tuple[str, int, int]] = set()  # kept keys found otherwise than by folding
+        #: the look-around's answers by span: rules sharing a term ask it about the same span
+        negated: dict[tuple[int, int, bool], str | None] = {}
+        #: without a trace, per rule the spans of its kept hits not found by folding, longest first:
+        #: a hit strictly inside one of them changes no finding (it would merge into it, see
+        #: _merge_overlaps), so it is not verified. Findings only: were nothing kept, every hit
+        #: would still be judged (``judged``); with one kept, the result is not empty.
+        covered: dict[str, list[tuple[int, int]]] | None = None
+        if trace is None and len(term_hits) > 1:
+            covered = {}
+            term_hits.sort(key=_LONGEST_FIRST)
         for rule, key, s, e, how in term_hits:
+            if covered is not None:
+                spans_of_rule = covered.get(rule.id)
+                if spans_of_rule is not None:
+                    for cs, ce in spans_of_rule:
+                        if cs <= s and e <= ce and ce - cs > e - s:
+                            break
+                    else:
+                        spans_of_rule = None
+                    if spans_of_rule is not None:
+                        continue
             is_pattern = how == _HOW_PATTERN
             os_, oe = to_original_span(s, e, positions)
             verdict: Verdict = "kept"
@@ -1967,13 +1993,17 @@ class Checker:
                 elif how >= _HOW_HOMOPHONE and crosses_a_word(words, s, e):
                     verdict, detail = "boundary", "a homophone spelling must be whole words (jieba)"
             if verdict == "kept" and rule.negatable:
-                neg = negation_before(text, os_) or negation_after(text, oe, os_)
+                neg = negated.get((os_, oe, True), _UNSEEN)
+                if neg is _UNSEEN:
+                    neg = negated[(os_, oe, True)] = negation_before(text, os_) or negation_after(text, oe, os_)
                 if neg:
                     verdict, detail = "negation", f"negated or warned against by {neg!r}"
             if verdict == "kept" and not rule.negatable and "verdict" in rule.contexts:
                 # terms that carry their own negation (无效退款, 不反弹): no look back, but a refusal
                 # or scam verdict after them still makes them a warning (这种话不能说, 都是骗人的)
-                neg = negation_after(text, oe, os_)
+                neg = negated.get((os_, oe, False), _UNSEEN)
+                if neg is _UNSEEN:
+                    neg = negated[(os_, oe, False)] = negation_after(text, oe, os_)
                 if neg:
                     verdict, detail = "negation", f"refused or called a scam by {neg!r}"
             if verdict == "kept" and rule.contexts:
@@ -2005,6 +2035,8 @@ class Checker:
                     kept[(rule.id, s, e)] = (rule, key, s, e)
                 if how != _HOW_FOLD:
                     direct.add((rule.id, s, e))
+                    if covered is not None:
+                        covered.setdefault(rule.id, []).append((s, e))
         if not kept:
             return ()
         if len(direct) < len(kept):
@@ -2041,26 +2073,31 @@ class Checker:
                 continue
             os_, oe = to_original_span(s, e, positions)
             result.append(
-                Finding(
-                    rule_id=rule.id,
-                    category=rule.category,
-                    severity=rule.severity,
-                    source=source,
-                    start=os_,
-                    end=oe,
-                    text=text[os_:oe],
-                    matched=key,
-                    message=rule.message,
-                    suggestion=rule.suggestion,
-                    legal_basis=rule.legal_basis,
-                    rule_version=self._rule_version[rule.id],
-                )
+                _new_finding(rule.id, rule.category, rule.severity, source, os_, oe, text[os_:oe], key, rule.message,
+                             rule.suggestion, rule.legal_basis, self._rule_version[rule.id])
             )
         result.sort(key=lambda f: (f.start, f.end, f.rule_id))
         return tuple(result)
 
 
 _H = TypeVar("_H")
+
+#: Finding(*values), in field order. With the C extension, made without the frozen dataclass's
+#: __init__, which sets each of the 12 fields by object.__setattr__ (~3.5 µs a finding; this is
+#: ~0.2 µs): the same object, as Finding's __init__ only stores its arguments (tests/test_findings.py)
+_new_finding: Callable[..., Finding] = (
+    _native.SlotMaker(Finding, [f.name for f in fields(Finding)])
+    if _native is not None and hasattr(_native, "SlotMaker") and not hasattr(Finding, "__post_init__")
+    else Finding
+)
+
+#: a marker for "not computed yet" where None is an answer
+_UNSEEN: Any = object()
+
+
+def _LONGEST_FIRST(hit: tuple[Rule, str, int, int, int]) -> int:
+    """_verify's candidates, longest first (a stable sort: equal lengths keep their order)."""
+    return hit[2] - hit[3]
 
 
 def _merge_overlaps(

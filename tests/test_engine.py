@@ -315,3 +315,40 @@ def test_warm_builds_what_a_first_check_would_and_changes_nothing(checker) -> No
     assert checker.warm() is checker
     assert checker._rebus_view is not None and checker._stand_in
     assert checker.check(line, Source.HOST) == before
+
+
+def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check() does not verify a hit strictly inside a kept hit of its own rule (it would merge into
+    it) and asks the negation look-around once per span; explain() verifies every candidate. The
+    findings are the same on every rule example, on pairs of them joined (overlapping and nested
+    hits of several rules), under every product, and check() asks the look-around less often."""
+    import random
+
+    from livestream_compliance import engine
+    from livestream_compliance.rules import PRODUCT_CATEGORIES
+
+    examples = [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    rng = random.Random(4)
+    texts = examples + [rng.choice(examples) + rng.choice(["", "，", " "]) + rng.choice(examples) for _ in range(1500)]
+    calls = {"n": 0}
+    real = engine.negation_before
+
+    def counted(text: str, start: int) -> str | None:
+        calls["n"] += 1
+        return real(text, start)
+
+    monkeypatch.setattr(engine, "negation_before", counted)
+    asked = {}
+    for mode in ("check", "explain"):
+        calls["n"] = 0
+        for i, text in enumerate(texts):
+            product = (None, *PRODUCT_CATEGORIES)[i % (len(PRODUCT_CATEGORIES) + 1)]
+            for source in Source:
+                got = checker.check(text, source, product) if mode == "check" else checker.explain(text, source, product).findings
+                if mode == "check":
+                    asked[(text, source, product)] = got
+                else:
+                    assert asked[(text, source, product)] == got, (text, source, product)
+        calls[mode] = calls["n"]
+    assert sum(map(bool, asked.values())) > 2000
+    assert calls["check"] < 0.95 * calls["explain"], calls

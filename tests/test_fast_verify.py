@@ -209,3 +209,30 @@ def test_the_batch_one_call_check_lists_what_check_does_not_clear(checker: Check
     with pytest.raises(InputError):
         checker.check_batch(["今天天气不错", 42], Source.HOST)  # type: ignore[list-item]
     assert checker.check_batch(texts, Source.HOST) == [checker.check(t, Source.HOST) for t in texts]
+
+
+def test_an_exception_alone_makes_no_candidate(checker: Checker, py_checker: Checker) -> None:
+    """A key that is only an exception (第一次 for 第一) makes no candidate of its own, only keeps its
+    rule's hits inside it from firing: the trigger verdict lets it pass (_trigger_only gives it no
+    term edges), so a line holding it and nothing else is cleared without the full path, and check()
+    still equals the full verification around every exception phrase of every rule."""
+    from livestream_compliance.engine import _EXCEPTION, _TRIGGER
+
+    auto = checker._automata[Source.HOST]
+    only = [i for i, group in enumerate(auto.entries)
+            if any(e.kind == _EXCEPTION for e in group) and all(e.kind in (_EXCEPTION, _TRIGGER) for e in group)]
+    assert len(only) > 100
+    assert all(auto.trigger_only[i] is not None and auto.trigger_only[i][0] == 0 for i in only)  # type: ignore[index]
+    rng = random.Random(11)
+    phrases = sorted({x for r in checker.rules.rules for x in r.exceptions})
+    texts = [t for p in phrases for t in (p, f"我{p}了", p + rng.choice(PLANTS), rng.choice(PLANTS) + p, f"{p}，{rng.choice(phrases)}")]
+    for text in texts:
+        for source in Source:
+            full = checker.explain(text, source).findings
+            assert checker.check(text, source) == full, (text, source)
+            assert py_checker.check(text, source) == full, (text, source)
+    fast = checker._scan[Source.HOST][7]
+    assert fast is not None
+    cleared = [p for p in phrases if fast(p) is None]
+    assert len(cleared) > 50, (len(cleared), len(phrases))  # most phrases hold a term of their rule (最好不 holds 最好)
+    assert fast("第一次见面") is None and fast("我第一次来") is None
