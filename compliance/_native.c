@@ -1812,6 +1812,26 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
     const void *data = PyUnicode_DATA(norm);
     PyObject *ran[64]; /* patterns already searched over the whole line (beyond 64: searched again) */
     int nran = 0, verdict = 1;
+    /* first a hit that takes the full path whatever the patterns say (a Chinese-edged term): then
+     * no regex is run. Up to the first malformed hit, which the loop below reports. */
+    for (Py_ssize_t h = 0; h < PySequence_Fast_GET_SIZE(hits); h++) {
+        PyObject *hit = PySequence_Fast_GET_ITEM(hits, h);
+        if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3 || !PyLong_CheckExact(PyTuple_GET_ITEM(hit, 0)))
+            break;
+        Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(hit, 0));
+        if (k == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            break;
+        }
+        if (k < 0)
+            k += ntrig;
+        if (k < 0 || k >= ntrig)
+            break;
+        if (PyList_GET_ITEM(trig, k) == Py_None) {
+            Py_DECREF(hits);
+            return 0;
+        }
+    }
     for (Py_ssize_t h = 0; h < PySequence_Fast_GET_SIZE(hits) && verdict == 1; h++) {
         PyObject *hit = PySequence_Fast_GET_ITEM(hits, h);
         Py_ssize_t k, s, e;

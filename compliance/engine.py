@@ -462,10 +462,13 @@ def _only_unmatched_triggers(
     """
     guard_min = _GUARD_MIN_LENGTH if guard_min_length is None else guard_min_length
     ran: set[int] = set()  # patterns already searched over the whole line
+    for key_index, _s, _e in hits:
+        if trigger_only[key_index] is None:
+            return False  # a term of a Chinese-edged key (or one that is an exception too): the full path, no search
     for key_index, s, e in hits:
         pats = trigger_only[key_index]
         if pats is None:
-            return False  # a term of a Chinese-edged key (or one that is an exception too): the full path
+            return False
         edges, pats = pats
         if edges & 4:
             # a term with a dropped character: only where a symbol or emoji was deleted from the line
@@ -1605,7 +1608,7 @@ class Checker:
         if len(out) > 1:
             out = _merge_overlaps(out, lambda f: (f.rule_id, f.start, f.end),
                                   lambda f, end: replace(f, end=end, text=text[f.start:end]))
-        out.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        out.sort(key=_FINDING_ORDER)
         return tuple(out)
 
     def check_batch(
@@ -1903,30 +1906,31 @@ class Checker:
         triggered: dict[tuple[int, str], tuple[re.Pattern[str], Rule]] = {}
         if folded:
             term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
+        all_entries, keys = auto.entries, auto.keys
         for key_index, s, e in hits:
-            for entry in auto.entries[key_index]:
+            for entry in all_entries[key_index]:
                 kind = entry.kind
-                if kind == _TERM:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_TERM))
+                if kind == _TRIGGER:  # the most common kind first
+                    triggered[(id(entry.pattern), entry.rule.id)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
+                elif kind == _TERM:
+                    term_hits.append((entry.rule, keys[key_index], s, e, _HOW_TERM))
                 elif kind == _ALIAS:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_ALIAS))
+                    term_hits.append((entry.rule, keys[key_index], s, e, _HOW_ALIAS))
                 elif kind == _HOMOPHONE:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_HOMOPHONE))
+                    term_hits.append((entry.rule, keys[key_index], s, e, _HOW_HOMOPHONE))
                 elif kind == _EXCEPTION:
                     exc_spans.setdefault(entry.rule.id, []).append((s, e))
-                elif kind == _TRIGGER:
-                    triggered[(id(entry.pattern), entry.rule.id)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
                 elif kind == _GAP:
                     # a term with a dropped character: a symbol or emoji must stand where it was
                     if positions is not None and _symbol_between(text, positions[s + entry.width - 1], positions[s + entry.width]):  # type: ignore[operator]
-                        term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_GAP))
+                        term_hits.append((entry.rule, keys[key_index], s, e, _HOW_GAP))
                     elif trace is not None:
                         os_, oe = to_original_span(s, e, positions)
-                        trace.append(Candidate(entry.rule.id, auto.keys[key_index], s, e, os_, oe, "gap",
+                        trace.append(Candidate(entry.rule.id, keys[key_index], s, e, os_, oe, "gap",
                                                "a character is missing and no symbol or emoji stands in its place"))
                 # a doubled-character form only counts when written without separators
                 elif positions is None or positions[e - 1] - positions[s] == e - s - 1:
-                    term_hits.append((entry.rule, auto.keys[key_index], s, e, _HOW_TERM))
+                    term_hits.append((entry.rule, keys[key_index], s, e, _HOW_TERM))
         prefilter, pats = self._patterns[source]
         to_run = list(triggered.values())
         if prefilter is not None and prefilter.search(norm) is not None:
@@ -1964,13 +1968,14 @@ class Checker:
                     if spans_of_rule is not None:
                         continue
             is_pattern = how == _HOW_PATTERN
-            os_, oe = to_original_span(s, e, positions)
+            os_, oe = (s, e) if positions is None else (positions[s], positions[e - 1] + 1)  # to_original_span
             verdict: Verdict = "kept"
             detail = ""
+            excepted = exc_spans.get(rule.id) if exc_spans else None
             if not rule.applies(source, product):
                 verdict, detail = "product", f"rule does not apply to product category {product!r}"
-            elif any(xs <= s and e <= xe for xs, xe in exc_spans.get(rule.id, ())):
-                xs, xe = next((xs, xe) for xs, xe in exc_spans[rule.id] if xs <= s and e <= xe)
+            elif excepted is not None and any(xs <= s and e <= xe for xs, xe in excepted):
+                xs, xe = next((xs, xe) for xs, xe in excepted if xs <= s and e <= xe)
                 verdict, detail = "exception", f"inside exception {norm[xs:xe]!r}"
             elif not is_pattern and (
                 (key[0] in _ASCII_ALNUM and self._alnum_at(text, os_ - 1, mapping))
@@ -2057,15 +2062,14 @@ class Checker:
         if len(spans) > 1:
             spans = _merge_overlaps(spans, lambda h: (h[0].id, h[2], h[3]), lambda h, end: (h[0], h[1], h[2], end))
         result: list[Finding] = []
+        several = len(spans) > 1
         for rule, key, s, e in spans:
-            container = next(
-                (
-                    (r2, s2, e2)
-                    for r2, _k2, s2, e2 in spans
-                    if s2 <= s and e <= e2 and (e2 - s2) > (e - s) and r2.category == rule.category
-                ),
-                None,
-            )
+            container = None
+            if several:
+                for r2, _k2, s2, e2 in spans:
+                    if s2 <= s and e <= e2 and (e2 - s2) > (e - s) and r2.category == rule.category:
+                        container = (r2, s2, e2)
+                        break
             if container is not None:
                 if trace is not None:
                     os_, oe = to_original_span(s, e, positions)
@@ -2076,8 +2080,14 @@ class Checker:
                 _new_finding(rule.id, rule.category, rule.severity, source, os_, oe, text[os_:oe], key, rule.message,
                              rule.suggestion, rule.legal_basis, self._rule_version[rule.id])
             )
-        result.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        if len(result) > 1:
+            result.sort(key=_FINDING_ORDER)
         return tuple(result)
+
+
+def _FINDING_ORDER(f: Finding) -> tuple[int, int, str]:
+    """Findings in text order (then by rule, for equal spans)."""
+    return (f.start, f.end, f.rule_id)
 
 
 _H = TypeVar("_H")
