@@ -1400,13 +1400,13 @@ class Checker:
                     hits, folded = self._resolve(norm, hits, source)
             if crossing is not None and (hits or folded):
                 hits, folded = self._crossing(text, crossing, source, hits, folded, joined_at)
-            if (
+            if folded is None and (prefilter is None or prefilter.search(norm) is None) and (
                 not hits
                 or (
                     all(h[0] in gap_only for h in hits)
                     and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
                 )
-            ) and (prefilter is None or prefilter.search(norm) is None) and folded is None:
+            ):
                 pass  # nothing, or only dropped-character forms (加信) where no symbol was deleted
             else:
                 fast_judged = set() if model else None
