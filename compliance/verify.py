@@ -251,6 +251,12 @@ _WARNERS_GATE = _gate(_WARNERS)
 _NEGATORS_GATE = _gate(_NEGATORS)
 #: matched from a window's start: its end is just past the window's last clause break
 _LAST_BREAK = re.compile("(?s:.*)" + _SENTENCE_BREAK.pattern)
+#: both look-back gates in one: a text before a hit without any of these holds neither a warning nor a negator
+_BEFORE_GATE = (
+    re.compile(_WARNERS_GATE.pattern[:-1] + _NEGATORS_GATE.pattern[1:])
+    if _WARNERS_GATE is not None and _NEGATORS_GATE is not None
+    else None
+)
 
 
 def _masked(text: str) -> str:
@@ -268,6 +274,12 @@ def negation_before(original: str, start: int, window: int = NEGATION_WINDOW) ->
     Look-alike phrases (有没有, 不要错过, 特别…) are ignored, and so is a negation inside a
     relative clause that modifies the hit (全网没有的电子烟).
     """
+    if start <= 0:
+        return None  # nothing before the hit (both windows below are empty)
+    if _BEFORE_GATE is not None:
+        reach = max(window, WARNING_WINDOW)
+        if _BEFORE_GATE.search(original, start - reach if start > reach else 0, start) is None:
+            return None  # neither a warning nor a negator can match in either window (see _gate)
     lo = start - WARNING_WINDOW if start > WARNING_WINDOW else 0
     m = _LAST_BREAK.match(original, lo, start)
     cut = m.end() if m else lo  # the clause's start within the window
@@ -399,10 +411,10 @@ def negation_after(original: str, end: int, start: int | None = None) -> str | N
                     continue
                 return m.group()
     lo = end - AFTER_WINDOW * 2 if end > AFTER_WINDOW * 2 else 0
+    if _REPORT_BEFORE_GATE is not None and _REPORT_BEFORE_GATE.search(original, lo, end) is None:
+        return None  # no report cue anywhere before (the sentence's head below is a part of this)
     stop = _LAST_END.match(original, lo, end)
     head = original[stop.end() if stop else lo : end]
-    if _REPORT_BEFORE_GATE is not None and _REPORT_BEFORE_GATE.search(head) is None:
-        return None
     m = _REPORT_BEFORE.search(head)
     if m:
         return m.group()
