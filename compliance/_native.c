@@ -1788,18 +1788,31 @@ regex_call(PyObject *rx, PyObject *method, PyObject *norm, Py_ssize_t pos, Py_ss
     return found;
 }
 
-/* engine._only_unmatched_triggers (see its docstring), with the same arguments plus the guard's
- * minimum line length: True when every hit is a pattern trigger whose patterns do not match (or a
- * term glued to a Latin letter or digit, or a dropped-character form on a line from which nothing
- * was deleted), decided as the Python function decides it, call for call on the regexes. */
-/* engine._only_unmatched_triggers (see its docstring), with the guard's minimum line length: 1 when
- * every hit is a pattern trigger whose patterns do not match (or a term glued to a Latin letter or
- * digit, or a dropped-character form on a line from which nothing was deleted), decided as the
- * Python function decides it, call for call on the regexes; 0 otherwise; -1 with the error set. */
+/* Does ``norm`` hold one of the strings of ``guard`` (a sequence of str)? 1, 0, or -1 with the error set */
+static int
+guard_present(PyObject *norm, PyObject *guard)
+{
+    PyObject *g = PySequence_Fast(guard, "guard must be a sequence of str");
+    if (g == NULL)
+        return -1;
+    int present = 0;
+    for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(g) && !present; q++)
+        present = PyUnicode_Contains(norm, PySequence_Fast_GET_ITEM(g, q));
+    Py_DECREF(g);
+    return present;
+}
+
+/* engine._only_unmatched_triggers (see its docstring): 1 when every hit is a pattern trigger whose
+ * patterns do not match (or a term glued to a Latin letter or digit, or a dropped-character form on
+ * a line from which nothing was deleted), 0 otherwise, -1 with the error set. The same verdict as
+ * the Python function's; where it searches a pattern, this tests the pattern's guard first on a line
+ * of any length (``guard_min`` is the Python function's threshold, unused here), and no regex runs
+ * for a line with a hit that takes the full path whatever the patterns say. */
 static int
 trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *prefilter, int same_length,
                 PyObject *text, PyObject *stand_in, Py_ssize_t guard_min)
 {
+    (void)guard_min; /* the Python function's threshold for its guard test; here every guard is tested */
     if (!PyList_Check(trig) || !PyUnicode_Check(norm)) {
         PyErr_SetString(PyExc_TypeError, "only_unmatched_triggers: trigger_only must be a list and norm a str");
         return -1;
@@ -1905,6 +1918,19 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
                 seen = ran[r] == rx;
             if (seen)
                 continue;
+            if (guard != Py_None) {
+                /* a line without any string of the pattern's guard (one of which every match holds,
+                 * literals.prepare) cannot match: no search. A few substring tests in C cost a
+                 * fraction of one regex call (the Python function tests it on long lines only) */
+                int present = guard_present(norm, guard);
+                if (present < 0)
+                    goto error;
+                if (!present) {
+                    if (nran < 64)
+                        ran[nran++] = rx;
+                    continue;
+                }
+            }
             int anchored = PyObject_IsTrue(PyTuple_GET_ITEM(p, 4)), found;
             if (anchored < 0)
                 goto error;
@@ -1946,22 +1972,7 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
                 }
                 /* a match starting later in the slice may be an artefact of its end: whole line */
             }
-            int look = 1;
-            if (guard != Py_None && nlen >= guard_min) {
-                PyObject *g = PySequence_Fast(guard, "guard must be a sequence of str");
-                if (g == NULL)
-                    goto error;
-                look = 0;
-                for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(g) && !look; q++) {
-                    look = PyUnicode_Contains(norm, PySequence_Fast_GET_ITEM(g, q));
-                    if (look < 0) {
-                        Py_DECREF(g);
-                        goto error;
-                    }
-                }
-                Py_DECREF(g);
-            }
-            if (look) {
+            {
                 PyObject *r = PyObject_CallMethodOneArg(rx, str_search, norm);
                 if (r == NULL)
                     goto error;
