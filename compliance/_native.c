@@ -2306,7 +2306,21 @@ static PyTypeObject SlotMakerType = {
     .tp_vectorcall_offset = offsetof(SlotMakerObject, vectorcall),
 };
 
+/* has_any(text, strings): does ``text`` hold one of ``strings`` (a sequence of str)? */
+static PyObject *
+has_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "has_any(text, strings) takes a str and a sequence of str");
+        return NULL;
+    }
+    int present = guard_present(args[0], args[1]);
+    return present < 0 ? NULL : PyBool_FromLong(present);
+}
+
 static PyMethodDef native_functions[] = {
+    {"has_any", (PyCFunction)(void (*)(void))has_any, METH_FASTCALL,
+     "has_any(text, strings): whether text holds one of strings (a pattern's guard)."},
     {"jieba_spans", (PyCFunction)(void (*)(void))jieba_spans, METH_FASTCALL,
      "jieba_spans(text, freq, total): the spans of tokenizer.tokenize(text, HMM=False) (see the module doc)."},
     {"only_unmatched_triggers", (PyCFunction)(void (*)(void))only_unmatched_triggers, METH_FASTCALL,

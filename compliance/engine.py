@@ -1903,7 +1903,7 @@ class Checker:
         exc_spans: dict[str, list[tuple[int, int]]] = {}
         #: by the pattern's id and the rule's: hashing a Pattern hashes its code, and two rules may share
         #: one compiled pattern (the same regex in a drug rule and a food rule)
-        triggered: dict[tuple[int, str], tuple[re.Pattern[str], Rule]] = {}
+        triggered: dict[tuple[int, str], _Entry] = {}
         if folded:
             term_hits.extend((rule, term, s, e, _HOW_FOLD) for rule, term, s, e in folded)
         all_entries, keys = auto.entries, auto.keys
@@ -1911,7 +1911,7 @@ class Checker:
             for entry in all_entries[key_index]:
                 kind = entry.kind
                 if kind == _TRIGGER:  # the most common kind first
-                    triggered[(id(entry.pattern), entry.rule.id)] = (entry.pattern, entry.rule)  # type: ignore[assignment]
+                    triggered[(id(entry.pattern), entry.rule.id)] = entry  # type: ignore[assignment]
                 elif kind == _TERM:
                     term_hits.append((entry.rule, keys[key_index], s, e, _HOW_TERM))
                 elif kind == _ALIAS:
@@ -1932,7 +1932,10 @@ class Checker:
                 elif positions is None or positions[e - 1] - positions[s] == e - s - 1:
                     term_hits.append((entry.rule, keys[key_index], s, e, _HOW_TERM))
         prefilter, pats = self._patterns[source]
-        to_run = list(triggered.values())
+        # a pattern's guard: strings one of which every match holds (literals.prepare); a line
+        # without any of them is not searched (in C, a few substring tests cost a fraction of a search)
+        to_run = [(entry.pattern, entry.rule) for entry in triggered.values()
+                  if entry.guard is None or _has_any(norm, entry.guard)]
         if prefilter is not None and prefilter.search(norm) is not None:
             to_run.extend((rx, rule) for rule, rx in pats)
         for rx, rule in to_run:
@@ -2100,6 +2103,14 @@ _new_finding: Callable[..., Finding] = (
     if _native is not None and hasattr(_native, "SlotMaker") and not hasattr(Finding, "__post_init__")
     else Finding
 )
+
+def _has_any_py(text: str, strings: tuple[str, ...]) -> bool:
+    """Does ``text`` hold one of ``strings``? (_native.has_any where the extension is built)"""
+    return any(map(text.__contains__, strings))
+
+
+_has_any: Callable[[str, tuple[str, ...]], bool] = getattr(_native, "has_any", None) or _has_any_py
+
 
 #: a marker for "not computed yet" where None is an answer
 _UNSEEN: Any = object()

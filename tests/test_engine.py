@@ -352,3 +352,36 @@ def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(checker: C
         calls[mode] = calls["n"]
     assert sum(map(bool, asked.values())) > 2000
     assert calls["check"] < 0.95 * calls["explain"], calls
+
+
+def test_a_pattern_is_not_searched_where_its_guard_is_absent(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """_verify runs a triggered pattern only on a line holding a string of its guard (one of which
+    every match holds): searching every triggered pattern on every line finds the same, on every rule
+    example and pairs of them, while the guard does skip searches."""
+    import random
+
+    from livestream_compliance import engine
+    from livestream_compliance.matcher import _native
+
+    assert _native is not None and engine._has_any is _native.has_any
+    for text, strings in (("全网最低价", ("最低", "x")), ("全网最低价", ("最高",)), ("", ("a",)), ("abc", ())):
+        assert _native.has_any(text, strings) is engine._has_any_py(text, strings)
+    for bad in ((b"abc", ("a",)), ("abc", (1,)), ("abc", None)):
+        with pytest.raises(TypeError):
+            _native.has_any(*bad)
+    examples = [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    rng = random.Random(8)
+    texts = examples + [rng.choice(examples) + rng.choice(["", "，"]) + rng.choice(examples) for _ in range(1000)]
+    asked = {"n": 0, "absent": 0}
+
+    def counted(text: str, strings: tuple[str, ...]) -> bool:
+        asked["n"] += 1
+        found = engine._has_any_py(text, strings)
+        asked["absent"] += not found
+        return found
+
+    monkeypatch.setattr(engine, "_has_any", counted)
+    guarded = {(t, s): checker.check(t, s) for t in texts for s in Source}
+    assert asked["absent"] > 1000, asked
+    monkeypatch.setattr(engine, "_has_any", lambda text, strings: True)
+    assert {(t, s): checker.check(t, s) for t, s in guarded} == guarded
