@@ -1403,7 +1403,8 @@ class Checker:
             if folded is None and (prefilter is None or prefilter.search(norm) is None) and (
                 not hits
                 or (
-                    all(h[0] in gap_only for h in hits)
+                    hits[0][0] in gap_only  # (most lines fail here, before the generator is made)
+                    and all(h[0] in gap_only for h in hits)
                     and (len(norm) == len(text) or self._stand_ins().isdisjoint(text))
                 )
             ):
@@ -1725,6 +1726,7 @@ class Checker:
                 line_hits
                 and li not in pre_lines
                 and folded is None
+                and line_hits[0][0] in gap_only
                 and all(h[0] in gap_only for h in line_hits)
                 and (len(text) == hi - lo or self._stand_ins().isdisjoint(text))
             ):
