@@ -549,10 +549,11 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     are both an exception and a term).
 
     * ``patterns``: ``(pattern, width, reach, guard, anchored)`` of the patterns the key triggers;
-    * ``edges``: 0 when the key stands for no term (a pattern trigger, an exception), else bit 1/2 for a Latin first/last character
-      of a key that stands for terms (term, variant, alias): such a hit glued to another letter or
-      digit is never a finding; 4 for a key that stands only for terms with a dropped character
-      (``gap_forms``): never a finding on a line from which nothing was deleted.
+    * ``edges``: 0 when the key stands for no term (a pattern trigger, an exception), else bit 1/2
+      for a Latin first/last character of a key that stands for terms (term, variant, alias): such
+      a hit glued to another letter or digit is never a finding; 4 for a key that stands only for
+      terms with a dropped character (``gap_forms``): never a finding on a line from which nothing
+      was deleted.
     """
     # classify each distinct entry tuple once: (patterns, stands for terms) or None (full path)
     kinds: dict[int, tuple[_TriggerOnly, bool] | None] = {}
@@ -1913,7 +1914,7 @@ class Checker:
             for entry in all_entries[key_index]:
                 kind = entry.kind
                 if kind == _TRIGGER:  # the most common kind first
-                    triggered[(id(entry.pattern), entry.rule.id)] = entry  # type: ignore[assignment]
+                    triggered[(id(entry.pattern), entry.rule.id)] = entry
                 elif kind == _TERM:
                     term_hits.append((entry.rule, keys[key_index], s, e, _HOW_TERM))
                 elif kind == _ALIAS:
