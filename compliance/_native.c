@@ -2254,7 +2254,8 @@ SlotMaker_init(SlotMakerObject *self, PyObject *args, PyObject *kwds)
         }
         int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && PyType_IsSubtype((PyTypeObject *)cls, PyDescr_TYPE(d));
         PyMemberDef *def = ok ? ((PyMemberDescrObject *)d)->d_member : NULL;
-        ok = ok && def->type == T_OBJECT_EX && !(def->flags & READONLY) && def->offset >= (Py_ssize_t)sizeof(PyObject) &&
+        ok = ok && def->type == T_OBJECT_EX && !(def->flags & READONLY) &&
+             def->offset >= (Py_ssize_t)sizeof(PyObject) &&
              (size_t)def->offset + sizeof(PyObject *) <= (size_t)((PyTypeObject *)cls)->tp_basicsize;
         if (ok)
             offsets[i] = def->offset;

@@ -559,19 +559,20 @@ def _trigger_only(keys: list[str], entries: list[tuple[_Entry, ...]]) -> list[tu
     kinds: dict[int, tuple[_TriggerOnly, bool] | None] = {}
     for group in dict(zip(map(id, entries), entries)).values():
         others = [e.kind for e in group if e.kind != _TRIGGER]
-        if others and all(kind == _GAP for kind in others):
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
-            kinds[id(group)] = (pats, 4)  # type: ignore[assignment]
-        elif others and all(kind == _EXCEPTION for kind in others):
-            # an exception makes no candidate of its own: it only keeps its rule's hits inside it
-            # from firing (第一次 for 第一), so a line whose other hits make none has no finding
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
-            kinds[id(group)] = (pats, False)  # type: ignore[assignment]
-        elif others and not all(kind in (_TERM, _VARIANT, _ALIAS, _HOMOPHONE) for kind in others):
+        if others and not all(kind in (_TERM, _VARIANT, _ALIAS, _HOMOPHONE) for kind in others) and not (
+            # only dropped-character forms, or only exceptions: an exception makes no candidate of
+            # its own, it only keeps its rule's hits inside it from firing (第一次 for 第一), so a
+            # line whose other hits make none has no finding
+            all(kind == _GAP for kind in others) or all(kind == _EXCEPTION for kind in others)
+        ):
             kinds[id(group)] = None
-        else:
-            pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored) for e in group if e.kind == _TRIGGER}.values())
-            kinds[id(group)] = (pats, bool(others))  # type: ignore[assignment]
+            continue
+        pats = tuple({id(e.pattern): (e.pattern, e.width, e.reach, e.guard, e.anchored)
+                      for e in group if e.kind == _TRIGGER}.values())
+        if others and all(kind == _GAP for kind in others):
+            kinds[id(group)] = (pats, 4)  # type: ignore[assignment]
+        else:  # terms (True), exceptions only or no other entry (False)
+            kinds[id(group)] = (pats, bool(others) and others[0] != _EXCEPTION)  # type: ignore[assignment]
     alnum = _ASCII_ALNUM
     out: list[tuple[int, _TriggerOnly] | None] = []
     append = out.append
@@ -1610,7 +1611,7 @@ class Checker:
         if len(out) > 1:
             out = _merge_overlaps(out, lambda f: (f.rule_id, f.start, f.end),
                                   lambda f, end: replace(f, end=end, text=text[f.start:end]))
-        out.sort(key=_FINDING_ORDER)
+        out.sort(key=_finding_order)
         return tuple(out)
 
     def check_batch(
@@ -1961,7 +1962,7 @@ class Checker:
         covered: dict[str, list[tuple[int, int]]] | None = None
         if trace is None and len(term_hits) > 1:
             covered = {}
-            term_hits.sort(key=_LONGEST_FIRST)
+            term_hits.sort(key=_longest_first)
         for rule, key, s, e, how in term_hits:
             if covered is not None:
                 spans_of_rule = covered.get(rule.id)
@@ -2087,11 +2088,11 @@ class Checker:
                              rule.suggestion, rule.legal_basis, self._rule_version[rule.id])
             )
         if len(result) > 1:
-            result.sort(key=_FINDING_ORDER)
+            result.sort(key=_finding_order)
         return tuple(result)
 
 
-def _FINDING_ORDER(f: Finding) -> tuple[int, int, str]:
+def _finding_order(f: Finding) -> tuple[int, int, str]:
     """Findings in text order (then by rule, for equal spans)."""
     return (f.start, f.end, f.rule_id)
 
@@ -2119,7 +2120,7 @@ _has_any: Callable[[str, tuple[str, ...]], bool] = getattr(_native, "has_any", N
 _UNSEEN: Any = object()
 
 
-def _LONGEST_FIRST(hit: tuple[Rule, str, int, int, int]) -> int:
+def _longest_first(hit: tuple[Rule, str, int, int, int]) -> int:
     """_verify's candidates, longest first (a stable sort: equal lengths keep their order)."""
     return hit[2] - hit[3]
 

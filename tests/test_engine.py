@@ -317,7 +317,9 @@ def test_warm_builds_what_a_first_check_would_and_changes_nothing(checker) -> No
     assert checker.check(line, Source.HOST) == before
 
 
-def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(
+    checker: Checker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """check() does not verify a hit strictly inside a kept hit of its own rule (it would merge into
     it) and asks the negation look-around once per span; explain() verifies every candidate. The
     findings are the same on every rule example, on pairs of them joined (overlapping and nested
@@ -344,7 +346,10 @@ def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(checker: C
         for i, text in enumerate(texts):
             product = (None, *PRODUCT_CATEGORIES)[i % (len(PRODUCT_CATEGORIES) + 1)]
             for source in Source:
-                got = checker.check(text, source, product) if mode == "check" else checker.explain(text, source, product).findings
+                if mode == "check":
+                    got = checker.check(text, source, product)
+                else:
+                    got = checker.explain(text, source, product).findings
                 if mode == "check":
                     asked[(text, source, product)] = got
                 else:
@@ -354,7 +359,9 @@ def test_check_verifies_fewer_candidates_and_finds_what_explain_finds(checker: C
     assert calls["check"] < 0.95 * calls["explain"], calls
 
 
-def test_a_pattern_is_not_searched_where_its_guard_is_absent(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pattern_is_not_searched_where_its_guard_is_absent(
+    checker: Checker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """_verify runs a triggered pattern only on a line holding a string of its guard (one of which
     every match holds): searching every triggered pattern on every line finds the same, on every rule
     example and pairs of them, while the guard does skip searches."""
@@ -364,7 +371,8 @@ def test_a_pattern_is_not_searched_where_its_guard_is_absent(checker: Checker, m
     from livestream_compliance.matcher import _native
 
     assert _native is not None and engine._has_any is _native.has_any
-    for text, strings in (("全网最低价", ("最低", "x")), ("全网最低价", ("最高",)), ("", ("a",)), ("abc", ())):
+    cases = (("全网最低价", ("最低", "x")), ("全网最低价", ("最高",)), ("", ("a",)), ("abc", ()))
+    for text, strings in cases:
         assert _native.has_any(text, strings) is engine._has_any_py(text, strings)
     for bad in ((b"abc", ("a",)), ("abc", (1,)), ("abc", None)):
         with pytest.raises(TypeError):
