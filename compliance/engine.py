@@ -2108,12 +2108,14 @@ _new_finding: Callable[..., Finding] = (
     else Finding
 )
 
-def _has_any_py(text: str, strings: tuple[str, ...]) -> bool:
-    """Does ``text`` hold one of ``strings``? (_native.has_any where the extension is built)"""
-    return any(map(text.__contains__, strings))
+def _may_hold_any(text: str, strings: tuple[str, ...]) -> bool:
+    """_native.has_any's stand-in without the C extension: True, so every triggered pattern is
+    searched (the answer is the same; in Python the substring tests cost more than they save)."""
+    return True
 
 
-_has_any: Callable[[str, tuple[str, ...]], bool] = getattr(_native, "has_any", None) or _has_any_py
+#: does ``text`` hold one of ``strings`` (a pattern's guard)? False only where it certainly does not
+_has_any: Callable[[str, tuple[str, ...]], bool] = getattr(_native, "has_any", None) or _may_hold_any
 
 
 #: a marker for "not computed yet" where None is an answer

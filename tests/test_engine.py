@@ -370,10 +370,13 @@ def test_a_pattern_is_not_searched_where_its_guard_is_absent(
     from livestream_compliance import engine
     from livestream_compliance.matcher import _native
 
+    def holds_any(text: str, strings: tuple[str, ...]) -> bool:
+        return any(s in text for s in strings)
+
     assert _native is not None and engine._has_any is _native.has_any
-    cases = (("全网最低价", ("最低", "x")), ("全网最低价", ("最高",)), ("", ("a",)), ("abc", ()))
+    cases = (("全网最低价", ("最低", "x")), ("全网最低价", ("最高",)), ("", ("a",)), ("abc", ()), ("abc", ("",)))
     for text, strings in cases:
-        assert _native.has_any(text, strings) is engine._has_any_py(text, strings)
+        assert _native.has_any(text, strings) is holds_any(text, strings)
     for bad in ((b"abc", ("a",)), ("abc", (1,)), ("abc", None)):
         with pytest.raises(TypeError):
             _native.has_any(*bad)
@@ -384,12 +387,12 @@ def test_a_pattern_is_not_searched_where_its_guard_is_absent(
 
     def counted(text: str, strings: tuple[str, ...]) -> bool:
         asked["n"] += 1
-        found = engine._has_any_py(text, strings)
+        found = holds_any(text, strings)
         asked["absent"] += not found
         return found
 
     monkeypatch.setattr(engine, "_has_any", counted)
     guarded = {(t, s): checker.check(t, s) for t in texts for s in Source}
     assert asked["absent"] > 1000, asked
-    monkeypatch.setattr(engine, "_has_any", lambda text, strings: True)
+    monkeypatch.setattr(engine, "_has_any", engine._may_hold_any)  # as without the C extension
     assert {(t, s): checker.check(t, s) for t, s in guarded} == guarded
