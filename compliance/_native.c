@@ -1824,7 +1824,8 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
     int kind = PyUnicode_KIND(norm);
     const void *data = PyUnicode_DATA(norm);
     PyObject *ran[64]; /* patterns already searched over the whole line (beyond 64: searched again) */
-    int nran = 0, verdict = 1;
+    PyObject *guarded[64]; /* patterns whose guard this line holds (beyond 64: tested again) */
+    int nran = 0, nguarded = 0, verdict = 1;
     /* first a hit that takes the full path whatever the patterns say (a Chinese-edged term): then
      * no regex is run. Up to the first malformed hit, which the loop below reports. */
     for (Py_ssize_t h = 0; h < PySequence_Fast_GET_SIZE(hits); h++) {
@@ -1918,7 +1919,10 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
                 seen = ran[r] == rx;
             if (seen)
                 continue;
-            if (guard != Py_None) {
+            int held = 0;
+            for (int r = 0; r < nguarded && !held; r++)
+                held = guarded[r] == rx;
+            if (guard != Py_None && !held) {
                 /* a line without any string of the pattern's guard (one of which every match holds,
                  * literals.prepare) cannot match: no search. A few substring tests in C cost a
                  * fraction of one regex call (the Python function tests it on long lines only) */
@@ -1930,6 +1934,8 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
                         ran[nran++] = rx;
                     continue;
                 }
+                if (nguarded < 64)
+                    guarded[nguarded++] = rx; /* its other trigger hits need not test it again */
             }
             int anchored = PyObject_IsTrue(PyTuple_GET_ITEM(p, 4)), found;
             if (anchored < 0)

@@ -466,10 +466,7 @@ def _only_unmatched_triggers(
         if trigger_only[key_index] is None:
             return False  # a term of a Chinese-edged key (or one that is an exception too): the full path, no search
     for key_index, s, e in hits:
-        pats = trigger_only[key_index]
-        if pats is None:
-            return False
-        edges, pats = pats
+        edges, pats = trigger_only[key_index]  # type: ignore[misc]  # (no None left: see above)
         if edges & 4:
             # a term with a dropped character: only where a symbol or emoji was deleted from the line
             if not same_length and (stand_in is None or not stand_in.isdisjoint(text)):
@@ -1966,14 +1963,8 @@ class Checker:
         for rule, key, s, e, how in term_hits:
             if covered is not None:
                 spans_of_rule = covered.get(rule.id)
-                if spans_of_rule is not None:
-                    for cs, ce in spans_of_rule:
-                        if cs <= s and e <= ce and ce - cs > e - s:
-                            break
-                    else:
-                        spans_of_rule = None
-                    if spans_of_rule is not None:
-                        continue
+                if spans_of_rule is not None and _strictly_inside_one(spans_of_rule, s, e):
+                    continue  # it would merge into a kept hit of its own rule
             is_pattern = how == _HOW_PATTERN
             os_, oe = (s, e) if positions is None else (positions[s], positions[e - 1] + 1)  # to_original_span
             verdict: Verdict = "kept"
@@ -2120,6 +2111,14 @@ _has_any: Callable[[str, tuple[str, ...]], bool] = getattr(_native, "has_any", N
 
 #: a marker for "not computed yet" where None is an answer
 _UNSEEN: Any = object()
+
+
+def _strictly_inside_one(spans: list[tuple[int, int]], s: int, e: int) -> bool:
+    """Is ``[s, e)`` inside one of ``spans`` and shorter than it?"""
+    for cs, ce in spans:
+        if cs <= s and e <= ce and ce - cs > e - s:
+            return True
+    return False
 
 
 def _longest_first(hit: tuple[Rule, str, int, int, int]) -> int:
