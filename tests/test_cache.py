@@ -237,3 +237,24 @@ def test_an_unusable_pattern_memo_is_ignored(rules_dir: Path, tmp_path: Path, mo
     _fresh_process_memo(monkeypatch)
     assert loader._read_patterns(str(cache)) == 0
     assert _findings(_load(rules_dir, cache)) == reference
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_load_checker_leaves_the_collector_as_it_found_it(rules_dir: Path, tmp_path: Path, enabled: bool) -> None:
+    import gc
+
+    seen: list[bool] = []
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c", pause=lambda: seen.append(gc.isenabled()))
+        assert gc.isenabled() is enabled
+        loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c")  # warm
+        assert gc.isenabled() is enabled
+        (rules_dir / "broken.toml").write_text("this is = = not toml", encoding="utf-8")
+        with pytest.raises(loader.RuleError):
+            loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c")
+        assert gc.isenabled() is enabled  # restored when the build fails too
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen and not any(seen)  # off while it built
