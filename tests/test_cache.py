@@ -44,7 +44,7 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 def _load(rules_dir: Path, cache: Path | None, backend: str = "ahocorasick-rs") -> Checker:
-    return loader.load_checker([rules_dir], defaults=False, cache_dir=cache, backend=backend)
+    return loader.load_checker([rules_dir], defaults=False, cache_dir=cache, backend=backend, save="now")
 
 
 def test_warm_cache_gives_the_same_checker_without_parsing(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,7 +104,7 @@ def test_no_cache_writes_nothing(rules_dir: Path, tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     _load(rules_dir, None)
     assert not (tmp_path / "xdg").exists()
-    loader.load_checker([rules_dir], defaults=False)  # the default: $XDG_CACHE_HOME/livestream-compliance
+    loader.load_checker([rules_dir], defaults=False, save="now")  # the default: $XDG_CACHE_HOME/livestream-compliance
     assert len(list((tmp_path / "xdg" / "livestream-compliance").glob("*.state"))) == 1
 
 
@@ -185,7 +185,7 @@ def test_warm_start_does_not_import_pydantic(rules_dir: Path, tmp_path: Path) ->
 def test_load_checker_pauses_between_its_long_steps(tmp_path: Path) -> None:
     """``pause`` is called between the long steps, cold and warm, and changes nothing found."""
     calls: list[int] = []
-    cold = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
+    cold = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1), save="now")
     assert len(calls) >= 6  # after the rules, jieba's dictionary, its teaching, the compile, the folding, each automaton
     calls.clear()
     warm = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
@@ -247,7 +247,7 @@ def test_load_checker_leaves_the_collector_as_it_found_it(rules_dir: Path, tmp_p
     was = gc.isenabled()
     try:
         (gc.enable if enabled else gc.disable)()
-        loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c", pause=lambda: seen.append(gc.isenabled()))
+        loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c", pause=lambda: seen.append(gc.isenabled()), save="now")
         assert gc.isenabled() is enabled
         loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "c")  # warm
         assert gc.isenabled() is enabled
@@ -258,3 +258,84 @@ def test_load_checker_leaves_the_collector_as_it_found_it(rules_dir: Path, tmp_p
     finally:
         (gc.enable if was else gc.disable)()
     assert seen and not any(seen)  # off while it built
+
+
+def _wait_for(predicate, seconds: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_by_default_a_child_process_writes_the_state(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    written: list[str] = []
+    original = loader._write_state
+
+    def recording(directory: str, *a, **k) -> None:
+        written.append(directory)  # in the process that writes: the parent's list stays empty if a child did
+        original(directory, *a, **k)
+
+    monkeypatch.setattr(loader, "_write_state", recording)
+    reference = _findings(_load(rules_dir, None))
+    first = loader.load_checker([rules_dir], defaults=False, cache_dir=cache, backend="ahocorasick-rs")
+    assert _findings(first) == reference  # usable at once, whatever the child is doing
+    _wait_for(lambda: len(list(cache.glob("*.state"))) == 1 and (cache / "patterns.memo").is_file())
+    assert written == []  # not by this process
+    key = loader._state_key(loader._layers([rules_dir], False), False)
+    _wait_for(lambda: loader._read_state(str(cache), key) is not None)  # complete (atomic rename) and sound
+    # SAVE_NOW: written by the caller, before it returns
+    loader.load_checker([rules_dir], defaults=False, cache_dir=tmp_path / "now", save=loader.SAVE_NOW)
+    assert written == [str(tmp_path / "now")] and len(list((tmp_path / "now").glob("*.state"))) == 1
+    monkeypatch.setattr(Checker, "_compile", lambda self: pytest.fail("state rebuilt on a warm start"))
+    assert _findings(_load(rules_dir, cache)) == reference
+
+
+def test_the_writing_child_keeps_no_inherited_descriptor_and_default_signal_actions() -> None:
+    import os
+    import signal
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    handler = lambda *_a: None  # noqa: E731
+    before = signal.signal(signal.SIGTERM, handler)
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report on fd 2 (kept) what _detach left
+            try:
+                os.dup2(w, 2)
+                loader._detach()
+                try:
+                    os.fstat(listener.fileno())
+                    report = "socket still open"
+                except OSError:
+                    report = "closed"
+                report += " default" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else " handler"
+                os.write(2, report.encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        w = -1
+        out = b""
+        while chunk := os.read(r, 100):
+            out += chunk
+        os.waitpid(pid, 0)
+        assert out == b"closed default"
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        listener.close()
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_save_must_be_one_of_the_two_modes(rules_dir: Path) -> None:
+    from livestream_compliance.errors import UsageError
+
+    with pytest.raises(UsageError, match="save must be"):
+        loader.load_checker([rules_dir], defaults=False, cache_dir=None, save="later")

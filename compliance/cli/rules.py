@@ -135,7 +135,7 @@ def run_build(args: argparse.Namespace) -> int:
         existed = path.is_file()
         t0 = time.perf_counter()
         # prebuilt=None: the state is written to the cache even where the install carries it prebuilt
-        checker = load_checker(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir, model=False,
+        checker = load_checker(args.paths, defaults=not args.no_default_rules, cache_dir=cache_dir, model=False, save="now",
                                prebuilt=None)
     except RuleError as exc:
         return _rule_errors(exc)

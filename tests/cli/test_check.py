@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -620,7 +621,10 @@ def test_the_build_state_is_cached_unless_no_cache(cli, stdin_bytes, monkeypatch
     assert first.code == 1 and not cache.exists()
     stdin_bytes("这是最好的，加我微信\n".encode())
     second = cli(*args)
-    assert cache.is_dir() and len(list(cache.glob("*.state"))) == 1 and (cache / "patterns.memo").is_file()
+    deadline = time.monotonic() + 60  # the loader writes the state from a child process: wait for it
+    while not (len(list(cache.glob("*.state"))) == 1 and (cache / "patterns.memo").is_file()):
+        assert time.monotonic() < deadline, "the state was not written"
+        time.sleep(0.02)
     stdin_bytes("这是最好的，加我微信\n".encode())
     third = cli(*args)  # from the cache
     assert first.out == second.out == third.out != ""

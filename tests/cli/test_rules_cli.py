@@ -215,7 +215,7 @@ def test_build_writes_the_start_up_state_the_next_load_reads(cli, tmp_path, monk
         raise AssertionError("built again")
 
     monkeypatch.setattr(loader, "build_rule_set", no_build)
-    checker = loader.load_checker([BASIC], defaults=False, cache_dir=cache, model=False)
+    checker = loader.load_checker([BASIC], defaults=False, cache_dir=cache, model=False, save="now")
     assert checker.version == version
 
 

@@ -220,14 +220,24 @@ async def test_default_builder_uses_the_state_cache_unless_disabled(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache = tmp_path / "xdg" / "livestream-compliance"
     app: App = await make_app(rules=[str(rules_dir)], state_cache=state_cache)
+
+    async def states(n: int) -> int:
+        # the loader writes a new state from a child process: wait for it (up to a minute)
+        for _ in range(3000 if state_cache else 0):
+            if len(list(cache.glob("*.state"))) >= n:
+                break
+            await asyncio.sleep(0.02)
+        return len(list(cache.glob("*.state"))) if cache.is_dir() else 0
+
     first = await app.reload()
+    assert await states(1) == (1 if state_cache else 0)
     second = await app.reload()  # unchanged rules: from the cache when it is on
     assert first.ok and second.ok and first.rule_version == second.rule_version
-    assert (cache.is_dir() and len(list(cache.glob("*.state"))) == 1) is state_cache
+    assert (cache.is_dir() and await states(1) == 1) is state_cache
     set_pack_version(rules_dir, "4.0")  # an edit is a miss: rebuilt, and a second state file
     third = await app.reload()
     assert third.ok and third.rule_version != second.rule_version
-    assert (len(list(cache.glob("*.state"))) == 2) if state_cache else not cache.exists()
+    assert (await states(2) == 2) if state_cache else not cache.exists()
 
 
 async def test_the_build_waits_for_the_event_loop_to_catch_up() -> None:
