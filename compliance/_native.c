@@ -2325,7 +2325,131 @@ has_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return present < 0 ? NULL : PyBool_FromLong(present);
 }
 
+/* fold_groups(keys, table) -> (folded keys, first, more, index): ``keys`` (a list of str) grouped
+ * by their form through ``table`` (a list of code points indexed by code point; a character beyond
+ * it is kept): the distinct folded keys in order of first appearance, per folded key the index of
+ * its first key (a list of int), for the folded keys of more than one key the indexes of the others
+ * in key order (a dict: folded-key index -> tuple), and folded key -> its index (a dict). What
+ * Checker._build_fold's per-key loop makes, in one C pass. */
+static PyObject *
+fold_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "fold_groups(keys, table) takes two lists");
+        return NULL;
+    }
+    PyObject *keys = args[0], *tlist = args[1];
+    Py_ssize_t tn = PyList_GET_SIZE(tlist), n = PyList_GET_SIZE(keys);
+    Py_UCS4 *tab = PyMem_Malloc((size_t)(tn ? tn : 1) * sizeof(Py_UCS4));
+    Py_UCS4 *buf = NULL;
+    Py_ssize_t cap = 0;
+    PyObject *fkeys = NULL, *first = NULL, *more = NULL, *index = NULL, *result = NULL;
+    if (tab == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < tn; i++) {
+        PyObject *v = PyList_GET_ITEM(tlist, i);
+        long c = PyLong_Check(v) ? PyLong_AsLong(v) : -1;
+        if (c < 0 || c > 0x10FFFF) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "fold_groups: table[%zd] is not a code point", i);
+            goto done;
+        }
+        tab[i] = (Py_UCS4)c;
+    }
+    fkeys = PyList_New(0);
+    first = PyList_New(0);
+    more = PyDict_New();
+    index = PyDict_New();
+    if (fkeys == NULL || first == NULL || more == NULL || index == NULL)
+        goto done;
+    for (Py_ssize_t ki = 0; ki < n; ki++) {
+        PyObject *key = PyList_GET_ITEM(keys, ki);
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "fold_groups: keys[%zd] is not a str", ki);
+            goto done;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+        int kind = PyUnicode_KIND(key);
+        const void *data = PyUnicode_DATA(key);
+        if (len > cap) {
+            Py_UCS4 *nb = PyMem_Realloc(buf, (size_t)len * sizeof(Py_UCS4));
+            if (nb == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            buf = nb;
+            cap = len;
+        }
+        int changed = 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            Py_UCS4 m = c < (Py_UCS4)tn ? tab[c] : c;
+            buf[i] = m;
+            changed |= m != c;
+        }
+        PyObject *folded;
+        if (changed)
+            folded = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, len);
+        else {
+            Py_INCREF(key);
+            folded = key;
+        }
+        if (folded == NULL)
+            goto done;
+        PyObject *fi = PyDict_GetItemWithError(index, folded); /* borrowed */
+        int bad = 0;
+        if (fi == NULL) {
+            PyObject *ki_obj = NULL, *fi_obj = NULL;
+            bad = PyErr_Occurred() != NULL
+                  || (fi_obj = PyLong_FromSsize_t(PyList_GET_SIZE(fkeys))) == NULL
+                  || PyDict_SetItem(index, folded, fi_obj) < 0
+                  || PyList_Append(fkeys, folded) < 0
+                  || (ki_obj = PyLong_FromSsize_t(ki)) == NULL
+                  || PyList_Append(first, ki_obj) < 0;
+            Py_XDECREF(fi_obj);
+            Py_XDECREF(ki_obj);
+        } else {
+            PyObject *others = PyDict_GetItemWithError(more, fi); /* borrowed */
+            PyObject *ki_obj = NULL;
+            if (others == NULL && !PyErr_Occurred()) {
+                PyObject *fresh = PyList_New(0);
+                bad = fresh == NULL || PyDict_SetItem(more, fi, fresh) < 0;
+                Py_XDECREF(fresh); /* the dict holds it */
+                others = bad ? NULL : fresh;
+            }
+            bad = bad || others == NULL || (ki_obj = PyLong_FromSsize_t(ki)) == NULL || PyList_Append(others, ki_obj) < 0;
+            Py_XDECREF(ki_obj);
+        }
+        Py_DECREF(folded);
+        if (bad)
+            goto done;
+    }
+    {
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(more, &pos, &k, &v)) { /* values replaced in place: the key set stays */
+            PyObject *t = PyList_AsTuple(v);
+            if (t == NULL || PyDict_SetItem(more, k, t) < 0) {
+                Py_XDECREF(t);
+                goto done;
+            }
+            Py_DECREF(t);
+        }
+    }
+    result = PyTuple_Pack(4, fkeys, first, more, index);
+done:
+    PyMem_Free(tab);
+    PyMem_Free(buf);
+    Py_XDECREF(fkeys);
+    Py_XDECREF(first);
+    Py_XDECREF(more);
+    Py_XDECREF(index);
+    return result;
+}
+
 static PyMethodDef native_functions[] = {
+    {"fold_groups", (PyCFunction)(void (*)(void))fold_groups, METH_FASTCALL,
+     "fold_groups(keys, table): keys grouped by their folded form (see Checker._build_fold)."},
     {"has_any", (PyCFunction)(void (*)(void))has_any, METH_FASTCALL,
      "has_any(text, strings): whether text holds one of strings (a pattern's guard)."},
     {"jieba_spans", (PyCFunction)(void (*)(void))jieba_spans, METH_FASTCALL,

@@ -122,13 +122,28 @@ class JiebaSegmenter:
         else:
             self._tk.initialize()
         # rule terms become words of their own ...
+        suggest = self._suggest_freq
         for t in terms:
             if len(t) >= 2:
-                self._tk.add_word(t)
+                self._tk.add_word(t, suggest(t))
         # ... and exception phrases (第一次, 大麻烦) outrank the terms they contain
         for p in protected:
             if len(p) >= 2:
-                self._tk.add_word(p, freq=max(self._tk.suggest_freq(p, False), 1) * 50)
+                self._tk.add_word(p, freq=max(suggest(p), 1) * 50)
+
+    def _suggest_freq(self, word: str) -> int:
+        """jieba's ``suggest_freq(word, False)`` (what ``add_word(word)`` gives a word by default),
+        its segmentation of ``word`` by the C extension where it segments as jieba does: teaching
+        the default packs' 6,600 words cut each with jieba's Python DAG (~0.1 s of a build)."""
+        tk = self._tk
+        freq_of = tk.FREQ
+        if not self._native or type(freq_of) is not dict:
+            return int(tk.suggest_freq(word, False))
+        ftotal = float(tk.total)
+        freq = 1.0
+        for s, e in _jieba_spans(word, freq_of, tk.total):  # type: ignore[misc]
+            freq *= freq_of.get(word[s:e], 1) / ftotal  # the same operations, in jieba's order
+        return max(int(freq * tk.total) + 1, freq_of.get(word, 1))
 
     @staticmethod
     def _tokenizer(cache_dir: str | None = None):  # type: ignore[no-untyped-def]

@@ -396,3 +396,48 @@ def test_a_pattern_is_not_searched_where_its_guard_is_absent(
     assert asked["absent"] > 1000, asked
     monkeypatch.setattr(engine, "_has_any", engine._may_hold_any)  # as without the C extension
     assert {(t, s): checker.check(t, s) for t, s in guarded} == guarded
+
+
+_FOLD_KEYS = st.lists(st.text(alphabet="为位味微薇信心新abc\U0001f600\u00e9x", max_size=6), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=_FOLD_KEYS)
+def test_fold_groups_in_c_equals_the_python_loop(keys: list[str]) -> None:
+    from livestream_compliance import engine
+    from livestream_compliance.tables import fold_table
+
+    if engine._native is None:
+        pytest.skip("the C extension is not built")
+    table = list(range(0xA000))
+    for ch, rep in fold_table().items():
+        if len(ch) == 1 and len(rep) == 1 and ord(ch) < 0xA000:
+            table[ord(ch)] = ord(rep)
+    table[ord("x")] = ord("\u00e9")  # a Latin fold too, and characters beyond the table (emoji) kept
+    fast = engine._fold_groups(keys, table)
+    native, engine._native = engine._native, None
+    try:
+        slow = engine._fold_groups(keys, table)
+    finally:
+        engine._native = native
+    assert fast == slow
+    assert list(fast[2]) == sorted(fast[2])  # ordered by folded-key index, as the loop makes it
+    fkeys, first, more, index = fast
+    assert fkeys == list(dict.fromkeys(k.translate(table) for k in keys)) and index == {f: i for i, f in enumerate(fkeys)}
+    grouped = sorted([first[fi], *more.get(fi, ())] for fi in range(len(fkeys)))
+    assert sorted(ki for g in grouped for ki in g) == list(range(len(keys)))
+
+
+def test_fold_groups_rejects_bad_arguments() -> None:
+    from livestream_compliance import engine
+
+    if engine._native is None:
+        pytest.skip("the C extension is not built")
+    with pytest.raises(TypeError):
+        engine._native.fold_groups(["a"], (1, 2))
+    with pytest.raises(TypeError):
+        engine._native.fold_groups(["a", 3], [0])
+    with pytest.raises(ValueError):
+        engine._native.fold_groups(["a"], [0, -5])
+    with pytest.raises(TypeError):
+        engine._native.fold_groups(["a"])

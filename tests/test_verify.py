@@ -82,3 +82,18 @@ def test_another_jieba_version_segments_with_jieba_itself(segmenter: verify.Jieb
     monkeypatch.setattr(verify, "_jieba_spans", lambda *a: pytest.fail("C path used under another jieba version"))
     other = verify.JiebaSegmenter.taught(freq, total)
     assert other.spans("加我微信最好") == _jieba(other._tk, "加我微信最好") == ((0, 4), (4, 6))
+
+
+def test_teaching_gives_jiebas_own_dictionary(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The taught dictionary (its words' frequencies from the C segmentation) is the one jieba's
+    own ``add_word``/``suggest_freq`` make, on every rule term and exception and odd words."""
+    freq, total = verify.JiebaSegmenter().dictionary()  # jieba's dictionary alone
+    words = sorted({t for r in checker.rules.rules for t in (*r.terms, *r.exceptions)})
+    words += ["ab 12", "微信+qq", "１２３", "\u9fd6\u9fd6", "最好😀最好", "a\nb", "x"]
+    protected = words[::3]
+    fast = verify.JiebaSegmenter(words, protected, dictionary=(dict(freq), total))
+    monkeypatch.setattr(verify, "_native_segmentation", lambda tk: False)
+    slow = verify.JiebaSegmenter(words, protected, dictionary=(dict(freq), total))
+    assert fast._native is True and slow._native is False
+    assert fast.dictionary() == slow.dictionary()
+    assert fast.dictionary()[1] > total  # something was taught
