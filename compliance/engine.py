@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from itertools import compress, product
 from operator import methodcaller
 from typing import Any, Literal, TypeVar
 
@@ -365,8 +366,11 @@ def aliases(key: str, romanize: Mapping[str, str]) -> set[str]:
             # two letters or more, CJK terms only (a Latin part would run into the pinyin)
             py_all = [romanize.get(ch) for ch in key]
             if all(p is not None and len(p) >= 2 for p in py_all):
-                for mask in range(1, (1 << n) - 1):
-                    out.add("".join(py_all[i] if mask >> i & 1 else key[i] for i in range(n)))  # type: ignore[misc]
+                # every mix of characters and syllables but the key itself (the all-pinyin one is
+                # added above too)
+                mixes = set(map("".join, product(*zip(key, py_all))))  # type: ignore[arg-type]
+                mixes.discard(key)
+                out |= mixes
         if 2 <= n <= MAX_SCATTERED_PINYIN_TERM:
             # one character in pinyin and another swapped for a listed homophone (zhi玉 for 治愈)
             for i, ch in enumerate(key):
@@ -1196,6 +1200,8 @@ class Checker:
         issues: list[RuleIssue] = []
         compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
         alias_cache: dict[str, tuple[set[str], set[str]]] = {}
+        #: normalised term -> its doubled-character variants, dropped-character forms and digit form
+        forms: dict[str, tuple[tuple[str, ...], tuple[tuple[str, int], ...], str | None]] = {}
         # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
         # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
         shared: dict[tuple[int, str, int], _Entry] = {}
@@ -1228,11 +1234,14 @@ class Checker:
                     norm_terms.append(key)
                     if not rule.disguised_only:  # else only its disguised spellings below
                         by_key.setdefault(key, []).append(e_term)
-                    for v in _variants(key) - {key}:
+                    made = forms.get(key)
+                    if made is None:  # once per key, whatever the number of rules and sources
+                        made = forms[key] = (tuple(_variants(key) - {key}), tuple(gap_forms(key).items()), digit_form(key))
+                    variants, gaps, d = made
+                    for v in variants:
                         by_key.setdefault(v, []).append(e_variant)
-                    for g, gap in gap_forms(key).items():
+                    for g, gap in gaps:
                         by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
-                    d = digit_form(key)
                     if d is not None:
                         by_key.setdefault(d, []).append(e_term)  # 第1, 0风险: the term as written with digits
                     if not (rule.aliases or rule.homophones):
@@ -1292,7 +1301,7 @@ class Checker:
                     group = by_ids[ids] = _unique_entries(entries, shared_tuples, term_kinds)
                 groups.append(group)
             auto.entries = [g for g, _ in groups]
-            self._term_keys.update(key for key, (_, is_term) in zip(auto.keys, groups) if is_term)
+            self._term_keys.update(compress(auto.keys, [is_term for _, is_term in groups]))
             self._automata[source] = auto  # its matcher is built once the folding is known (__init__)
             prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
             self._patterns[source] = (prefilter, tuple(pats))
