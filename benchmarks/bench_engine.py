@@ -561,6 +561,10 @@ _COLD_CODE = (
     "t_chk=time.perf_counter()\n"
     "import json; print(json.dumps({'import': t_imp-t, 'load': t_load-t_imp, 'first_check': t_chk-t_load,"
     " 'ready': t_chk-t, 'version': c.version}), flush=True)\n"
+    # a build writes its state from a child process (load_checker's save='background'): wait for it
+    # after 'ready', so that it is done before the next case starts and counts in spawn -> exit
+    "import threading\n"
+    "[w.join() for w in threading.enumerate() if w.name == 'livestream-compliance state writer']\n"
 )
 
 

@@ -564,10 +564,11 @@ def _save(cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: s
     The child is a copy of this process at the moment the build ended: it pickles the same objects
     the caller now goes on using (copy-on-write; the caller's memory is not touched), writes the
     files atomically as the caller would have, and leaves with ``os._exit`` (no atexit handlers, no
-    buffered output flushed twice). It first closes every inherited descriptor but the standard
-    three (a server's listening socket must not outlive the server in it) and restores the default
-    action of SIGINT and SIGTERM (a signal meant for the caller's handlers ends it). A daemon thread
-    of the caller collects its exit status. Saving is best effort either way (see _write_state):
+    buffered output flushed twice). It first points the standard streams at the null device and
+    closes every other inherited descriptor (a server's listening socket must not outlive the server,
+    a pipe reading the caller's output must end with the caller), and restores the default action of
+    SIGINT and SIGTERM (a signal meant for the caller's handlers ends it). A daemon thread of the
+    caller, named "livestream-compliance state writer", collects its exit status. Saving is best effort either way (see _write_state):
     a state that was not written only costs the next start its build.
     """
     if save == SAVE_BACKGROUND and hasattr(os, "fork"):
@@ -590,8 +591,15 @@ def _save(cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: s
 
 
 def _detach() -> None:
-    """In the writing child (see _save): no inherited descriptor beyond 0-2, default signal actions."""
+    """In the writing child (see _save): standard streams on the null device (a pipe the caller's
+    output goes to ends with the caller), no other inherited descriptor, default signal actions."""
     import signal
+
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
 
     try:
         signal.set_wakeup_fd(-1)
