@@ -489,6 +489,9 @@ def load_checker(
     the default packs, so that even the first start of a fresh container skips the build; ``None``:
     none). A state is used only under its exact key (rule files, package code, versions), so a
     prebuilt state never stands in for other rules or another version; nothing is written there.
+    The directory's pattern analyses (``patterns.memo``, the default packs' patterns, keyed by the
+    package's code) serve any other build too: custom rules on top of the default packs analyse
+    only their own patterns, even on a first start with an empty cache.
     ``save``: after a build, write the state to ``cache_dir`` in a child process and return at once
     (``SAVE_BACKGROUND``, the default, where ``os.fork`` exists), or before returning (``SAVE_NOW``:
     the file is there when this returns, as ``compliance rules build`` needs).
@@ -546,8 +549,9 @@ def _load_checker(
             checker = None
         if checker is not None:
             return checker
-    if cdir is not None:
-        _read_patterns(cdir)
+    for directory in (pdir, cdir):  # the install's analyses (the default packs'), then the last build's
+        if directory is not None:
+            _read_patterns(directory)
     rule_set = build_rule_set(layers)
     pause()
     checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)

@@ -4,7 +4,9 @@ rule packs into DIRECTORY (the install's ``prebuilt/`` directory).
 setup.py runs this while it builds the package (after the C extension), so that an installed
 package carries the built state of its own default packs and :func:`~.loader.load_checker` starts
 from it even in a fresh container with empty caches, instead of parsing, validating and building
-(~5 s). The state is keyed exactly as the per-user cache is (rule files, package code, Python and
+(~3 s). It also writes the analyses of the packs' patterns (``patterns.memo``), which any other
+build on the install reads (the default packs plus custom rules, say): only new patterns are
+analysed then. The state is keyed exactly as the per-user cache is (rule files, package code, Python and
 dependency versions): an install whose dependencies differ from the build's simply does not use it.
 
 Exit codes: 0 written; 1 could not be built or written (the message says why; the install goes on
@@ -29,17 +31,26 @@ def write_prebuilt(
 ) -> Path:
     """Build the state for these rules (by default: the default packs) and write it into
     ``directory`` as the only state there; returns its path. Raises on any failure."""
-    from .loader import _layers, _state_key, _write_state, build_checker, build_rule_set, paraphrase_model
+    from .loader import _PATTERNS_FILE, _layers, _state_key, _write_patterns, _write_state, build_checker, build_rule_set, paraphrase_model
 
     layers = _layers(paths, defaults)
     key = _state_key(layers, defaults)
+    rule_set = build_rule_set(layers)
     with tempfile.TemporaryDirectory(prefix="lsc-prebuild-") as scratch:  # jieba's parsed dictionary: not shipped
-        checker = build_checker(build_rule_set(layers), jieba_cache_dir=scratch, model=paraphrase_model())
+        checker = build_checker(rule_set, jieba_cache_dir=scratch, model=paraphrase_model())
     out = Path(directory)
     out.mkdir(mode=0o755, parents=True, exist_ok=True)
     _write_state(os.fspath(out), key, checker, keep=1, strict=True)
     path = out / f"{key[:32]}.state"
     path.chmod(0o644)  # an install is read by every user (the per-user cache files are 0600)
+    # the analyses of these packs' patterns, for any build on this install (custom rules added to
+    # the default packs, an edited pack): only the patterns that are new get analysed
+    memo = out / _PATTERNS_FILE
+    memo.unlink(missing_ok=True)
+    _write_patterns(os.fspath(out), rule_set)
+    if not memo.is_file():
+        raise OSError(f"could not write {memo}")
+    memo.chmod(0o644)
     return path
 
 

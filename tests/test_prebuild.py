@@ -38,16 +38,18 @@ def test_a_prebuilt_state_is_read_and_never_written(rules_dir: Path, tmp_path: P
     reference = _findings(loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=None))
     pre = tmp_path / "prebuilt"
     path = prebuild.write_prebuilt(pre, [rules_dir], defaults=False)
-    assert path.parent == pre and [p.name for p in pre.iterdir()] == [path.name]
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by every user of a system-wide install
-    before = path.read_bytes()
+    shipped = sorted([path.name, "patterns.memo"])
+    assert path.parent == pre and sorted(p.name for p in pre.iterdir()) == shipped
+    for f in pre.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644  # readable by every user of a system-wide install
+    before = {f.name: f.read_bytes() for f in pre.iterdir()}
     _no_build(monkeypatch)
     cache = tmp_path / "cache"
     ck = loader.load_checker([rules_dir], defaults=False, cache_dir=cache, prebuilt=pre)
     assert _findings(ck) == reference
     assert not cache.exists()  # read from the prebuilt directory: nothing copied to the cache
     assert _findings(loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=pre)) == reference
-    assert path.read_bytes() == before and [p.name for p in pre.iterdir()] == [path.name]
+    assert {f.name: f.read_bytes() for f in pre.iterdir()} == before
 
 
 def test_a_prebuilt_state_for_other_rules_is_not_used(rules_dir: Path, tmp_path: Path) -> None:
@@ -57,7 +59,26 @@ def test_a_prebuilt_state_for_other_rules_is_not_used(rules_dir: Path, tmp_path:
     f.write_text(f.read_text(encoding="utf-8") + "\n# a comment is a change too\n", encoding="utf-8")
     ck = loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=pre)
     assert ck.version == loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=None).version
-    assert len(list(pre.iterdir())) == 1  # still only the old state: the new one went nowhere
+    assert len(list(pre.glob("*.state"))) == 1  # still only the old state: the new one went nowhere
+
+
+def test_a_build_on_the_install_reuses_its_pattern_analyses(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules other than the prebuilt ones (a custom pack, an edited one) analyse only new patterns,
+    even with no cache at all: the install ships the analyses of its packs' patterns."""
+    from livestream_compliance import literals
+
+    pre = tmp_path / "prebuilt"
+    prebuild.write_prebuilt(pre, [rules_dir], defaults=False)
+    f = sorted(rules_dir.glob("*.toml"))[0]
+    f.write_text(f.read_text(encoding="utf-8") + "\n# an edit that keeps every pattern\n", encoding="utf-8")
+    monkeypatch.setattr(literals, "_PREPARED", {})  # as in a new process
+    reference = _findings(loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=None))
+    monkeypatch.setattr(literals, "_PREPARED", {})
+    monkeypatch.setattr(literals, "_analyse_tree", lambda *a: pytest.fail("a pattern analysed again"))
+    for cache in (None, tmp_path / "cache"):
+        monkeypatch.setattr(literals, "_PREPARED", {})
+        ck = loader.load_checker([rules_dir], defaults=False, cache_dir=cache, prebuilt=pre, save="now")
+        assert _findings(ck) == reference
 
 
 def test_a_corrupt_prebuilt_state_is_rebuilt(rules_dir: Path, tmp_path: Path) -> None:
