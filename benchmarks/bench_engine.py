@@ -550,12 +550,15 @@ def proposal_ab(cfg: Config, eng: Engines, corpora: list[Corpus]) -> Table:
 
 
 # --------------------------------------------------------------------------- cold start
+#: a small custom pack (three rules) for the cold-start rows of the default packs plus custom rules
+CUSTOM_PACK = Path(__file__).resolve().parent / "custom_pack"
 _COLD_CODE = (
     "import time; t=time.perf_counter()\n"
     "from livestream_compliance import load_checker\n"
     "t_imp=time.perf_counter()\n"
     "import os; kw={'prebuilt': None} if os.environ.get('BENCH_NO_PREBUILT') else {}\n"
-    "c=load_checker(cache_dir=None, **kw) if os.environ.get('BENCH_NO_STATE_CACHE') else load_checker(**kw)\n"
+    "paths=[os.environ['BENCH_RULES']] if os.environ.get('BENCH_RULES') else []\n"
+    "c=load_checker(paths, cache_dir=None, **kw) if os.environ.get('BENCH_NO_STATE_CACHE') else load_checker(paths, **kw)\n"
     "t_load=time.perf_counter()\n"
     "c.check('x')\n"
     "t_chk=time.perf_counter()\n"
@@ -643,6 +646,7 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     try:
         _cold_once(warm_env)  # writes the state cache (and warms the OS file and jieba caches); not counted
         warm, changed, empty, off, fresh, fresh_pre, image = [], [], [], [], [], [], []
+        custom_first, custom_edit = [], []
         for i in range(max(cfg.cold_reps, cfg.cold_reps_fresh)):  # interleaved
             if i < cfg.cold_reps:
                 warm.append(_cold_once(warm_env))
@@ -662,6 +666,15 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
                 tmp = tempfile.mkdtemp(dir=base)
                 if prebuilt_note is not None:
                     fresh_pre.append(_cold_once(dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"))))
+                    # the default packs plus a custom pack (benchmarks/custom_pack): its first start in a
+                    # fresh container of the installed package, then a restart after an edit of the pack
+                    tmp = tempfile.mkdtemp(dir=base)
+                    pack = shutil.copytree(CUSTOM_PACK, os.path.join(tmp, "rules"))
+                    env = dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"), BENCH_RULES=pack)
+                    custom_first.append(_cold_once(env))
+                    with open(os.path.join(pack, "brand.toml"), "a", encoding="utf-8") as f:
+                        f.write("\n# an edit: new rules for the cache, which keeps the last build's analyses\n")
+                    custom_edit.append(_cold_once(env))
                 # a fresh container whose image ran `compliance rules build` (not timed) when it was built
                 tmp = tempfile.mkdtemp(dir=base)
                 env = dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"), BENCH_NO_PREBUILT="1")
@@ -676,12 +689,15 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
             ("fresh container, no prebuilt state (empty jieba and state caches)", fresh),
             ("fresh container, installed package with its prebuilt state (`pip install`; empty caches)", fresh_pre),
             ("fresh container whose image ran `compliance rules build`, no prebuilt state (first start)", image),
+            ("default packs + a custom pack: first start in a fresh container (installed package, empty caches)",
+             custom_first),
+            ("default packs + a custom pack: restart after an edit of the pack (its last build cached)", custom_edit),
         ]
     finally:
         shutil.rmtree(base, ignore_errors=True)
     t = Table(
         key="cold-start",
-        title="Cold start: `python -c` process start to first check done (default packs, default backend)",
+        title="Cold start: `python -c` process start to first check done (default packs unless the case says otherwise; default backend)",
         columns=["case", "runs", "spawn → ready (s)", "in-process: import (s)", "load_checker (s)", "first check (ms)",
                  "spawn → exit (s)", "target ≤ 1.5 s"],
     )
@@ -720,7 +736,8 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     versions = {r["version"] for r in runs_all}
     if len(versions) > 1:
         t.notes.append(f"Rule files changed during the runs (versions {sorted(versions)}).")
-    keys = ("warm", "changed", "empty", "off", "fresh", "prebuilt", "image")  # summary keys, in the order of ``cases``
+    # summary keys, in the order of ``cases``
+    keys = ("warm", "changed", "empty", "off", "fresh", "prebuilt", "image", "custom_first", "custom_edit")
     return t, {k: [r["spawn_to_ready"] for r in runs] for k, (_n, runs) in zip(keys, cases)}
 
 
@@ -735,12 +752,14 @@ from livestream_compliance.normalize import Normalizer
 from livestream_compliance.tables import traditional_to_simplified
 from livestream_compliance.verify import JiebaSegmenter
 from livestream_compliance import loader
+import gc; gc.disable()  # as load_checker builds
 t = time.perf_counter(); rs = load_rule_set(); T['load_rule_set (TOML + pydantic)'] = time.perf_counter() - t
 t = time.perf_counter(); t2s = traditional_to_simplified(); T['OpenCC t2s table'] = time.perf_counter() - t
 t = time.perf_counter(); n = Normalizer.build(t2s); T['Normalizer.build'] = time.perf_counter() - t
 terms = sorted({n.normalize(x) for r in rs.rules for x in r.terms}); prot = sorted({n.normalize(x) for r in rs.rules for x in r.exceptions})
 t = time.perf_counter(); seg = JiebaSegmenter(terms, prot, dictionary=loader._jieba_base_dictionary(None)); T['JiebaSegmenter (dictionary + rule words)'] = time.perf_counter() - t
-t = time.perf_counter(); c = Checker(rs, normalizer=n, segmenter=seg); T['Checker (automata, patterns)'] = time.perf_counter() - t
+t = time.perf_counter(); pm = loader.paraphrase_model(); T['paraphrase model'] = time.perf_counter() - t
+t = time.perf_counter(); c = loader.build_checker(rs, segmenter=seg, model=pm); T['build_checker (its normaliser and tables, aliases, automata, folding)'] = time.perf_counter() - t
 print(json.dumps(T))
 """
     runs = []

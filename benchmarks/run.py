@@ -228,7 +228,9 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
                        ("off", "state cache off, no prebuilt state"),
                        ("fresh", "empty jieba and state caches (fresh container), no prebuilt state"),
                        ("prebuilt", "fresh container, installed package with its prebuilt state"),
-                      ("image", "fresh container whose image ran `compliance rules build`")):
+                       ("image", "fresh container whose image ran `compliance rules build`"),
+                       ("custom_first", "default packs + a custom pack, first start in a fresh container"),
+                       ("custom_edit", "default packs + a custom pack, restart after an edit of the pack")):
         if csum.get(key):
             t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s",
                            _verdict(statistics.median(csum[key]), 1.5, higher_is_better=False)])
