@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <structmember.h> /* T_OBJECT_EX, READONLY (SlotMaker) */
 #include <float.h>
 #include <math.h>
@@ -2447,7 +2448,99 @@ done:
     return result;
 }
 
+/* jieba_dictionary(text) -> (freq, total) or None: jieba's prefix dictionary of its dict.txt
+ * (``text``, decoded): per line ``word count tag``, each word -> its count (a repeated word keeps
+ * its last), each proper prefix of a word that is not a word -> 0, and the counts' sum; what
+ * jieba's gen_pfdict makes. None where the text is not plainly in that shape (a line without
+ * exactly two spaces, an empty field, white space at either end of a line, a count that is not
+ * ASCII digits, a line break other than "\n"): the caller then parses it its own way. */
+static PyObject *
+jieba_dictionary(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "jieba_dictionary(text) takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    PyObject *freq = PyDict_New(), *zero = PyLong_FromLong(0), *result = NULL;
+    long long total = 0;
+    int shape = 1; /* 0: not in the expected shape */
+    if (freq == NULL || zero == NULL)
+        goto done;
+    Py_ssize_t pos = 0;
+    while (pos < n && shape) {
+        Py_ssize_t sp1 = -1, sp2 = -1, end = pos;
+        for (; end < n; end++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, end);
+            if (c == '\n')
+                break;
+            if (c == ' ') {
+                if (sp1 < 0)
+                    sp1 = end;
+                else if (sp2 < 0)
+                    sp2 = end;
+                else
+                    shape = 0;
+            } else if (c == '\r' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e) || c == 0x85 || c == 0x2028 || c == 0x2029)
+                shape = 0;
+        }
+        if (!shape || sp2 < 0 || sp2 == sp1 + 1 || sp1 == pos || sp2 == end - 1
+            || Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, pos)) || Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1))) {
+            /* an empty line, fewer than two spaces, an empty word, count or tag, or white space at
+             * either end (jieba strips each line first) */
+            shape = 0;
+            break;
+        }
+        long long count = 0;
+        for (Py_ssize_t i = sp1 + 1; i < sp2; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (c < '0' || c > '9' || count > (LLONG_MAX - 9) / 10) {
+                shape = 0;
+                break;
+            }
+            count = count * 10 + (c - '0');
+        }
+        if (!shape)
+            break;
+        total += count;
+        if (total < 0) {
+            shape = 0;
+            break;
+        }
+        PyObject *word = PyUnicode_Substring(text, pos, sp1), *value = PyLong_FromLongLong(count);
+        int bad = word == NULL || value == NULL || PyDict_SetItem(freq, word, value) < 0;
+        Py_XDECREF(value);
+        for (Py_ssize_t i = pos + 1; !bad && i < sp1; i++) {
+            PyObject *prefix = PyUnicode_Substring(text, pos, i);
+            bad = prefix == NULL || PyDict_SetDefault(freq, prefix, zero) == NULL;
+            Py_XDECREF(prefix);
+        }
+        Py_XDECREF(word);
+        if (bad)
+            goto done;
+        pos = end + 1; /* past the "\n" (or the end) */
+    }
+    if (!shape || n == 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        PyObject *t = PyLong_FromLongLong(total);
+        if (t != NULL) {
+            result = PyTuple_Pack(2, freq, t);
+            Py_DECREF(t);
+        }
+    }
+done:
+    Py_XDECREF(freq);
+    Py_XDECREF(zero);
+    return result;
+}
+
 static PyMethodDef native_functions[] = {
+    {"jieba_dictionary", (PyCFunction)jieba_dictionary, METH_O,
+     "jieba_dictionary(text): jieba's prefix dictionary of its dict.txt text, or None (see loader)."},
     {"fold_groups", (PyCFunction)(void (*)(void))fold_groups, METH_FASTCALL,
      "fold_groups(keys, table): keys grouped by their folded form (see Checker._build_fold)."},
     {"has_any", (PyCFunction)(void (*)(void))has_any, METH_FASTCALL,

@@ -145,10 +145,16 @@ def test_jieba_dictionary_parsed_like_jieba_and_cached_in_the_cache_dir(tmp_path
     with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), "rb") as f:
         expected = jieba.Tokenizer().gen_pfdict(f)
     assert loader._parse_jieba_dict() == expected
-    # a fresh container: nothing in TMPDIR nor in the cache dir -> parsed, and written to the cache dir
     empty_tmp, cache = tmp_path / "tmp", tmp_path / "cache"
     empty_tmp.mkdir()
     monkeypatch.setattr(loader.tempfile, "gettempdir", lambda: str(empty_tmp))
+    if loader._native is not None:
+        # with the C extension: parsed from dict.txt every time, no cache file read or written
+        assert loader._native_jieba_dict() == expected
+        assert loader._jieba_base_dictionary(str(cache)) == expected
+        assert not cache.exists() and not list(empty_tmp.iterdir())
+    # without it, a fresh container (nothing in TMPDIR nor in the cache dir): parsed, and written to the cache dir
+    monkeypatch.setattr(loader, "_native_jieba_dict", lambda: None)
     assert loader._jieba_base_dictionary(str(cache)) == expected
     assert not list(empty_tmp.iterdir())
     with open(cache / "jieba.cache", "rb") as f:
@@ -341,3 +347,28 @@ def test_save_must_be_one_of_the_two_modes(rules_dir: Path) -> None:
 
     with pytest.raises(UsageError, match="save must be"):
         loader.load_checker([rules_dir], defaults=False, cache_dir=None, save="later")
+
+
+@pytest.mark.parametrize("text", [
+    "", "\n", "a 1 x\n\nb 2 y\n", "a 1\n", "a +1 x\n", "a 1 x y\n", "a 1 x\r\n", "a  x\n", "a 1 x\u2028b 2 y",
+    "a 99999999999999999999999 x\n", "a １ x\n", "a 1 x", "abc 3 n\nab 2 v\nabc 5 n\n", " 4 x\n", "a 1 \n",
+    "中华人民 3 nt\n中华 7 ns\n人 2 n\n中华人民 1 nt\n",
+])
+def test_the_c_jieba_parse_equals_the_python_one_or_declines(text: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if loader._native is None:
+        pytest.skip("the C extension is not built")
+    import io
+
+    jieba = loader._verify.import_jieba()
+    native = loader._native.jieba_dictionary(text)
+    dict_txt = tmp_path / "dict.txt"
+    dict_txt.write_bytes(text.encode("utf-8"))
+
+    class FakeJieba:
+        __file__ = str(tmp_path / "__init__.py")
+
+    monkeypatch.setattr(loader._verify, "import_jieba", lambda: FakeJieba)
+    python = loader._parse_jieba_dict()
+    if native is not None:
+        assert native == python  # (declining is always safe: the Python parse or jieba decides)
+        assert native == jieba.Tokenizer().gen_pfdict(io.BytesIO(text.encode("utf-8")))  # and jieba's own reading
