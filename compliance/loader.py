@@ -633,12 +633,20 @@ def _detach() -> None:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
         pass
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGALRM", signal.SIGTERM)):
         try:
             signal.signal(sig, signal.SIG_DFL)
         except (ValueError, OSError):
             pass
+    if hasattr(signal, "alarm"):
+        # a lock another thread of the caller held at the fork would leave the writer waiting forever:
+        # it ends after _WRITER_SECONDS whatever happens (the state is written by a rename, or not at all)
+        signal.alarm(_WRITER_SECONDS)
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
+
+
+#: the longest a state-writing child may run (see _detach); writing the default packs' state takes ~0.5 s
+_WRITER_SECONDS = 600
 
 
 def _reap(pid: int) -> None:

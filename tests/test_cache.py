@@ -325,6 +325,7 @@ def test_the_writing_child_keeps_no_inherited_descriptor_and_default_signal_acti
                 null = os.stat(os.devnull).st_rdev
                 status |= 8 * any(os.fstat(fd).st_rdev != null for fd in (0, 1, 2))
                 status |= 16 * (signal.getsignal(signal.SIGTERM) != signal.SIG_DFL)
+                status |= 32 * (not 0 < signal.alarm(0) <= loader._WRITER_SECONDS)  # a deadline was set
             except BaseException:
                 status = 99
             finally:
