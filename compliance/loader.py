@@ -358,12 +358,16 @@ def _seal(magic: bytes, payload: bytes) -> bytes:
     return magic + hashlib.sha256(payload).digest() + payload
 
 
-def _unseal(magic: bytes, blob: bytes) -> bytes | None:
-    """The payload of a :func:`_seal`-ed file, or None if it is foreign, truncated or damaged."""
+def _unseal(magic: bytes, blob: bytes) -> memoryview | None:
+    """The payload of a :func:`_seal`-ed file (a view of ``blob``: a 21 MB state is not copied), or
+    None if it is foreign, truncated or damaged."""
     n = len(magic)
-    if len(blob) < n + 32 or blob[:n] != magic or hashlib.sha256(blob[n + 32 :]).digest() != blob[n : n + 32]:
+    if len(blob) < n + 32 or blob[:n] != magic:
         return None
-    return blob[n + 32 :]
+    payload = memoryview(blob)[n + 32 :]
+    if hashlib.sha256(payload).digest() != blob[n : n + 32]:
+        return None
+    return payload
 
 
 def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
@@ -435,11 +439,16 @@ def _pack_dictionary(freq: dict[str, int], total: int) -> bytes | None:
 def _unpack_dictionary(blob: object) -> tuple[dict[str, int], int] | None:
     try:
         words, counts, total = marshal.loads(blob)  # type: ignore[arg-type]
+        if type(total) is not int:
+            return None
+        if _native is not None and type(words) is str and type(counts) is bytes:
+            # the same dict in one C pass (~0.1 s instead of ~0.3 s for the 511,847 entries)
+            return _native.packed_dictionary(words, counts), total
         values = array("q", counts)
         keys = words.split("\n") if words else []
     except (TypeError, ValueError, EOFError):
         return None
-    if type(total) is not int or len(keys) != len(values):
+    if len(keys) != len(values):
         return None
     return dict(zip(keys, values)), total
 
