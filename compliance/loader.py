@@ -535,7 +535,7 @@ def load_checker(
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a checker is read or built, as it was before after.
+    """The cyclic garbage collector off while a checker is read or built, then as it was before.
 
     A build makes a few hundred thousand lists, tuples and dicts and keeps nearly all of them; each
     700 of them started a young collection, and the old collections walked jieba's dictionary and
@@ -603,10 +603,11 @@ def _save(cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: s
     files atomically as the caller would have, and leaves with ``os._exit`` (no atexit handlers, no
     buffered output flushed twice). It first points the standard streams at the null device and
     closes every other inherited descriptor (a server's listening socket must not outlive the server,
-    a pipe reading the caller's output must end with the caller), and restores the default action of
-    SIGINT and SIGTERM (a signal meant for the caller's handlers ends it). A daemon thread of the
-    caller, named "livestream-compliance state writer", collects its exit status. Saving is best effort either way (see _write_state):
-    a state that was not written only costs the next start its build.
+    a pipe reading the caller's output must end with the caller), restores the default actions of
+    SIGINT, SIGTERM and SIGALRM (a signal meant for the caller's handlers ends it) and ends after
+    ``_WRITER_SECONDS`` whatever happens. A daemon thread of the caller, named "livestream-compliance
+    state writer", collects its exit status. Saving is best effort either way (see _write_state): a
+    state that was not written only costs the next start its build.
     """
     if save == SAVE_BACKGROUND and hasattr(os, "fork"):
         try:
@@ -637,7 +638,6 @@ def _detach() -> None:
         os.dup2(null, fd)
     if null > 2:
         os.close(null)
-
     try:
         signal.set_wakeup_fd(-1)
     except (ValueError, OSError):
