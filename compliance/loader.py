@@ -131,11 +131,14 @@ def _jieba_base_dictionary(cache_dir: str | None) -> tuple[dict[str, int], int] 
 
 def _native_jieba_dict() -> tuple[dict[str, int], int] | None:
     """:func:`_parse_jieba_dict`'s result from ``_native.jieba_dictionary``, or None without the C
-    extension or where it declines the file's shape (tests/test_cache.py holds them equal)."""
+    extension, under a jieba version whose ``gen_pfdict`` it was not checked against, or where it
+    declines the file's shape (tests/test_cache.py holds it equal to jieba's own reading)."""
     if _native is None:
         return None
     try:
         jieba = _verify.import_jieba()
+        if not _verify._JIEBA_SAME_ALGORITHM.match(str(getattr(jieba, "__version__", ""))):
+            return None
         with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), "rb") as f:
             text = f.read().decode("utf-8")
     except Exception:  # noqa: BLE001 - the other routes decide (jieba reports a missing file)

@@ -149,6 +149,10 @@ def test_jieba_dictionary_parsed_like_jieba_and_cached_in_the_cache_dir(tmp_path
     empty_tmp.mkdir()
     monkeypatch.setattr(loader.tempfile, "gettempdir", lambda: str(empty_tmp))
     if loader._native is not None:
+        # another jieba version: its own reading decides (via the cache file or the Python parse)
+        with monkeypatch.context() as m:
+            m.setattr(jieba, "__version__", "0.43")
+            assert loader._native_jieba_dict() is None
         # with the C extension: parsed from dict.txt every time, no cache file read or written
         assert loader._native_jieba_dict() == expected
         assert loader._jieba_base_dictionary(str(cache)) == expected
