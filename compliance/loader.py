@@ -135,15 +135,21 @@ def _native_jieba_dict() -> tuple[dict[str, int], int] | None:
     declines the file's shape (tests/test_cache.py holds it equal to jieba's own reading)."""
     if _native is None:
         return None
+    read = _jieba_dict_text()
+    if read is None or not _verify._JIEBA_SAME_ALGORITHM.match(read[0]):
+        return None
+    return _native.jieba_dictionary(read[1])  # type: ignore[no-any-return]
+
+
+def _jieba_dict_text() -> tuple[str, str] | None:
+    """jieba's version and the text of its default ``dict.txt``, or None if either cannot be had
+    (jieba reports a missing file itself)."""
     try:
         jieba = _verify.import_jieba()
-        if not _verify._JIEBA_SAME_ALGORITHM.match(str(getattr(jieba, "__version__", ""))):
-            return None
         with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), "rb") as f:
-            text = f.read().decode("utf-8")
-    except Exception:  # noqa: BLE001 - the other routes decide (jieba reports a missing file)
+            return str(getattr(jieba, "__version__", "")), f.read().decode("utf-8")
+    except Exception:  # noqa: BLE001 - the other routes decide
         return None
-    return _native.jieba_dictionary(text)  # type: ignore[no-any-return]
 
 
 def _parse_jieba_dict() -> tuple[dict[str, int], int] | None:
@@ -152,13 +158,11 @@ def _parse_jieba_dict() -> tuple[dict[str, int], int] | None:
 
     ``None`` if the file is missing or not in the expected ``word freq tag`` shape (jieba decides).
     """
-    try:
-        jieba = _verify.import_jieba()
-        with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), "rb") as f:
-            lines = f.read().decode("utf-8").splitlines()
-        fields = " ".join(lines).split(" ")
-    except Exception:  # noqa: BLE001 - jieba will report it
+    read = _jieba_dict_text()
+    if read is None:
         return None
+    lines = read[1].splitlines()
+    fields = " ".join(lines).split(" ")
     if len(fields) != 3 * len(lines) or not lines or not all(fields) or any(line != line.strip() for line in lines):
         # not exactly three non-empty fields per line (a blank line, a missing tag), or white space
         # at either end of a line (jieba strips it): jieba's parser decides
