@@ -273,7 +273,7 @@ slot_table_init(SlotTable *t, size_t n)
         cap <<= 1;
         shift--;
     }
-    t->slots = PyMem_Malloc(sizeof(Slot) * cap);
+    t->slots = PyMem_RawMalloc(sizeof(Slot) * cap); /* raw: may be called without the interpreter lock */
     if (t->slots == NULL)
         return -1;
     memset(t->slots, 0xFF, sizeof(Slot) * cap);
@@ -389,14 +389,14 @@ step(const AutomatonObject *a, int32_t s, uint32_t c)
 static void
 Automaton_free_arrays(AutomatonObject *self)
 {
-    PyMem_Free(self->states);
-    PyMem_Free(self->out);
-    PyMem_Free(self->dict);
-    PyMem_Free(self->keynext);
-    PyMem_Free(self->keylen);
-    PyMem_Free(self->root);
-    PyMem_Free(self->build.slots);
-    PyMem_Free(self->edges);
+    PyMem_RawFree(self->states); /* the raw allocator: built without the interpreter lock */
+    PyMem_RawFree(self->out);
+    PyMem_RawFree(self->dict);
+    PyMem_RawFree(self->keynext);
+    PyMem_RawFree(self->keylen);
+    PyMem_RawFree(self->root);
+    PyMem_RawFree(self->build.slots);
+    PyMem_RawFree(self->edges);
     self->states = NULL;
     self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
     self->build.slots = NULL;
@@ -412,65 +412,33 @@ Automaton_dealloc(AutomatonObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Build the automaton of ``nkeys`` keys (``items``, non-empty str) into ``b``'s arrays, which must
+ * be NULL. Runs without the interpreter lock: it reads only the keys' (immutable) character data,
+ * which the caller keeps alive, and allocates with the raw allocator. 0, -1 (out of memory) or -2
+ * (an inconsistent trie); on failure ``b``'s arrays are freed by the caller. */
 static int
-Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
+automaton_build(AutomatonObject *b, PyObject *const *items, Py_ssize_t nkeys, size_t total)
 {
-    PyObject *keys_arg;
-    static char *kwlist[] = {"keys", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &keys_arg))
-        return -1;
-    PyObject *seq = PySequence_Fast(keys_arg, "Automaton() takes a sequence of str");
-    if (seq == NULL)
-        return -1;
-    Automaton_free_arrays(self);
-    Py_ssize_t nkeys = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    if (nkeys > INT32_MAX / 2) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "too many keys");
-        return -1;
-    }
-    size_t total = 1;
-    for (Py_ssize_t k = 0; k < nkeys; k++) {
-        if (!PyUnicode_Check(items[k])) {
-            Py_DECREF(seq);
-            PyErr_Format(PyExc_TypeError, "key %zd must be a str, not %s", k, Py_TYPE(items[k])->tp_name);
-            return -1;
-        }
-        Py_ssize_t n = PyUnicode_GET_LENGTH(items[k]);
-        if (n == 0) {
-            Py_DECREF(seq);
-            PyErr_Format(PyExc_ValueError, "key %zd is empty", k);
-            return -1;
-        }
-        total += (size_t)n;
-    }
-    if (total > (1u << 30)) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "keys too long in total");
-        return -1;
-    }
-    self->nkeys = nkeys;
+    int rc = 0;
+    b->nkeys = nkeys;
     /* the trie, in the build's table: per state its failure link, output and parent; one entry per
      * character read (at most one new state each), shrunk once the states are made */
-    int32_t *fail = PyMem_Malloc(sizeof(int32_t) * total);
-    int32_t *out = PyMem_Malloc(sizeof(int32_t) * total);
-    int32_t *dict = PyMem_Malloc(sizeof(int32_t) * total);
-    int32_t *parent = PyMem_Malloc(sizeof(int32_t) * total);
-    uint32_t *pchar = PyMem_Malloc(sizeof(uint32_t) * total);
-    int32_t *depth = PyMem_Malloc(sizeof(int32_t) * total);
-    int32_t *keylast = PyMem_Malloc(sizeof(int32_t) * total); /* last key in a state's chain */
+    int32_t *fail = PyMem_RawMalloc(sizeof(int32_t) * total);
+    int32_t *out = PyMem_RawMalloc(sizeof(int32_t) * total);
+    int32_t *dict = PyMem_RawMalloc(sizeof(int32_t) * total);
+    int32_t *parent = PyMem_RawMalloc(sizeof(int32_t) * total);
+    uint32_t *pchar = PyMem_RawMalloc(sizeof(uint32_t) * total);
+    int32_t *depth = PyMem_RawMalloc(sizeof(int32_t) * total);
+    int32_t *keylast = PyMem_RawMalloc(sizeof(int32_t) * total); /* last key in a state's chain */
     int32_t *nkids = NULL, *kid0 = NULL, *order = NULL, *newid = NULL;
     Edge *adj = NULL;
-    self->keynext = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
-    self->keylen = PyMem_Malloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
-    self->root = PyMem_Malloc(sizeof(int32_t) * ROOT_N);
-    if (!fail || !out || !dict || !parent || !pchar || !depth || !keylast || !self->keynext || !self->keylen ||
-        !self->root || slot_table_init(&self->build, total) < 0) { /* room for every character a new state */
-        Py_DECREF(seq);
+    b->keynext = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    b->keylen = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nkeys ? nkeys : 1));
+    b->root = PyMem_RawMalloc(sizeof(int32_t) * ROOT_N);
+    if (!fail || !out || !dict || !parent || !pchar || !depth || !keylast || !b->keynext || !b->keylen ||
+        !b->root || slot_table_init(&b->build, total) < 0) /* room for every character a new state */
         goto nomemory;
-    }
-    memset(self->root, 0xFF, sizeof(int32_t) * ROOT_N);
+    memset(b->root, 0xFF, sizeof(int32_t) * ROOT_N);
     int32_t n = 1;
     out[0] = -1;
     keylast[0] = -1;
@@ -485,7 +453,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         int32_t st = 0;
         for (Py_ssize_t i = 0; i < len; i++) {
             uint32_t c = PyUnicode_READ(kind, data, i);
-            int32_t t = go(self, st, c);
+            int32_t t = go(b, st, c);
             if (t < 0) {
                 t = n++;
                 out[t] = -1;
@@ -494,26 +462,25 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
                 parent[t] = st;
                 pchar[t] = c;
                 if (st == 0 && c < ROOT_N)
-                    self->root[c] = t;
+                    b->root[c] = t;
                 else
-                    slot_put(&self->build, ((uint64_t)st << 21) | c, t);
+                    slot_put(&b->build, ((uint64_t)st << 21) | c, t);
             }
             st = t;
         }
-        self->keylen[k] = (int32_t)len;
-        self->keynext[k] = -1;
+        b->keylen[k] = (int32_t)len;
+        b->keynext[k] = -1;
         if (out[st] < 0)
             out[st] = (int32_t)k;
         else
-            self->keynext[keylast[st]] = (int32_t)k;
+            b->keynext[keylast[st]] = (int32_t)k;
         keylast[st] = (int32_t)k;
     }
-    Py_DECREF(seq);
-    self->nstates = n;
+    b->nstates = n;
     /* each state's children (but the root's dense ones) together: counted, then placed */
-    nkids = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
-    kid0 = PyMem_Malloc(sizeof(int32_t) * ((size_t)n + 1));
-    adj = PyMem_Malloc(sizeof(Edge) * (size_t)n);
+    nkids = PyMem_RawCalloc((size_t)n + 1, sizeof(int32_t));
+    kid0 = PyMem_RawMalloc(sizeof(int32_t) * ((size_t)n + 1));
+    adj = PyMem_RawMalloc(sizeof(Edge) * (size_t)n);
     order = keylast; /* reused: no longer needed */
     newid = depth;   /* reused once the failure links are made */
     if (!nkids || !kid0 || !adj)
@@ -538,7 +505,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         for (int32_t t = 0; t < n; t++)
             if (depth[t] > maxd)
                 maxd = depth[t];
-        int32_t *count = PyMem_Calloc((size_t)maxd + 2, sizeof(int32_t));
+        int32_t *count = PyMem_RawCalloc((size_t)maxd + 2, sizeof(int32_t));
         if (count == NULL)
             goto nomemory;
         for (int32_t t = 0; t < n; t++)
@@ -547,7 +514,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
             count[d] += count[d - 1];
         for (int32_t t = 0; t < n; t++)
             order[count[depth[t]]++] = t;
-        PyMem_Free(count);
+        PyMem_RawFree(count);
     }
     fail[0] = 0;
     dict[0] = -1;
@@ -559,7 +526,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         if (p != 0) {
             int32_t g = fail[p];
             for (;;) {
-                int32_t x = go(self, g, c);
+                int32_t x = go(b, g, c);
                 if (x >= 0) {
                     f = x;
                     break;
@@ -572,8 +539,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         fail[t] = f;
         dict[t] = out[f] >= 0 ? f : dict[f];
     }
-    PyMem_Free(self->build.slots);
-    self->build.slots = NULL;
+    PyMem_RawFree(b->build.slots);
+    b->build.slots = NULL;
     /* the run-time layout: states renumbered in breadth-first order, siblings together (the root's
      * children by code point, then each state's in turn), edge lists in the same order */
     {
@@ -581,9 +548,9 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         order[0] = 0;
         newid[0] = 0;
         for (uint32_t c = 0; c < ROOT_N; c++)
-            if (self->root[c] >= 0) {
-                order[next] = self->root[c];
-                newid[self->root[c]] = next++;
+            if (b->root[c] >= 0) {
+                order[next] = b->root[c];
+                newid[b->root[c]] = next++;
             }
         for (int32_t i = 0; i < n; i++) {
             int32_t t = order[i];
@@ -593,8 +560,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
             }
         }
         if (next != n) {
-            PyErr_SetString(PyExc_SystemError, "Automaton: the trie's states are not all reachable");
-            goto fail;
+            rc = -2;
+            goto done;
         }
     }
     size_t nedges = 0;
@@ -607,17 +574,17 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
             nedges += 1 + (k <= LINEAR_MAX ? (size_t)k : cap);
         }
     }
-    self->states = PyMem_Malloc(sizeof(State) * (size_t)n);
-    self->out = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
-    self->dict = PyMem_Malloc(sizeof(int32_t) * (size_t)n);
-    self->edges = PyMem_Malloc(sizeof(Edge) * (nedges ? nedges : 1));
-    if (!self->states || !self->out || !self->dict || !self->edges)
+    b->states = PyMem_RawMalloc(sizeof(State) * (size_t)n);
+    b->out = PyMem_RawMalloc(sizeof(int32_t) * (size_t)n);
+    b->dict = PyMem_RawMalloc(sizeof(int32_t) * (size_t)n);
+    b->edges = PyMem_RawMalloc(sizeof(Edge) * (nedges ? nedges : 1));
+    if (!b->states || !b->out || !b->dict || !b->edges)
         goto nomemory;
-    self->nedges = (Py_ssize_t)nedges;
+    b->nedges = (Py_ssize_t)nedges;
     size_t at = 0;
     for (int32_t i = 0; i < n; i++) {
         int32_t t = order[i], k = nkids[t];
-        State *st = &self->states[i];
+        State *st = &b->states[i];
         const Edge *kids = adj + kid0[t];
         st->fail = newid[fail[t]];
         st->mask = 0;
@@ -625,8 +592,8 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         for (int32_t e = 0; e < k; e++)
             st->mask |= bit_of(kids[e].c);
         st->first = out[t] >= 0 ? i : dict[t] >= 0 ? newid[dict[t]] : -1;
-        self->out[i] = out[t];
-        self->dict[i] = dict[t] >= 0 ? newid[dict[t]] : -1;
+        b->out[i] = out[t];
+        b->dict[i] = dict[t] >= 0 ? newid[dict[t]] : -1;
         if (k == 0) {
             st->c = NO_CHILD;
             st->x = 0;
@@ -638,7 +605,7 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         else {
             st->c = MANY;
             st->x = (int32_t)at;
-            Edge *list = self->edges + at;
+            Edge *list = b->edges + at;
             if (k <= LINEAR_MAX) {
                 list[0].c = (uint32_t)k;
                 list[0].t = 0;
@@ -670,34 +637,99 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
         }
     }
     for (uint32_t c = 0; c < ROOT_N; c++)
-        if (self->root[c] >= 0)
-            self->root[c] = newid[self->root[c]];
-    PyMem_Free(fail);
-    PyMem_Free(out);
-    PyMem_Free(dict);
-    PyMem_Free(parent);
-    PyMem_Free(pchar);
-    PyMem_Free(depth);
-    PyMem_Free(keylast);
-    PyMem_Free(nkids);
-    PyMem_Free(kid0);
-    PyMem_Free(adj);
-    return 0;
+        if (b->root[c] >= 0)
+            b->root[c] = newid[b->root[c]];
+    goto done;
 nomemory:
-    PyErr_NoMemory();
-fail:
-    PyMem_Free(fail);
-    PyMem_Free(out);
-    PyMem_Free(dict);
-    PyMem_Free(parent);
-    PyMem_Free(pchar);
-    PyMem_Free(depth);
-    PyMem_Free(keylast);
-    PyMem_Free(nkids);
-    PyMem_Free(kid0);
-    PyMem_Free(adj);
+    rc = -1;
+done:
+    PyMem_RawFree(fail);
+    PyMem_RawFree(out);
+    PyMem_RawFree(dict);
+    PyMem_RawFree(parent);
+    PyMem_RawFree(pchar);
+    PyMem_RawFree(depth);
+    PyMem_RawFree(keylast);
+    PyMem_RawFree(nkids);
+    PyMem_RawFree(kid0);
+    PyMem_RawFree(adj);
+    return rc;
+}
+
+static int
+Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *keys_arg;
+    static char *kwlist[] = {"keys", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &keys_arg))
+        return -1;
+    /* a tuple of its own: no other thread can drop a key while the build runs without the lock */
+    PyObject *seq = PySequence_Tuple(keys_arg);
+    if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "Automaton() takes a sequence of str");
+        }
+        return -1;
+    }
+    Py_ssize_t nkeys = PyTuple_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    if (nkeys > INT32_MAX / 2) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "too many keys");
+        return -1;
+    }
+    size_t total = 1;
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        if (!PyUnicode_Check(items[k])) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "key %zd must be a str, not %s", k, Py_TYPE(items[k])->tp_name);
+            return -1;
+        }
+        Py_ssize_t n = PyUnicode_GET_LENGTH(items[k]);
+        if (n == 0) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "key %zd is empty", k);
+            return -1;
+        }
+        total += (size_t)n;
+    }
+    if (total > (1u << 30)) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "keys too long in total");
+        return -1;
+    }
+    /* built aside, without the interpreter lock (other threads run meanwhile: a server's event loop
+     * during a reload, or the other automaton's build), then swapped in with the lock held, so that
+     * no scan ever sees a half-built automaton */
+    AutomatonObject b;
+    memset(&b, 0, sizeof b);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = automaton_build(&b, items, nkeys, total);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(seq);
+    if (rc < 0) {
+        Automaton_free_arrays(&b);
+        if (rc == -1)
+            PyErr_NoMemory();
+        else
+            PyErr_SetString(PyExc_SystemError, "Automaton: the trie's states are not all reachable");
+        return -1;
+    }
     Automaton_free_arrays(self);
-    return -1;
+    self->nstates = b.nstates;
+    self->nkeys = b.nkeys;
+    self->nedges = b.nedges;
+    self->states = b.states;
+    self->edges = b.edges;
+    self->out = b.out;
+    self->dict = b.dict;
+    self->keynext = b.keynext;
+    self->keylen = b.keylen;
+    self->root = b.root;
+    self->build.slots = NULL;
+    return 0;
 }
 
 /* Append the tuple of the ``n`` integers ``values`` to ``list``; -1 with the error set. */
@@ -1252,7 +1284,7 @@ ModelScanner_free(ModelScannerObject *self)
     PyMem_Free(self->mags);
     PyMem_Free(self->bound);
     PyMem_Free(self->bmag);
-    PyMem_Free(self->grams.slots);
+    PyMem_RawFree(self->grams.slots);
     PyMem_Free(self->gchar);
     self->grams.slots = NULL;
     self->gchar = NULL;
@@ -1374,7 +1406,7 @@ read_grams(ModelScannerObject *self, PyObject *keys)
     }
     Py_DECREF(seq);
     if (!usable) {
-        PyMem_Free(self->grams.slots);
+        PyMem_RawFree(self->grams.slots);
         PyMem_Free(self->gchar);
         self->grams.slots = NULL;
         self->gchar = NULL;

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from .classifier import BatchScorer, ParaphraseModel
 from .errors import InputError, RuleError, RuleIssue, UsageError
 from .findings import Finding, Source
-from .matcher import DEFAULT_BACKEND, Matcher, _native, build_matcher, translate_table
+from .matcher import DEFAULT_BACKEND, Matcher, MatcherBuild, _native, build_matcher, translate_table
 from .normalize import VECTOR_MIN_CHARS, Normalizer, VectorTable, offset_map, to_original_span
 from .rules import PRODUCT_CATEGORIES, Rule, RuleSet
 from .literals import prepare
@@ -783,10 +783,13 @@ class Checker:
         fold_index: tuple[list[int], dict[Source, tuple[list[str], list[tuple[tuple[Rule, str], ...]]]]] | None = None,
         model: ParaphraseModel | None = None,
         pause: Callable[[], None] | None = None,
+        matchers: Mapping[Source, MatcherBuild] | None = None,
     ) -> None:
-        """``pause``: called between the long steps of the build (each automaton is one call into
-        its library that holds the interpreter lock throughout), so that a caller building in a
-        thread can let its other threads run in between; nothing else depends on it."""
+        """``pause``: called between the long steps of the build (each a call into C or Rust that
+        may hold the interpreter lock throughout), so that a caller building in a thread can let its
+        other threads run in between; nothing else depends on it. ``matchers``: per source, a build
+        a caller started early (e.g. from a state's folded keys, see the loader) to run beside its
+        other work; used only if started for the very key list this checker scans (``keys is``)."""
         pause = pause or _no_pause
         self.rules = rules
         #: the paraphrase model (see classifier.py) and, per source it serves, category -> its
@@ -929,10 +932,20 @@ class Checker:
         self._batch_scorers: dict[Source, BatchScorer] = {}
         #: per source, the folded scan over the batch tables (see _folded_scanner), built on the first batch
         self._batch_scans: dict[Source, Callable[[str], tuple[list[tuple[int, int, int]], list[tuple[int, int, int]], int]] | None] = {}
+        # every automaton started before the first is awaited: with the native backend they build
+        # side by side, without the interpreter lock (see MatcherBuild)
+        builds: dict[Source, MatcherBuild] = {}
         for source in Source:
             auto = self._automata[source]
-            pause()
-            auto.matcher = build_matcher(self._folded_keys.get(source, auto.keys), self.backend)
+            keys = self._folded_keys.get(source, auto.keys)
+            started = (matchers or {}).get(source)
+            if started is None or started.keys is not keys:
+                pause()
+                started = MatcherBuild(keys, self.backend)
+            builds[source] = started
+        for source in Source:
+            auto = self._automata[source]
+            auto.matcher = builds[source].result()
             # with folding, the native backend normalises, scans and resolves a line in one call
             find_r = self._folded_scanner(source, self._ntable, self._nftable)
             self._scan[source] = (

@@ -29,8 +29,9 @@ from typing import Any
 from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue, UsageError
+from .findings import Source
 from .literals import export_prepared, from_recipe, seed_prepared
-from .matcher import DEFAULT_BACKEND, _native
+from .matcher import DEFAULT_BACKEND, MatcherBuild, _native
 from .normalize import Normalizer
 from .rules import RuleSet, build_rule_set
 from .tables import fold_table, homophone_table, near_folds, pinyin_table, traditional_to_simplified
@@ -471,6 +472,10 @@ def _checker_from_state(
     normalizer = Normalizer.from_mapping(state["mapping"], state.get("rebus"))
     if state["jieba"] is None:
         return None
+    fold_index = state.get("fold")
+    # the automata of the state's folded keys build in threads of their own (see MatcherBuild)
+    # while jieba's dictionary is unpacked here; Checker uses them if the index fits its rules
+    matchers = _start_matchers(fold_index, backend)
     unpacked = _unpack_dictionary(state["jieba"])
     if unpacked is None:
         return None
@@ -478,14 +483,24 @@ def _checker_from_state(
         pause()
     freq, total = unpacked
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
-    fold_index = state.get("fold")
     checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
                       fold=fold_table() if fold_index is None else None,
                       near_fold=near_folds() if fold_index is None else None, fold_index=fold_index, model=model,
-                      pause=pause)
+                      pause=pause, matchers=matchers)
     if fold_index is not None and checker.fold_index() is None:
         return None  # a folding index that does not fit these keys: rebuild
     return checker
+
+
+def _start_matchers(fold_index: Any, backend: str) -> dict[Source, MatcherBuild] | None:
+    """Builds of the automata of a state's folded keys, started now (see MatcherBuild), or None when
+    the index has not the expected shape (Checker then checks it and builds what it needs)."""
+    try:
+        _table, by_source = fold_index
+        return {s: MatcherBuild(fkeys, backend) for s, (fkeys, _groups, _entries) in by_source.items()
+                if isinstance(s, Source) and type(fkeys) is list}
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def state_path(

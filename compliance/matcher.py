@@ -16,6 +16,7 @@ results; the tests check that on every rule example and on random text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -133,6 +134,48 @@ def available_backends() -> list[str]:
             continue
         found.append(name)
     return found
+
+
+#: Fewest keys for which MatcherBuild builds in a thread of its own (below, a build takes a few
+#: milliseconds: no thread pays for itself).
+THREAD_MIN_KEYS = 20_000
+
+
+class MatcherBuild:
+    """A matcher of ``keys`` being built. With the native backend and at least ``THREAD_MIN_KEYS``
+    keys, the build runs in a thread of its own, where the C build runs without the interpreter lock
+    (the host automaton's ~0.15 s runs beside whatever the caller does meanwhile: reading jieba's
+    dictionary, building the other automaton, a server's event loop); otherwise it is built here.
+    ``result()`` waits for it and returns the matcher, or raises what the build raised. ``keys`` is
+    kept, so a caller can tell which keys a build was started for."""
+
+    def __init__(self, keys: Sequence[str], backend: str = DEFAULT_BACKEND, small: bool = False) -> None:
+        self.keys = keys
+        self._matcher: Matcher | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if backend == "native" and _native is not None and len(keys) >= THREAD_MIN_KEYS:
+            self._thread = threading.Thread(
+                target=self._run, args=(backend, small), name="livestream-compliance automaton build", daemon=True
+            )
+            self._thread.start()
+        else:
+            self._matcher = build_matcher(keys, backend, small)
+
+    def _run(self, backend: str, small: bool) -> None:
+        try:
+            self._matcher = build_matcher(self.keys, backend, small)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self._error = e
+
+    def result(self) -> Matcher:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        assert self._matcher is not None
+        return self._matcher
 
 
 def build_matcher(keys: Sequence[str], backend: str = DEFAULT_BACKEND, small: bool = False) -> Matcher:

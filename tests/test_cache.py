@@ -199,7 +199,9 @@ def test_load_checker_pauses_between_its_long_steps(tmp_path: Path) -> None:
     assert len(calls) >= 6  # after the rules, jieba's dictionary, its teaching, the compile, the folding, each automaton
     calls.clear()
     warm = loader.load_checker([FIXTURE], defaults=False, cache_dir=tmp_path, model=False, pause=lambda: calls.append(1))
-    assert len(calls) >= 4  # after the state, the dictionary, before each automaton
+    # after the state and the dictionary; the automata of the state's keys build meanwhile in threads of
+    # their own, without the interpreter lock (see MatcherBuild), so there is nothing to pause for
+    assert len(calls) >= 2
     assert _findings(warm) == _findings(cold) == _findings(loader.load_checker([FIXTURE], defaults=False, cache_dir=None, model=False))
 
 

@@ -182,6 +182,57 @@ def test_native_rejects_what_it_cannot_scan() -> None:
         native.Table.__new__(native.Table).translate("好")
 
 
+def test_native_build_runs_without_the_interpreter_lock() -> None:
+    """A large automaton builds in C with the lock released: the thread that asked for it waits,
+    the others run meanwhile (a server's event loop during a reload, the other automaton)."""
+    import random
+    import threading
+    import time
+
+    rng = random.Random(7)
+    keys = ["".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(rng.randrange(2, 7))) for _ in range(400_000)]
+    built: list[float] = []
+
+    def build() -> None:
+        t = time.perf_counter()
+        matcher_module._native.Automaton(keys)
+        built.append(time.perf_counter() - t)
+
+    thread = threading.Thread(target=build)
+    gaps, last = [], time.perf_counter()
+    thread.start()
+    while thread.is_alive():
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+    thread.join()
+    # with the lock held through the C build, this loop would stop for all of it
+    assert len(gaps) > 100 and max(gaps) < built[0] / 2, (max(gaps), built)
+
+
+def test_native_rebuild_replaces_the_automaton_whole() -> None:
+    a = matcher_module._native.Automaton(["好", "好的"])
+    assert a.find("好的") == [(0, 0, 1), (1, 0, 2)]
+    a.__init__(["的"])  # built aside, then swapped in
+    assert a.find("好的") == [(0, 1, 2)] and a.states == 2
+    with pytest.raises(ValueError, match="key 0 is empty"):
+        a.__init__([""])
+    assert a.find("好的") == [(0, 1, 2)]  # a failed build leaves the last one
+
+
+def test_matcher_build_gives_the_matcher_or_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from livestream_compliance.matcher import MatcherBuild
+
+    monkeypatch.setattr(matcher_module, "THREAD_MIN_KEYS", 1)
+    keys = ["好的", "的"]
+    build = MatcherBuild(keys, "native")
+    assert build.keys is keys and build.result().find("好的") == build_matcher(keys, "native").find("好的")
+    with pytest.raises(TypeError, match="key 1 must be a str"):
+        MatcherBuild(["好", 1], "native").result()  # type: ignore[list-item]
+    inline = MatcherBuild(keys, "pyahocorasick")  # other backends build where they are asked
+    assert inline.result().find("好的") == [(0, 0, 2), (1, 1, 2)]
+
+
 def test_native_automaton_reports_its_size() -> None:
     a = matcher_module._native.Automaton(KEYS)
     assert a.states == 1 + len({k[:i] for k in KEYS for i in range(1, len(k) + 1)})
