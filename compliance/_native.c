@@ -2620,9 +2620,196 @@ packed_dictionary(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* FNV-1a over code points: the hash of packed_lookup's word table */
+static inline uint64_t
+fnv_cp(int kind, const void *data, Py_ssize_t a, Py_ssize_t b)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (Py_ssize_t i = a; i < b; i++) {
+        h ^= (uint64_t)PyUnicode_READ(kind, data, i);
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+/* packed_lookup(words, counts, queries) -> dict: of ``queries`` (an iterable of str), those that
+ * are words of the "\n"-separated ``words`` (see packed_dictionary), with their int64 counts; in
+ * one pass over ``words`` that makes no object for the words not asked for (a few of jieba's
+ * 511,847 words are looked up without unpacking them all). */
+static PyObject *
+packed_lookup(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "packed_lookup(words, counts, queries) takes a str, bytes and strs");
+        return NULL;
+    }
+    PyObject *words = args[0];
+    Py_ssize_t n = PyUnicode_GET_LENGTH(words), nbytes = PyBytes_GET_SIZE(args[1]);
+    const char *raw = PyBytes_AS_STRING(args[1]);
+    int kind = PyUnicode_KIND(words);
+    const void *data = PyUnicode_DATA(words);
+    if (nbytes % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "packed_lookup: counts is not a whole number of int64 values");
+        return NULL;
+    }
+    PyObject *qs = PySequence_Tuple(args[2]);
+    if (qs == NULL)
+        return NULL;
+    Py_ssize_t nq = PyTuple_GET_SIZE(qs);
+    for (Py_ssize_t q = 0; q < nq; q++)
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(qs, q))) {
+            Py_DECREF(qs);
+            PyErr_SetString(PyExc_TypeError, "packed_lookup: queries must be str");
+            return NULL;
+        }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)nq)
+        cap <<= 1;
+    Py_ssize_t *slot = PyMem_Malloc(sizeof(Py_ssize_t) * cap);
+    uint64_t *hash = PyMem_Malloc(sizeof(uint64_t) * cap);
+    PyObject *out = PyDict_New();
+    if (slot == NULL || hash == NULL || out == NULL) {
+        PyMem_Free(slot);
+        PyMem_Free(hash);
+        Py_XDECREF(out);
+        Py_DECREF(qs);
+        return PyErr_NoMemory();
+    }
+    for (size_t j = 0; j < cap; j++)
+        slot[j] = -1;
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        PyObject *w = PyTuple_GET_ITEM(qs, q);
+        uint64_t h = fnv_cp(PyUnicode_KIND(w), PyUnicode_DATA(w), 0, PyUnicode_GET_LENGTH(w));
+        size_t j = (size_t)h & (cap - 1);
+        while (slot[j] >= 0)
+            j = (j + 1) & (cap - 1);
+        slot[j] = q;
+        hash[j] = h;
+    }
+    Py_ssize_t start = 0, k = 0, nvalues = nbytes / 8;
+    for (Py_ssize_t i = 0; i <= n && n > 0; i++) {
+        if (i < n && PyUnicode_READ(kind, data, i) != '\n')
+            continue;
+        if (k >= nvalues) {
+            PyErr_SetString(PyExc_ValueError, "packed_lookup: more words than values");
+            goto fail;
+        }
+        uint64_t h = fnv_cp(kind, data, start, i);
+        for (size_t j = (size_t)h & (cap - 1); slot[j] >= 0; j = (j + 1) & (cap - 1)) {
+            if (hash[j] != h)
+                continue;
+            PyObject *w = PyTuple_GET_ITEM(qs, slot[j]);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(w);
+            if (len != i - start)
+                continue;
+            int wk = PyUnicode_KIND(w);
+            const void *wd = PyUnicode_DATA(w);
+            Py_ssize_t c = 0;
+            while (c < len && PyUnicode_READ(wk, wd, c) == PyUnicode_READ(kind, data, start + c))
+                c++;
+            if (c < len)
+                continue;
+            int64_t v;
+            memcpy(&v, raw + 8 * k, 8);
+            PyObject *value = PyLong_FromLongLong((long long)v);
+            if (value == NULL || PyDict_SetItem(out, w, value) < 0) {
+                Py_XDECREF(value);
+                goto fail;
+            }
+            Py_DECREF(value);
+        }
+        start = i + 1;
+        k++;
+    }
+    PyMem_Free(slot);
+    PyMem_Free(hash);
+    Py_DECREF(qs);
+    return out;
+fail:
+    PyMem_Free(slot);
+    PyMem_Free(hash);
+    Py_DECREF(qs);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* select(keys, key_set, entries, objects) -> list of the indexes i where keys[i] is in key_set
+ * (a set or dict; None: no key asked for) or entries[i] is (by identity) one of the objects (a
+ * list; entries may be None): the few places of a delta build's changes in ~200,000 keys. */
+static PyObject *
+select_indexes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[0]) || (args[1] != Py_None && !PyAnySet_Check(args[1]) && !PyDict_Check(args[1])) ||
+        (args[2] != Py_None && !PyList_Check(args[2])) || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "select(keys: list, key_set: set | dict | None, entries: list | None, objects: list)");
+        return NULL;
+    }
+    PyObject *keys = args[0], *wanted = args[1], *entries = args[2], *objs = args[3];
+    Py_ssize_t n = PyList_GET_SIZE(keys), no = PyList_GET_SIZE(objs);
+    if (entries != Py_None && PyList_GET_SIZE(entries) != n) {
+        PyErr_SetString(PyExc_ValueError, "select: keys and entries differ in length");
+        return NULL;
+    }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)no)
+        cap <<= 1;
+    PyObject **set = PyMem_Calloc(cap, sizeof(PyObject *));
+    PyObject *out = PyList_New(0);
+    if (set == NULL || out == NULL) {
+        PyMem_Free(set);
+        Py_XDECREF(out);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t j = 0; j < no; j++) {
+        PyObject *o = PyList_GET_ITEM(objs, j);
+        size_t h = ((size_t)o >> 4) * 0x9E3779B97F4A7C15ull;
+        size_t at = h & (cap - 1);
+        while (set[at] != NULL && set[at] != o)
+            at = (at + 1) & (cap - 1);
+        set[at] = o;
+    }
+    int has_set = wanted != Py_None && (PyDict_Check(wanted) ? PyDict_GET_SIZE(wanted) : PySet_GET_SIZE(wanted)) > 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int hit = 0;
+        if (no && entries != Py_None) {
+            PyObject *o = PyList_GET_ITEM(entries, i);
+            size_t h = ((size_t)o >> 4) * 0x9E3779B97F4A7C15ull;
+            for (size_t at = h & (cap - 1); set[at] != NULL; at = (at + 1) & (cap - 1))
+                if (set[at] == o) {
+                    hit = 1;
+                    break;
+                }
+        }
+        if (!hit && has_set) {
+            PyObject *k = PyList_GET_ITEM(keys, i);
+            hit = PyDict_Check(wanted) ? PyDict_Contains(wanted, k) : PySet_Contains(wanted, k);
+            if (hit < 0)
+                goto fail;
+        }
+        if (hit) {
+            PyObject *v = PyLong_FromSsize_t(i);
+            if (v == NULL || PyList_Append(out, v) < 0) {
+                Py_XDECREF(v);
+                goto fail;
+            }
+            Py_DECREF(v);
+        }
+    }
+    PyMem_Free(set);
+    return out;
+fail:
+    PyMem_Free(set);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef native_functions[] = {
     {"packed_dictionary", (PyCFunction)(void (*)(void))packed_dictionary, METH_FASTCALL,
      "packed_dictionary(words, counts): dict of the newline-separated words to the int64 counts."},
+    {"packed_lookup", (PyCFunction)(void (*)(void))packed_lookup, METH_FASTCALL,
+     "packed_lookup(words, counts, queries): dict of the queries that are words of a packed dictionary."},
+    {"select", (PyCFunction)(void (*)(void))select_indexes, METH_FASTCALL,
+     "select(keys, key_set, entries, objects): indexes of keys in key_set or entries among objects."},
     {"jieba_dictionary", (PyCFunction)jieba_dictionary, METH_O,
      "jieba_dictionary(text): jieba's prefix dictionary of its dict.txt text, or None (see loader)."},
     {"fold_groups", (PyCFunction)(void (*)(void))fold_groups, METH_FASTCALL,

@@ -708,6 +708,150 @@ def _cut_at_gaps(words: tuple[tuple[int, int], ...], positions: list[int]) -> tu
     return tuple(out)
 
 
+_LONG_CJK = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
+
+
+def long_term_spellings(
+    rule: Rule, norm_table: Any, table: list[int], near: Mapping[str, str] | None
+) -> list[tuple[str, str]]:
+    """The folded spellings under which ``rule``'s long terms are indexed (see Checker._build_fold),
+    as ``(folded spelling, normalised term)`` in the order the build meets them: each CJK term of
+    ``MIN_FOLD_TERM`` characters or more folded, and with one folded character (an inner one in
+    3-character terms) swapped for a near syllable's (``near``). None for a rule without homophones."""
+    out: list[tuple[str, str]] = []
+    if not rule.homophones:
+        return out
+    for term in rule.terms:
+        key = term.translate(norm_table)
+        if len(key) >= MIN_FOLD_TERM and _LONG_CJK.fullmatch(key):
+            folded = key.translate(table)
+            out.append((folded, key))
+            for i in range(len(folded)) if len(folded) >= 4 else (1,):
+                for alt in (near or {}).get(folded[i], ""):
+                    out.append((folded[:i] + alt + folded[i + 1 :], key))
+    return out
+
+
+def prefilter_of(pats: list[tuple[Rule, re.Pattern[str]]] | tuple[tuple[Rule, re.Pattern[str]], ...]) -> re.Pattern[str] | None:
+    """One regex matching where any of the untriggered patterns ``pats`` might (their alternation,
+    named groups dropped), or None when there are none."""
+    return re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
+
+
+class RuleCompiler:
+    """Turns rules, one at a time, into automaton keys and their entries: ``add_rule`` appends a
+    rule's entries to ``by_key`` (key -> entries, in the order the rule makes them) and its
+    untriggered patterns to ``pats``. What a rule makes depends on the rule and on the tables given
+    here, never on the other rules, so a full build (``Checker._compile``: every rule in rule-set
+    order) and a delta build (``delta.patch``: the changed rules) make the same entries.
+
+    Problems (a term too short once normalised, an exception that cannot apply) are collected in
+    ``issues``; ``recipes``: pattern -> what ``re`` compiled it from, for the state cache.
+    """
+
+    def __init__(
+        self, normalize: Callable[[str], str], romanize: Mapping[str, str], homophones: Mapping[str, str],
+        lexicon: Mapping[str, int] | None, compiled_patterns: Mapping[str, re.Pattern[str]] | None = None,
+    ) -> None:
+        """``compiled_patterns``: pattern -> the compiled object to use for it (a delta build passes
+        its base's, so that a pattern two rules share is one object, as in a full build: the trigger
+        classification runs each distinct object once)."""
+        self._known_rx = compiled_patterns or {}
+        self.normalize = normalize
+        self.romanize = romanize
+        self.homophones = homophones
+        self.lexicon = lexicon
+        self.issues: list[RuleIssue] = []
+        self.recipes: dict[str, tuple[object, ...]] = {}
+        self._compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
+        self._alias_cache: dict[str, tuple[set[str], set[str]]] = {}
+        #: normalised term -> its doubled-character variants, dropped-character forms and digit form
+        self._forms: dict[str, tuple[tuple[str, ...], tuple[tuple[str, int], ...], str | None]] = {}
+        # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
+        # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
+        self._shared: dict[tuple[int, str, int], _Entry] = {}
+        self.shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
+
+    def entry(self, kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
+              reach: int | None = None, guard: tuple[str, ...] | None = None, anchored: bool = False) -> _Entry:
+        k = (kind, rule.id, id(pattern) if pattern is not None else -(width or 0))
+        e = self._shared.get(k)
+        if e is None or e.rule is not rule:
+            e = self._shared[k] = _Entry(kind, rule, pattern, width, reach, guard, anchored)
+        return e
+
+    def add_rule(self, rule: Rule, by_key: dict[str, list[_Entry]], pats: list[tuple[Rule, re.Pattern[str]]]) -> None:
+        entry, normalize, issues = self.entry, self.normalize, self.issues
+        forms, alias_cache = self._forms, self._alias_cache
+        norm_terms = []
+        e_term, e_variant, e_alias = entry(_TERM, rule), entry(_VARIANT, rule), entry(_ALIAS, rule)
+        e_homophone = entry(_HOMOPHONE, rule)
+        for term in rule.terms:
+            key = normalize(term)
+            if len(key) < 2:
+                issues.append(RuleIssue(rule.file, rule.id, "terms", f"term {term!r} normalises to {key!r}: too short to match"))
+                continue
+            norm_terms.append(key)
+            if not rule.disguised_only:  # else only its disguised spellings below
+                by_key.setdefault(key, []).append(e_term)
+            made = forms.get(key)
+            if made is None:  # once per key, whatever the number of rules and sources
+                made = forms[key] = (tuple(_variants(key) - {key}), tuple(gap_forms(key).items()), digit_form(key))
+            variants, gaps, d = made
+            for v in variants:
+                by_key.setdefault(v, []).append(e_variant)
+            for g, gap in gaps:
+                by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
+            if d is not None:
+                by_key.setdefault(d, []).append(e_term)  # 第1, 0风险: the term as written with digits
+            if not (rule.aliases or rule.homophones):
+                continue
+            if key not in alias_cache:
+                spellings = aliases(key, self.romanize) - {key}
+                swaps = homophone_swaps(key, self.romanize, self.homophones, self.lexicon) - spellings - {key}
+                alias_cache[key] = (spellings, swaps)
+            spellings, swaps = alias_cache[key]
+            if rule.aliases:
+                for a in spellings:
+                    by_key.setdefault(a, []).append(e_alias)
+            if rule.homophones:
+                for a in swaps:
+                    by_key.setdefault(a, []).append(e_homophone)
+        for exc in rule.exceptions:
+            key = normalize(exc)
+            if not key:
+                issues.append(RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} is empty once normalised"))
+                continue
+            if not rule.patterns and not any(t in key for t in norm_terms):
+                issues.append(
+                    RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} contains none of the rule's terms, so it can never apply")
+                )
+                continue
+            by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
+            d = digit_form(key)
+            if d is not None and any(digit_form(t) and digit_form(t) in d for t in norm_terms):
+                # the exception as written with digits covers the term's digit form (第1次)
+                by_key.setdefault(d, []).append(entry(_EXCEPTION, rule))
+        for p in rule.patterns:
+            got = self._compiled.get(p)
+            if got is None:  # each pattern once, whatever the number of speakers
+                prep = prepare(p)  # shared with the rule validator: parsed and compiled once
+                rx = self._known_rx.get(p, prep.rx)
+                if rx.flags != prep.rx.flags:
+                    rx = prep.rx
+                got = self._compiled[p] = (rx, prep.literals, prep.width, prep.reach, prep.guard, prep.anchored)
+                if prep.recipe is not None:
+                    self.recipes[p] = prep.recipe
+            rx, triggers, width, reach, guard, anchored = got
+            if triggers:
+                # the pattern runs only on lines where one of these occurs
+                e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard, anchored)
+                for t in triggers:
+                    by_key.setdefault(t, []).append(e_trigger)
+            else:
+                pats.append((rule, rx))
+
+
 @dataclass(frozen=True)
 class CompiledRules:
     """What :class:`Checker` derives from a rule set at build time, as plain picklable data.
@@ -1017,21 +1161,13 @@ class Checker:
                 if len(key) == 1 and ord(key) < 0xA000:
                     table[ord(key)] = ord(key)
         self._fold_table = table
-        cjk = re.compile("[\u4e00-\u9fff]{%d,}" % MIN_FOLD_TERM)
         long_terms: dict[Source, dict[str, dict[tuple[str, str], tuple[Rule, str]]]] = {s: {} for s in Source}
         for rule in self.rules.rules:
-            if not rule.homophones:
-                continue
-            for term in rule.terms:
-                key = term.translate(self._table)
-                if len(key) >= MIN_FOLD_TERM and cjk.fullmatch(key):
-                    folded = key.translate(table)
-                    for source in rule.sources:
-                        long_terms[source].setdefault(folded, {})[(rule.id, key)] = (rule, key)
-                        for i in range(len(folded)) if len(folded) >= 4 else (1,):
-                            for alt in (near or {}).get(folded[i], ""):
-                                variant = folded[:i] + alt + folded[i + 1 :]
-                                long_terms[source].setdefault(variant, {})[(rule.id, key)] = (rule, key)
+            spellings = long_term_spellings(rule, self._table, table, near)
+            for source in rule.sources:
+                by_folded = long_terms[source]
+                for folded, key in spellings:
+                    by_folded.setdefault(folded, {})[(rule.id, key)] = (rule, key)
         for source in Source:
             fkeys, first, more, index = _fold_groups(self._automata[source].keys, table)
             entries: dict[int, tuple[tuple[Rule, str], ...]] = {}
@@ -1210,98 +1346,16 @@ class Checker:
         self._term_keys = set(compiled.term_keys)
 
     def _compile(self) -> None:
-        issues: list[RuleIssue] = []
-        compiled: dict[str, tuple[re.Pattern[str], set[str] | None, int | None, int | None, tuple[str, ...] | None, bool]] = {}
-        alias_cache: dict[str, tuple[set[str], set[str]]] = {}
-        #: normalised term -> its doubled-character variants, dropped-character forms and digit form
-        forms: dict[str, tuple[tuple[str, ...], tuple[tuple[str, int], ...], str | None]] = {}
-        # one shared _Entry per (kind, rule, pattern) and one shared tuple per distinct entry list:
-        # thousands of keys point at the same few hundred objects (less to build, keep and pickle)
-        shared: dict[tuple[int, str, int], _Entry] = {}
-        shared_tuples: dict[tuple[int, ...], tuple[_Entry, ...]] = {}  # by the entries' ids (no deep hashing)
-
-        def entry(kind: int, rule: Rule, pattern: re.Pattern[str] | None = None, width: int | None = None,
-                  reach: int | None = None, guard: tuple[str, ...] | None = None, anchored: bool = False) -> _Entry:
-            k = (kind, rule.id, id(pattern) if pattern is not None else -(width or 0))
-            e = shared.get(k)
-            if e is None or e.rule is not rule:
-                e = shared[k] = _Entry(kind, rule, pattern, width, reach, guard, anchored)
-            return e
-
+        rc = RuleCompiler(self.normalize, self._romanize, self._homophones, self._lexicon)
+        term_kinds = (_TERM, _VARIANT, _ALIAS)
         for source in Source:
             by_key: dict[str, list[_Entry]] = {}
             pats: list[tuple[Rule, re.Pattern[str]]] = []
             for rule in self.rules.rules:
-                if source not in rule.sources:
-                    continue
-                norm_terms = []
-                e_term, e_variant, e_alias = entry(_TERM, rule), entry(_VARIANT, rule), entry(_ALIAS, rule)
-                e_homophone = entry(_HOMOPHONE, rule)
-                for term in rule.terms:
-                    key = self.normalize(term)
-                    if len(key) < 2:
-                        issues.append(
-                            RuleIssue(rule.file, rule.id, "terms", f"term {term!r} normalises to {key!r}: too short to match")
-                        )
-                        continue
-                    norm_terms.append(key)
-                    if not rule.disguised_only:  # else only its disguised spellings below
-                        by_key.setdefault(key, []).append(e_term)
-                    made = forms.get(key)
-                    if made is None:  # once per key, whatever the number of rules and sources
-                        made = forms[key] = (tuple(_variants(key) - {key}), tuple(gap_forms(key).items()), digit_form(key))
-                    variants, gaps, d = made
-                    for v in variants:
-                        by_key.setdefault(v, []).append(e_variant)
-                    for g, gap in gaps:
-                        by_key.setdefault(g, []).append(entry(_GAP, rule, None, gap))
-                    if d is not None:
-                        by_key.setdefault(d, []).append(e_term)  # 第1, 0风险: the term as written with digits
-                    if not (rule.aliases or rule.homophones):
-                        continue
-                    if key not in alias_cache:
-                        spellings = aliases(key, self._romanize) - {key}
-                        swaps = homophone_swaps(key, self._romanize, self._homophones, self._lexicon) - spellings - {key}
-                        alias_cache[key] = (spellings, swaps)
-                    spellings, swaps = alias_cache[key]
-                    if rule.aliases:
-                        for a in spellings:
-                            by_key.setdefault(a, []).append(e_alias)
-                    if rule.homophones:
-                        for a in swaps:
-                            by_key.setdefault(a, []).append(e_homophone)
-                for exc in rule.exceptions:
-                    key = self.normalize(exc)
-                    if not key:
-                        issues.append(RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} is empty once normalised"))
-                        continue
-                    if not rule.patterns and not any(t in key for t in norm_terms):
-                        issues.append(
-                            RuleIssue(rule.file, rule.id, "exceptions", f"exception {exc!r} contains none of the rule's terms, so it can never apply")
-                        )
-                        continue
-                    by_key.setdefault(key, []).append(entry(_EXCEPTION, rule))
-                    d = digit_form(key)
-                    if d is not None and any(digit_form(t) and digit_form(t) in d for t in norm_terms):
-                        # the exception as written with digits covers the term's digit form (第1次)
-                        by_key.setdefault(d, []).append(entry(_EXCEPTION, rule))
-                for p in rule.patterns:
-                    if p not in compiled:  # each pattern once, whatever the number of speakers
-                        prep = prepare(p)  # shared with the rule validator: parsed and compiled once
-                        compiled[p] = (prep.rx, prep.literals, prep.width, prep.reach, prep.guard, prep.anchored)
-                        if prep.recipe is not None:
-                            self._recipes[p] = prep.recipe
-                    rx, triggers, width, reach, guard, anchored = compiled[p]
-                    if triggers:
-                        # the pattern runs only on lines where one of these occurs
-                        e_trigger = entry(_TRIGGER, rule, rx, width, reach, guard, anchored)
-                        for t in triggers:
-                            by_key.setdefault(t, []).append(e_trigger)
-                    else:
-                        pats.append((rule, rx))
+                if source in rule.sources:
+                    rc.add_rule(rule, by_key, pats)
             auto = _Automaton()
             # (generic homophone spellings are not: they are never words of jieba's, see homophone_swaps)
-            term_kinds = (_TERM, _VARIANT, _ALIAS)
             # keys share few distinct entry lists (every variant of a rule's terms has [variant]):
             # deduplicate and classify each distinct list once, by its entries' ids
             by_ids: dict[tuple[int, ...], tuple[tuple[_Entry, ...], bool]] = {}
@@ -1311,15 +1365,15 @@ class Checker:
                 ids = tuple(map(id, entries))
                 group = by_ids.get(ids)
                 if group is None:
-                    group = by_ids[ids] = _unique_entries(entries, shared_tuples, term_kinds)
+                    group = by_ids[ids] = _unique_entries(entries, rc.shared_tuples, term_kinds)
                 groups.append(group)
             auto.entries = [g for g, _ in groups]
             self._term_keys.update(compress(auto.keys, [is_term for _, is_term in groups]))
             self._automata[source] = auto  # its matcher is built once the folding is known (__init__)
-            prefilter = re.compile("|".join(f"(?:{p.pattern})" for _, p in pats).replace("(?P<hit>", "(?:")) if pats else None
-            self._patterns[source] = (prefilter, tuple(pats))
-        if issues:
-            raise RuleError(list(dict.fromkeys(issues)))  # each problem once, not once per speaker
+            self._patterns[source] = (prefilter_of(pats), tuple(pats))
+        self._recipes.update(rc.recipes)
+        if rc.issues:
+            raise RuleError(list(dict.fromkeys(rc.issues)))  # each problem once, not once per speaker
 
     # ------------------------------------------------------------------ check
     #: ``check`` takes ``crossing=`` (see there); sessions look for this before passing it

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 try:  # Python 3.11+
@@ -418,6 +418,10 @@ class Prepared(NamedTuple):
 
 #: pattern -> its Prepared form; bounded (cleared when full), keyed by the pattern text only
 _PREPARED: dict[str, Prepared] = {}
+#: seeded analyses (see seed_prepared) not asked for yet: pattern -> export_prepared's tuple
+_SEEDS: dict[str, tuple[Any, ...]] = {}
+#: seed sources not read yet (see defer_seeds)
+_PENDING: list[Callable[[], Mapping[str, tuple[Any, ...]]]] = []
 _PREPARED_MAX = 4096
 
 
@@ -433,14 +437,36 @@ def prepare(pattern: str) -> Prepared:
     got = _PREPARED.get(pattern)
     if got is not None:
         return got
+    while pattern not in _SEEDS and _PENDING:  # a seed file not read yet may hold it
+        seed_prepared(_PENDING.pop(0)())
+    seed = _SEEDS.pop(pattern, None)
+    if seed is not None:
+        got = _from_seed(seed)
+        if got is not None:
+            _remember(pattern, got)
+            return got
     parsed = _p.parse(pattern, 0)  # what re.compile(pattern) parses first: the same errors
     literals, width, reach, guard, anchored = _analyse_tree(parsed)
     rx, recipe = compile_parsed(pattern, parsed)
     got = Prepared(rx, recipe, literals, width, reach, guard, anchored)
+    _remember(pattern, got)
+    return got
+
+
+def _remember(pattern: str, got: Prepared) -> None:
     if len(_PREPARED) >= _PREPARED_MAX:
         _PREPARED.clear()
     _PREPARED[pattern] = got
-    return got
+
+
+def _from_seed(seed: tuple[Any, ...]) -> Prepared | None:
+    """A seed made whole, or None when it cannot be (prepare() then analyses the pattern itself)."""
+    try:
+        recipe, lits, width, reach, guard, anchored = seed
+        rx = from_recipe(*recipe)
+        return Prepared(rx, tuple(recipe), None if lits is None else set(lits), width, reach, guard, anchored)
+    except Exception:  # noqa: BLE001 - a damaged seed is only a lost shortcut
+        return None
 
 
 def export_prepared(patterns: Iterable[str]) -> dict[str, tuple[Any, ...]]:
@@ -453,7 +479,20 @@ def export_prepared(patterns: Iterable[str]) -> dict[str, tuple[Any, ...]]:
         if got is not None and got.recipe is not None:
             lits = None if got.literals is None else sorted(got.literals)
             out[p] = (got.recipe, lits, got.width, got.reach, got.guard, got.anchored)
+        else:
+            while p not in _SEEDS and _PENDING:
+                seed_prepared(_PENDING.pop(0)())
+            if p in _SEEDS:  # seeded and not asked for in this process: the same data
+                out[p] = _SEEDS[p]
     return out
+
+
+def defer_seeds(source: Callable[[], Mapping[str, tuple[Any, ...]]]) -> None:
+    """Seed :func:`prepare` from ``source()`` (entries as for :func:`seed_prepared`) when it is first
+    asked for a pattern it has no analysis of, not now: a delta build asks for a few patterns, and
+    reading the analyses of all of them costs more than the few it needs. Sources are read in the
+    order they were given."""
+    _PENDING.append(source)
 
 
 def seed_prepared(entries: Mapping[str, tuple[Any, ...]]) -> int:
@@ -462,11 +501,13 @@ def seed_prepared(entries: Mapping[str, tuple[Any, ...]]) -> int:
     code for them; returns how many were seeded. The caller vouches for the entries' origin (the
     loader keys its file by the package's code and the interpreter version)."""
     n = 0
-    for p, (recipe, lits, width, reach, guard, anchored) in entries.items():
-        if p in _PREPARED or len(_PREPARED) >= _PREPARED_MAX or recipe[0] != p:
-            continue
-        rx = from_recipe(*recipe)
-        _PREPARED[p] = Prepared(rx, tuple(recipe), None if lits is None else set(lits), width, reach, guard, anchored)
+    for p, seed in entries.items():
+        try:
+            if p in _PREPARED or p in _SEEDS or len(_SEEDS) >= _PREPARED_MAX or len(seed) != 6 or seed[0][0] != p:
+                continue
+        except (TypeError, IndexError, KeyError):
+            continue  # not an entry export_prepared makes
+        _SEEDS[p] = tuple(seed)  # compiled when prepare() is first asked for it (a build asks for few)
         n += 1
     return n
 

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,11 @@ from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue, UsageError
 from .findings import Source
-from .literals import export_prepared, from_recipe, seed_prepared
+from .literals import defer_seeds, export_prepared, from_recipe, seed_prepared
 from .matcher import DEFAULT_BACKEND, MatcherBuild, _native
 from .normalize import Normalizer
-from .rules import RuleSet, build_rule_set
+from .rules import FileRules, RuleSet, build_rule_set
+from . import delta as _delta
 from .tables import fold_table, homophone_table, near_folds, pinyin_table, traditional_to_simplified
 from . import verify as _verify
 from .verify import JiebaSegmenter
@@ -279,8 +281,10 @@ def _module_file_text(package: str, name: str) -> str:
         return "?"
 
 
-def _state_key(layers: list[list[tuple[str, str]]], defaults: bool) -> str:
-    """Content hash of everything the built state depends on: rule files, package code, versions."""
+def _env_key() -> bytes:
+    """Digest of everything a built state depends on but the rule files: the package's code and
+    data, the versions of Python and of the libraries the build uses. States of the same ``_env_key``
+    differ only in their rules, so one can be the base of another's delta build."""
     import opencc
 
     from .verify import import_jieba
@@ -294,6 +298,12 @@ def _state_key(layers: list[list[tuple[str, str]]], defaults: bool) -> str:
                  _module_file_text("pydantic", "version.py")):
         h.update(str(part).encode() + b"\0")
     h.update(_code_digest())
+    return h.digest()
+
+
+def _state_key(layers: list[list[tuple[str, str]]], defaults: bool, env: bytes | None = None) -> str:
+    """Content hash of everything the built state depends on: rule files, package code, versions."""
+    h = hashlib.sha256(_env_key() if env is None else env)
     h.update(b"defaults\0" if defaults else b"no-defaults\0")
     for layer in layers:
         h.update(b"\1layer\0")
@@ -378,29 +388,40 @@ def _unseal(magic: bytes, blob: bytes) -> memoryview | None:
     return payload
 
 
-def _read_state(cache_dir: str, key: str) -> dict[str, Any] | None:
-    """The cached state for ``key``, or None if absent, foreign, truncated or corrupt."""
-    path = os.path.join(cache_dir, f"{key[:32]}.state")
+def _read_state(cache_dir: str, key: str | None, path: str | None = None, env: bytes | None = None) -> dict[str, Any] | None:
+    """The cached state for ``key`` (or, with ``key`` None, the state in ``path`` if it was built
+    with the code and versions of ``env``: a delta build's base), or None if absent, foreign,
+    truncated or corrupt."""
+    if path is None:
+        path = os.path.join(cache_dir, f"{(key or '')[:32]}.state")
     try:
         with open(path, "rb") as f:
+            if env is not None and f.read(len(_MAGIC) + 64)[len(_MAGIC) + 32 :] != env:
+                return None  # another version's state: not read further
+            f.seek(0)
             blob = f.read()
     except OSError:
         return None
     payload = _unseal(_MAGIC, blob)
-    if payload is None:
+    if payload is None or (env is not None and payload[:32] != env):
         return None
     try:
-        state = pickle.loads(payload)
+        state = pickle.loads(payload[32:])
     except Exception:  # noqa: BLE001 - written by another version of the code: rebuild
         return None
-    if not isinstance(state, dict) or state.get("key") != key:
+    if not isinstance(state, dict) or (key is not None and state.get("key") != key):
         return None
     return state
 
 
-def _write_state(cache_dir: str, key: str, checker: Checker, keep: int = _KEEP, strict: bool = False) -> None:
+def _write_state(
+    cache_dir: str, key: str, checker: Checker, keep: int = _KEEP, strict: bool = False, *,
+    env: bytes | None = None, files: list[list[FileRules]] | None = None,
+) -> None:
     """Store ``checker``'s build result atomically (temp file + rename), keeping the ``keep`` newest
-    states of the directory; never raises unless ``strict``."""
+    states of the directory; never raises unless ``strict``. ``files``: what each rule file gave
+    (``build_rule_set(files_out=)``), so that a delta build can take its rules instead of parsing
+    an unchanged file again; the state then also keeps what teaching jieba changed."""
     try:
         seg = checker.segmenter
         compiled = checker.compiled()
@@ -414,8 +435,12 @@ def _write_state(cache_dir: str, key: str, checker: Checker, keep: int = _KEEP, 
             "fold": checker.fold_index(),
             "compiled": compiled,
             "jieba": _pack_dictionary(freq, total) if freq is not None else None,
+            # for a delta build from this state (see _delta_checker)
+            "files": files,
+            "jieba_undo": getattr(seg, "undo", None) if files is not None else None,
         }
-        buf = io.BytesIO()
+        buf = io.BytesIO(env if env is not None else _env_key())
+        buf.seek(0, io.SEEK_END)
         _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL, recipes=recipes).dump(state)
         payload = buf.getvalue()
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
@@ -444,9 +469,10 @@ def _pack_dictionary(freq: dict[str, int], total: int) -> bytes | None:
     return marshal.dumps((words, array("q", freq.values()).tobytes(), total))
 
 
-def _unpack_dictionary(blob: object) -> tuple[dict[str, int], int] | None:
+def _unpack_dictionary(blob: object, loaded: tuple[Any, Any, Any] | None = None) -> tuple[dict[str, int], int] | None:
+    """``(freq, total)`` of a packed dictionary (``loaded``: the blob already marshal-loaded), or None."""
     try:
-        words, counts, total = marshal.loads(blob)  # type: ignore[arg-type]
+        words, counts, total = marshal.loads(blob) if loaded is None else loaded  # type: ignore[arg-type]
         if type(total) is not int:
             return None
         if _native is not None and type(words) is str and type(counts) is bytes:
@@ -590,11 +616,12 @@ def _load_checker(
     pm = paraphrase_model() if model else None
     cdir = None if cache_dir is None else default_cache_dir() if cache_dir == DEFAULT_CACHE else os.fspath(cache_dir)
     pdir = None if prebuilt is None else str(PREBUILT_DIR) if prebuilt == PACKAGED else os.fspath(prebuilt)
-    key = _state_key(layers, defaults) if cdir is not None or pdir is not None else ""
+    env = _env_key() if cdir is not None or pdir is not None else b""
+    key = _state_key(layers, defaults, env) if env else ""
     for directory in (cdir, pdir):
         if directory is None:
             continue
-        state = _read_state(directory, key)
+        state = _read_state(directory, key, env=env)
         pause()
         if state is None:
             continue
@@ -605,18 +632,126 @@ def _load_checker(
         if checker is not None:
             return checker
     for directory in (pdir, cdir):  # the install's analyses (the default packs'), then the last build's
-        if directory is not None:
-            _read_patterns(directory)
-    rule_set = build_rule_set(layers)
-    pause()
-    checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)
+        if directory is not None:  # read when a pattern is first analysed (a delta build asks for few)
+            defer_seeds(partial(_patterns_in, directory))
+    files: list[list[FileRules]] = []
+    checker = None
+    for base in _delta_bases(cdir, pdir, env):  # the last build's state, then the install's
+        pause()
+        try:
+            checker, rule_set = _delta_checker(base, layers, backend, pm, pause, files)
+            break
+        except _delta.Unpatchable:
+            files.clear()
+    if checker is None:
+        rule_set = build_rule_set(layers, files_out=files)
+        pause()
+        checker = build_checker(rule_set, backend=backend, jieba_cache_dir=cdir, model=pm, pause=pause)
     if cdir is not None:
         pause()
-        _save(cdir, key, checker, rule_set, save)
+        _save(cdir, key, checker, rule_set, save, env, files)
     return checker
 
 
-def _save(cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: str) -> None:
+#: How many of a cache directory's newest states a delta build tries as its base (each costs a read).
+_DELTA_BASES = 1
+
+
+def _delta_bases(cdir: str | None, pdir: str | None, env: bytes) -> Iterator[dict[str, Any]]:
+    """States that may serve as a delta build's base: built by this code and these versions, with
+    the per-file rules and jieba's teaching recorded. The cache directory's newest first (the last
+    build: a restart after an edit changes one file of it), then the install's prebuilt states (the
+    default packs: a custom pack on top of them adds its rules)."""
+    if not env:
+        return
+    for directory, limit in ((cdir, _DELTA_BASES), (pdir, None)):
+        if directory is None:
+            continue
+        try:
+            paths = sorted(Path(directory).glob("*.state"), key=lambda f: f.stat().st_mtime, reverse=True)
+        except OSError:
+            continue
+        for path in paths[:limit]:
+            state = _read_state(directory, None, path=str(path), env=env)
+            if state is not None and state.get("files") and state.get("jieba_undo") is not None:
+                yield state
+
+
+def _delta_checker(
+    base: dict[str, Any], layers: list[list[tuple[str, str]]], backend: str, model: ParaphraseModel | None,
+    pause: Callable[[], None], files: list[list[FileRules]],
+) -> tuple[Checker, RuleSet]:
+    """A checker for ``layers`` patched from the build in ``base`` (see delta.py): the files the
+    base parsed are not parsed again, only what the changed rules touch is redone, and jieba's
+    dictionary is untaught and taught the new words while the automata build. Raises
+    delta.Unpatchable when the base does not serve (the caller builds in full), RuleError for
+    invalid rules as a full build would."""
+    base_rules, compiled, fold = base["rules"], base["compiled"], base.get("fold")
+    if not isinstance(base_rules, RuleSet) or not isinstance(compiled, CompiledRules):
+        raise _delta.Unpatchable("not a state of this code")
+    try:
+        known = {(name, fd): rules for layer in base["files"] for name, fd, rules in layer}
+        old_undo, _ = base["jieba_undo"]
+        words, counts, _total = marshal.loads(base["jieba"])
+    except (TypeError, ValueError, EOFError):
+        raise _delta.Unpatchable("no usable file list or dictionary") from None
+    rule_set = build_rule_set(layers, known=known, files_out=files)
+    if not any(id(r) in {id(x) for x in base_rules.rules} for r in rule_set.rules):
+        raise _delta.Unpatchable("no rule in common")
+    pause()
+    normalizer = Normalizer.from_mapping(base["mapping"], base.get("rebus"))
+    norm = normalizer.normalize
+    terms = {norm(t) for r in rule_set.rules for t in r.terms}
+    protected = {norm(x) for r in rule_set.rules for x in r.exceptions}
+    new_words = {w for w in (*terms, *protected) if len(w) >= 2}
+    old_words = {w for w in (*(norm(t) for r in base_rules.rules for t in r.terms),
+                             *(norm(x) for r in base_rules.rules for x in r.exceptions)) if len(w) >= 2}
+    # the new rules' jieba dictionary, as far as the patch reads it, before it is unpacked
+    view = _delta.TaughtView(partial(_packed_lookup, words, counts), old_undo, new_words)
+    changed = _delta.standing_changed(view, old_words, new_words)
+    near = near_folds()
+    romanize = pinyin_table("".join(terms))
+    compiled, fold_index = _delta.patch(
+        compiled, fold, base_rules, rule_set, normalize=norm, norm_table=normalizer.table,
+        romanize=romanize, homophones=homophone_table(), lexicon=view, lexicon_changed=changed, near_fold=near,
+    )
+    matchers = _start_matchers(fold_index, backend)  # built beside the unpacking and teaching below
+    pause()
+    unpacked = _unpack_dictionary(base["jieba"], (words, counts, _total))
+    if unpacked is None:
+        raise _delta.Unpatchable("no usable dictionary")
+    freq, _ = unpacked
+    taught_before = {w: freq.get(w, 0) > 0 for w in old_undo}
+    base_total = _verify.JiebaSegmenter.restore_base(freq, base["jieba_undo"])
+    segmenter = JiebaSegmenter(sorted(terms), sorted(protected), dictionary=(freq, base_total))
+    # what the patch took for the taught dictionary, checked against it: the words whose standing changed
+    new_undo = segmenter.undo[0] if segmenter.undo is not None else {}
+    really = {w for w, was in taught_before.items() if (freq.get(w, 0) > 0) != was and len(w) >= 2}
+    really.update(w for w, f in new_undo.items() if w not in taught_before and len(w) >= 2 and (freq.get(w, 0) > 0) != ((f or 0) > 0))
+    if not really <= changed:
+        raise _delta.Unpatchable("the dictionary changed otherwise than foreseen")  # a full build then
+    pause()
+    checker = Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend, romanize=romanize,
+                      homophones=homophone_table(), lexicon=freq, compiled=compiled,
+                      fold=fold_table() if fold_index is None else None, near_fold=near if fold_index is None else None,
+                      fold_index=fold_index, model=model, pause=pause, matchers=matchers)
+    if fold_index is not None and checker.fold_index() is None:
+        raise _delta.Unpatchable("the patched folding index does not fit")  # cannot happen: a full build then
+    return checker, rule_set
+
+
+def _packed_lookup(words: str, counts: bytes, queries: Iterable[str]) -> dict[str, int]:
+    """Those of ``queries`` that are words of a packed dictionary (see _pack_dictionary)."""
+    if _native is not None:
+        return _native.packed_lookup(words, counts, queries)  # type: ignore[no-any-return]
+    wanted = set(queries)
+    return {w: f for w, f in zip(words.split("\n"), array("q", counts)) if w in wanted}
+
+
+def _save(
+    cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: str, env: bytes | None = None,
+    files: list[list[FileRules]] | None = None,
+) -> None:
     """Write the state and the pattern analyses to ``cache_dir``: now, or (``SAVE_BACKGROUND``,
     where ``os.fork`` exists) in a child process, so that the caller is ready ~0.4 s sooner.
 
@@ -639,14 +774,14 @@ def _save(cache_dir: str, key: str, checker: Checker, rule_set: RuleSet, save: s
         if pid == 0:
             try:
                 _detach()
-                _write_state(cache_dir, key, checker)
+                _write_state(cache_dir, key, checker, env=env, files=files)
                 _write_patterns(cache_dir, rule_set)
             finally:
                 os._exit(0)
         if pid > 0:
             threading.Thread(target=_reap, args=(pid,), name="livestream-compliance state writer", daemon=True).start()
             return
-    _write_state(cache_dir, key, checker)
+    _write_state(cache_dir, key, checker, env=env, files=files)
     _write_patterns(cache_dir, rule_set)
 
 
@@ -702,15 +837,22 @@ def _patterns_key() -> bytes:
 def _read_patterns(cache_dir: str) -> int:
     """Seed literals.prepare from the cache directory's pattern file; how many were seeded (0 when
     absent, foreign, corrupt or from other code). Never raises."""
+    return seed_prepared(_patterns_in(cache_dir))
+
+
+def _patterns_in(cache_dir: str) -> dict[str, Any]:
+    """The cache directory's pattern analyses (empty when absent, foreign, corrupt or from other
+    code). Never raises."""
     try:
         with open(os.path.join(cache_dir, _PATTERNS_FILE), "rb") as f:
             blob = f.read()
         payload = _unseal(_PATTERNS_MAGIC, blob)
         if payload is None or payload[:32] != _patterns_key():
-            return 0
-        return seed_prepared(pickle.loads(payload[32:]))
+            return {}
+        got = pickle.loads(payload[32:])
+        return got if isinstance(got, dict) else {}
     except Exception:  # noqa: BLE001 - a pattern file that cannot be used only costs the analysis
-        return 0
+        return {}
 
 
 def _write_patterns(cache_dir: str, rule_set: RuleSet) -> None:

@@ -35,12 +35,13 @@ def write_prebuilt(
 
     layers = _layers(paths, defaults)
     key = _state_key(layers, defaults)
-    rule_set = build_rule_set(layers)
+    files: list = []  # per file, its rules: the base of a delta build of custom rules on this install
+    rule_set = build_rule_set(layers, files_out=files)
     with tempfile.TemporaryDirectory(prefix="lsc-prebuild-") as scratch:  # jieba's parsed dictionary: not shipped
         checker = build_checker(rule_set, jieba_cache_dir=scratch, model=paraphrase_model())
     out = Path(directory)
     out.mkdir(mode=0o755, parents=True, exist_ok=True)
-    _write_state(os.fspath(out), key, checker, keep=1, strict=True)
+    _write_state(os.fspath(out), key, checker, keep=1, strict=True, files=files)
     path = out / f"{key[:32]}.state"
     path.chmod(0o644)  # an install is read by every user (the per-user cache files are 0600)
     # the analyses of these packs' patterns, for any build on this install (custom rules added to

@@ -9,7 +9,7 @@ only parses text it is given, so it can be used and tested without touching the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -155,37 +155,62 @@ def parse_rule_file(text: str, name: str) -> tuple[PackModel, tuple[RuleModel, .
     return parse(text, name)
 
 
-def build_rule_set(layers: Iterable[Iterable[tuple[str, str]]]) -> RuleSet:
+#: What one rule file gave: its name, the SHA-256 of its text, the rules it defines in file order.
+FileRules = tuple[str, str, tuple[Rule, ...]]
+
+
+def file_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_rule_set(
+    layers: Iterable[Iterable[tuple[str, str]]],
+    *,
+    known: Mapping[tuple[str, str], tuple[Rule, ...]] | None = None,
+    files_out: list[list[FileRules]] | None = None,
+) -> RuleSet:
     """Build a RuleSet from layers of ``(file name, TOML text)``.
 
     Inside one layer every rule id must be unique; a later layer overrides an earlier one's
     rule with the same id (a user's directory over the defaults). All problems are collected
     and raised together as one RuleError.
-    """
-    from .schema import parse_rule_file, rule_from_model
 
+    ``known``: ``(file name, file_digest(text))`` -> the rules that file defines, from an earlier
+    build of the same code (a state cache vouches for it); such a file is not parsed again and its
+    very rule objects are used. ``files_out``: filled with what each file gave, per layer.
+    """
     issues: list[RuleIssue] = []
     merged: dict[str, Rule] = {}
     files: list[str] = []
     digest = hashlib.sha256()
     for layer in layers:
         seen_in_layer: dict[str, str] = {}
+        per_file: list[FileRules] = []
         for name, text in layer:
             files.append(name)
             digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-            try:
-                pack, models = parse_rule_file(text, name)
-            except RuleError as exc:
-                issues.extend(exc.issues)
-                continue
-            for m in models:
-                if m.id in seen_in_layer:
+            fd = file_digest(text) if known or files_out is not None else ""
+            rules = known.get((name, fd)) if known else None
+            if rules is None:
+                from .schema import parse_rule_file, rule_from_model
+
+                try:
+                    pack, models = parse_rule_file(text, name)
+                except RuleError as exc:
+                    issues.extend(exc.issues)
+                    continue
+                rules = tuple(rule_from_model(m, pack, name) for m in models)
+            per_file.append((name, fd, rules))
+            for r in rules:
+                if r.id in seen_in_layer:
                     issues.append(
-                        RuleIssue(name, m.id, "id", f"duplicate rule id (also defined in {seen_in_layer[m.id]})")
+                        RuleIssue(name, r.id, "id", f"duplicate rule id (also defined in {seen_in_layer[r.id]})")
                     )
                     continue
-                seen_in_layer[m.id] = name
-                merged[m.id] = rule_from_model(m, pack, name)
+                seen_in_layer[r.id] = name
+                merged[r.id] = r
+        if files_out is not None:
+            files_out.append(per_file)
     if issues:
         raise RuleError(issues)
     if not merged:

@@ -121,15 +121,27 @@ class JiebaSegmenter:
             self._tk.initialized = True
         else:
             self._tk.initialize()
+        terms = [t for t in terms if len(t) >= 2]
+        protected = [p for p in protected if len(p) >= 2]
+        #: what teaching changes, to undo it (see restore_base): every word taught and each of its
+        #: prefixes (add_word makes a missing prefix a word of frequency 0) -> its frequency in the
+        #: base dictionary (None: absent), and the base's total
+        freq = self._tk.FREQ
+        before: dict[str, int | None] = {}
+        for w in (*terms, *protected):
+            for i in range(len(w), 0, -1):
+                p = w[:i]
+                if p in before:
+                    break  # and so are its shorter prefixes
+                before[p] = freq.get(p)
+        self.undo: tuple[dict[str, int | None], int] | None = (before, self._tk.total)
         # rule terms become words of their own ...
         suggest = self._suggest_freq
         for t in terms:
-            if len(t) >= 2:
-                self._tk.add_word(t, suggest(t))
+            self._tk.add_word(t, suggest(t))
         # ... and exception phrases (第一次, 大麻烦) outrank the terms they contain
         for p in protected:
-            if len(p) >= 2:
-                self._tk.add_word(p, freq=max(suggest(p), 1) * 50)
+            self._tk.add_word(p, freq=max(suggest(p), 1) * 50)
 
     def _suggest_freq(self, word: str) -> int:
         """jieba's ``suggest_freq(word, False)`` (what ``add_word(word)`` gives a word by default),
@@ -163,7 +175,21 @@ class JiebaSegmenter:
         self._native = _native_segmentation(self._tk)
         self._tk.FREQ, self._tk.total = freq, total
         self._tk.initialized = True
+        self.undo = None  # type: ignore[assignment]  # taught before: what it was taught on is not known here
         return self
+
+    @staticmethod
+    def restore_base(freq: dict[str, int], undo: tuple[dict[str, int | None], int]) -> int:
+        """Undo the teaching recorded in ``undo`` (a segmenter's ``undo``) on ``freq``, its taught
+        dictionary, in place; returns the base's total. What is left is the dictionary it was taught
+        on, but for the order of the words taught anew (which nothing reads)."""
+        before, total = undo
+        for w, f in before.items():
+            if f is None:
+                freq.pop(w, None)
+            else:
+                freq[w] = f
+        return total
 
     def dictionary(self) -> tuple[dict[str, int], int]:
         """The taught prefix dictionary ``(FREQ, total)`` (shared, not copied: do not modify)."""

@@ -212,6 +212,10 @@ def _fresh_process_memo(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(literals, "_PREPARED", {})
 
+    monkeypatch.setattr(literals, "_SEEDS", {})
+
+    monkeypatch.setattr(literals, "_PENDING", [])
+
 
 def test_a_rule_change_reuses_the_pattern_analyses(rules_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from livestream_compliance import literals

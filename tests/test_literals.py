@@ -108,10 +108,14 @@ def test_seeded_preparations_equal_fresh_ones(monkeypatch: pytest.MonkeyPatch) -
 
     patterns = sorted({p for r in load_rule_set().rules for p in r.patterns})
     monkeypatch.setattr(literals, "_PREPARED", {})
+    monkeypatch.setattr(literals, "_SEEDS", {})
+    monkeypatch.setattr(literals, "_PENDING", [])
     fresh = {p: literals.prepare(p) for p in patterns}
     exported = literals.export_prepared(patterns)
     assert len(exported) == len(patterns) > 500
     monkeypatch.setattr(literals, "_PREPARED", {})
+    monkeypatch.setattr(literals, "_SEEDS", {})
+    monkeypatch.setattr(literals, "_PENDING", [])
     assert literals.seed_prepared(exported) == len(patterns)
     monkeypatch.setattr(literals, "_analyse_tree", lambda *a: pytest.fail("analysed despite the seed"))
     for p in patterns:

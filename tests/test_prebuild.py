@@ -72,11 +72,17 @@ def test_a_build_on_the_install_reuses_its_pattern_analyses(rules_dir: Path, tmp
     f = sorted(rules_dir.glob("*.toml"))[0]
     f.write_text(f.read_text(encoding="utf-8") + "\n# an edit that keeps every pattern\n", encoding="utf-8")
     monkeypatch.setattr(literals, "_PREPARED", {})  # as in a new process
+    monkeypatch.setattr(literals, "_SEEDS", {})
+    monkeypatch.setattr(literals, "_PENDING", [])
     reference = _findings(loader.load_checker([rules_dir], defaults=False, cache_dir=None, prebuilt=None))
     monkeypatch.setattr(literals, "_PREPARED", {})
+    monkeypatch.setattr(literals, "_SEEDS", {})
+    monkeypatch.setattr(literals, "_PENDING", [])
     monkeypatch.setattr(literals, "_analyse_tree", lambda *a: pytest.fail("a pattern analysed again"))
     for cache in (None, tmp_path / "cache"):
         monkeypatch.setattr(literals, "_PREPARED", {})
+        monkeypatch.setattr(literals, "_SEEDS", {})
+        monkeypatch.setattr(literals, "_PENDING", [])
         ck = loader.load_checker([rules_dir], defaults=False, cache_dir=cache, prebuilt=pre, save="now")
         assert _findings(ck) == reference
 

@@ -1,0 +1,326 @@
+"""The delta build (delta.py, loader._delta_checker): after a rule change, the checker patched from
+the last build's state is the checker a full build makes, structure by structure (up to the order
+of keys, which follows string hashing in a full build too) and finding by finding."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from livestream_compliance import delta, loader
+from livestream_compliance.engine import Checker
+from livestream_compliance.findings import Source
+from livestream_compliance.matcher import _native
+
+FIXTURE = Path(__file__).parent / "fixtures" / "rules" / "engine"
+
+
+# --------------------------------------------------------------------------- comparing two checkers
+def _trigger(t: Any) -> Any:
+    if t is None:
+        return None
+    edges, pats = t
+    return edges, tuple((p.pattern, w, r, g, a) for p, w, r, g, a in pats)
+
+
+def canonical(ck: Checker) -> dict[Any, Any]:
+    """Everything a build makes, keyed by key strings instead of key indexes; checks the folding
+    groups' invariants on the way (one group per folded key, lowest index first, every key in the
+    group of its folded form)."""
+    out: dict[Any, Any] = {}
+    index = ck.fold_index()
+    for s in Source:
+        a = ck._automata[s]
+        assert len(set(a.keys)) == len(a.keys) == len(a.entries) == len(a.trigger_only)
+        out[s, "entries"] = {k: tuple((e.kind, e.rule.id, e.pattern.pattern if e.pattern else None, e.width, e.reach, e.guard, e.anchored)
+                                      for e in t) for k, t in zip(a.keys, a.entries)}
+        assert all(out[s, "entries"].values())
+        out[s, "trigger_only"] = {k: _trigger(t) for k, t in zip(a.keys, a.trigger_only)}
+        out[s, "gap_only"] = {a.keys[i] for i in ck._gap_only[s]}
+        prefilter, pats = ck._patterns[s]
+        out[s, "patterns"] = (prefilter.pattern if prefilter else None, tuple((r.id, rx.pattern) for r, rx in pats))
+        if index is not None:
+            fkeys, (first, more), fentries = index[1][s]
+            assert len(set(fkeys)) == len(fkeys) == len(first)
+            groups = {}
+            for fi, f in enumerate(fkeys):
+                g = ([first[fi]] if first[fi] >= 0 else []) + list(more.get(fi, ()))
+                assert g == sorted(g) and all(a.keys[k].translate(index[0]) == f for k in g)
+                assert g or fi in fentries  # a folded key stands for keys, or for long terms alone
+                groups[f] = sorted(a.keys[k] for k in g)
+            assert sum(len(g) for g in groups.values()) == len(a.keys)
+            out[s, "groups"] = groups
+            out[s, "fold entries"] = {fkeys[fi]: tuple((r.id, key) for r, key in v) for fi, v in fentries.items()}
+    out["term keys"] = set(ck._term_keys)
+    out["fold table"] = index[0] if index is not None else None
+    out["jieba"] = ck.segmenter.dictionary()  # type: ignore[attr-defined]
+    out["rules"] = ck.rules
+    return out
+
+
+TEXTS = [
+    "这是全网最低价，赶紧下单", "加我薇信 abc123456 私聊", "打电话 13812345678 订购", "最好的东西", "不是最好的",
+    "家人们这个真的是国家级的好东西", "qq 12345678 联系我", "这里没有违规的内容", "第一次来", "治愈率很高能降血压",
+    "加V信领红包", "这款蜂蜜可以治玉糖尿病", "进群领券", "某某旗舰店卖得贵", "全网独家配方医院同款",
+]
+
+
+def _same(delta_built: Checker, full: Checker) -> None:
+    a, b = canonical(delta_built), canonical(full)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == b[k], k
+    texts = TEXTS + [e.text for r in full.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    for s in Source:
+        assert [delta_built.check(t, s) for t in texts] == [full.check(t, s) for t in texts]
+        assert delta_built.check_batch(texts, s) == full.check_batch(texts, s)
+
+
+# --------------------------------------------------------------------------- scenarios
+RULE = """
+[[rules]]
+id = "{id}"
+category = "{cat}"
+severity = "high"
+sources = {sources}
+terms = {terms}
+{extra}
+legal_basis = [{{ law = "中华人民共和国广告法", article = "第九条" }}]
+message = "测试"
+suggestion = "测试"
+must_match = [{{ text = "这里{t0}呀", hit = "{t0}" }}, {{ text = "{t0}的", hit = "{t0}" }}]
+must_not_match = ["无关的话", "今天天气好"]
+"""
+
+
+def _pack(rules: list[dict[str, Any]], pack_id: str = "delta-test") -> str:
+    out = [f'[pack]\nid = "{pack_id}"\nversion = "1"\n']
+    for r in rules:
+        terms = r["terms"]
+        out.append(RULE.format(id=r["id"], cat=r.get("cat", "test"), sources=r.get("sources", '["host", "chat"]'),
+                               terms="[" + ", ".join(f'"{t}"' for t in terms) + "]", extra=r.get("extra", ""), t0=terms[0]))
+    return "".join(out)
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records how each build went: 'delta' (patched), 'unpatchable: why' (then built in full)."""
+    seen: list[str] = []
+    real = loader._delta_checker
+
+    def spy(*a: Any, **k: Any) -> Any:
+        try:
+            got = real(*a, **k)
+        except delta.Unpatchable as e:
+            seen.append(f"unpatchable: {e}")
+            raise
+        seen.append("delta")
+        return got
+
+    monkeypatch.setattr(loader, "_delta_checker", spy)
+    return seen
+
+
+BASE = [
+    {"id": "D-CLAIM", "terms": ["销量冠军", "全网独家配方", "医院同款"], "extra": 'exceptions = ["不是医院同款"]'},
+    {"id": "D-RIVAL", "terms": ["某某旗舰店", "隔壁直播间"], "sources": '["chat"]'},
+    {"id": "D-GROUP", "terms": ["粉丝群号"], "extra": "patterns = ['进群(?:领|拿)(?:券|红包)', '(?<![0-9])[0-9]{5}号']"},
+]
+
+EDITS: list[tuple[str, list[dict[str, Any]]]] = [
+    ("a term added, one shared with the fixture", [{**BASE[0], "terms": ["销量冠军", "全网独家配方", "医院同款", "最好", "加微信"]}, *BASE[1:]]),
+    ("a rule removed", [BASE[0], BASE[2]]),
+    ("a rule added", [*BASE, {"id": "D-NEW", "terms": ["包治百病", "祖传秘方"], "extra": 'exceptions = ["不是祖传秘方"]'}]),
+    ("patterns changed, a one-character trigger", [BASE[0], BASE[1], {**BASE[2], "extra": "patterns = ['薇.{0,2}信', '进群领(?:券|红包)']"}]),
+    ("sources changed", [{**BASE[0], "sources": '["chat"]'}, *BASE[1:]]),
+    ("a fixture rule overridden", [*BASE, {"id": "T-ABS", "terms": ["覆盖测试词", "最好"], "sources": '["host"]'}]),
+    # 治玉 is a homophone spelling of the fixture's 治愈; taught as a term it is a word, and a word is
+    # never taken for an evasion: T-MED's spellings change although T-MED did not
+    ("a term that is another rule's homophone spelling", [*BASE, {"id": "D-WORD", "terms": ["治玉", "降雪压"]}]),
+    ("homophones off", [{**BASE[0], "extra": 'exceptions = ["不是医院同款"]\nhomophones = false'}, *BASE[1:]]),
+    ("back to the start", BASE),
+]
+
+
+def _load(dirs: list[Path], cache: Path | None, prebuilt: Path | None = None) -> Checker:
+    return loader.load_checker(dirs, defaults=False, cache_dir=cache, prebuilt=prebuilt, save="now", model=False)
+
+
+def test_each_edit_patched_equals_a_full_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = tmp_path / "fixture"
+    shutil.copytree(FIXTURE, fixture)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    cache = tmp_path / "cache"
+    (pack / "p.toml").write_text(_pack(BASE), encoding="utf-8")
+    _load([fixture, pack], cache)
+    seen = _spy(monkeypatch)
+    for name, rules in EDITS:
+        (pack / "p.toml").write_text(_pack(rules), encoding="utf-8")
+        seen.clear()
+        patched = _load([fixture, pack], cache)
+        assert seen == ["delta"], name
+        _same(patched, _load([fixture, pack], None))
+
+
+def test_a_custom_pack_on_the_prebuilt_state_is_patched_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first start with a custom pack on an install: the install's prebuilt state is the base."""
+    from livestream_compliance import prebuild
+
+    fixture = tmp_path / "fixture"
+    shutil.copytree(FIXTURE, fixture)
+    pre = tmp_path / "prebuilt"
+    prebuild.write_prebuilt(pre, [fixture], defaults=False)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "p.toml").write_text(_pack(BASE), encoding="utf-8")
+    seen = _spy(monkeypatch)
+    patched = _load([fixture, pack], tmp_path / "cache", prebuilt=pre)
+    assert seen == ["delta"]
+    _same(patched, _load([fixture, pack], None))
+    # the patched build's state serves the next start as it is
+    monkeypatch.setattr(loader, "build_rule_set", lambda *a, **k: pytest.fail("rules parsed on a warm start"))
+    _same(_load([fixture, pack], tmp_path / "cache", prebuilt=pre), patched)
+
+
+def test_a_file_removed_and_an_invalid_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from livestream_compliance.errors import RuleError
+
+    fixture = tmp_path / "fixture"
+    shutil.copytree(FIXTURE, fixture)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    cache = tmp_path / "cache"
+    (pack / "p.toml").write_text(_pack(BASE[:1]), encoding="utf-8")
+    (pack / "q.toml").write_text(_pack(BASE[1:], "delta-test-2"), encoding="utf-8")
+    _load([fixture, pack], cache)
+    seen = _spy(monkeypatch)
+    (pack / "q.toml").unlink()
+    _same(_load([fixture, pack], cache), _load([fixture, pack], None))
+    assert seen == ["delta"]
+    # an invalid rule is reported as a full build reports it, naming file, rule and field
+    (pack / "p.toml").write_text(_pack(BASE[:1]).replace('severity = "high"', 'severity = "loud"'), encoding="utf-8")
+    with pytest.raises(RuleError, match=r"p\.toml.*D-CLAIM.*severity"):
+        _load([fixture, pack], cache)
+
+
+def test_too_many_changes_build_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = tmp_path / "fixture"
+    shutil.copytree(FIXTURE, fixture)
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    cache = tmp_path / "cache"
+    (pack / "p.toml").write_text(_pack(BASE[:1]), encoding="utf-8")
+    _load([fixture, pack], cache)
+    seen = _spy(monkeypatch)
+    many = [{"id": f"D-{i}", "terms": [f"测试词{chr(0x4E00 + i)}"]} for i in range(delta.ALWAYS_PATCHED + 1)]
+    (pack / "p.toml").write_text(_pack(many), encoding="utf-8")
+    built = _load([fixture, pack], cache)
+    assert seen == ["unpatchable: too many rules changed"]
+    _same(built, _load([fixture, pack], None))
+
+
+# --------------------------------------------------------------------------- random edits
+_TERMS = ["最好", "第一", "微信", "治愈", "降血压", "全网最低价", "加我微信", "国家级", "私聊", "包过", "稳赚不赔",
+          "祖传秘方", "纯天然", "特供", "顶级", "首选", "进口", "医院同款", "零风险", "无效退款", "加V", "vx号"]
+_PATTERNS = ["'(?<![0-9])1[3-9][0-9]{9}(?![0-9])'", "'薇.{0,2}信'", "'[0-9]{3}号'", "'进群(?:领|拿)券'", "'(?:q|Q){2}[0-9]{5,}'"]
+
+
+@st.composite
+def _rule_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
+    rules = []
+    for i in range(draw(st.integers(1, 4))):
+        terms = draw(st.lists(st.sampled_from(_TERMS), min_size=1, max_size=4, unique=True))
+        extra = []
+        if draw(st.booleans()):
+            extra.append("patterns = [" + ", ".join(draw(st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=2, unique=True))) + "]")
+        if draw(st.booleans()):
+            extra.append(f'exceptions = ["不是{terms[0]}"]')
+        if draw(st.booleans()):
+            extra.append("homophones = false")
+        if draw(st.booleans()):
+            extra.append("aliases = false")
+        rules.append({"id": draw(st.sampled_from(["R-A", "R-B", "R-C", "R-D", "T-ABS", "T-DIV"])) + f"-{i}" if i else
+                      draw(st.sampled_from(["R-A", "T-ABS", "T-MED"])), "terms": terms,
+                      "sources": draw(st.sampled_from(['["host"]', '["chat"]', '["host", "chat"]'])), "extra": "\n".join(extra)})
+    return rules
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(before=_rule_sets(), after=_rule_sets())
+def test_random_edits_patched_equal_a_full_build(tmp_path_factory: pytest.TempPathFactory, before: list[dict[str, Any]],
+                                                 after: list[dict[str, Any]]) -> None:
+    tmp = tmp_path_factory.mktemp("delta")
+    fixture = tmp / "fixture"
+    shutil.copytree(FIXTURE, fixture)
+    pack = tmp / "pack"
+    pack.mkdir()
+    (pack / "p.toml").write_text(_pack(before), encoding="utf-8")
+    _load([fixture, pack], tmp / "cache")
+    (pack / "p.toml").write_text(_pack(after), encoding="utf-8")
+    _same(_load([fixture, pack], tmp / "cache"), _load([fixture, pack], None))
+
+
+# --------------------------------------------------------------------------- the pieces
+def test_restore_base_gives_back_the_untaught_dictionary() -> None:
+    from livestream_compliance.verify import JiebaSegmenter
+
+    base = loader._jieba_base_dictionary(None)
+    assert base is not None
+    freq, total = dict(base[0]), base[1]
+    seg = JiebaSegmenter(["加我微信", "治玉", "全网最低价"], ["第一次", "不是最好"], dictionary=(freq, total))
+    taught, taught_total = seg.dictionary()
+    assert taught_total > total and taught["治玉"] > 0 and "治玉" not in base[0]
+    assert JiebaSegmenter.restore_base(taught, seg.undo) == total  # type: ignore[arg-type]
+    assert taught == base[0]
+
+
+def test_taught_view_answers_as_the_taught_dictionary() -> None:
+    """What homophone_swaps reads (a single character's frequency, whether a longer spelling is a
+    word) is the same from the view as from the dictionary taught the new words."""
+    from livestream_compliance.verify import JiebaSegmenter
+
+    base = loader._jieba_base_dictionary(None)
+    assert base is not None
+    old_words, new_words = ["治玉", "加我微信", "第一次"], ["降雪压", "加我微信", "首先"]
+    old = JiebaSegmenter(old_words, (), dictionary=(dict(base[0]), base[1]))
+    old_freq = dict(old.dictionary()[0])
+    packed = loader._pack_dictionary(old_freq, old.dictionary()[1])
+    import marshal
+
+    words, counts, _ = marshal.loads(packed)  # type: ignore[arg-type]
+    view = delta.TaughtView(lambda qs: loader._packed_lookup(words, counts, qs), old.undo[0], set(new_words))  # type: ignore[index]
+    new = JiebaSegmenter(new_words, (), dictionary=(dict(base[0]), base[1])).dictionary()[0]
+    probes = ["治", "玉", "治玉", "加我微信", "降雪压", "降雪", "首先", "第一次", "第一", "的", "不存在的词", "加我"]
+    view.prefetch(probes)
+    for w in probes:
+        if len(w) == 1:
+            assert view.get(w, 0) == new.get(w, 0), w
+        else:
+            assert (view.get(w, 0) > 0) == (new.get(w, 0) > 0), w  # type: ignore[operator]
+    assert delta.standing_changed(view, set(old_words), set(new_words)) == {"治玉", "第一次", "降雪压"} - {
+        w for w in ("治玉", "第一次", "降雪压") if (old_freq.get(w, 0) > 0) == (new.get(w, 0) > 0)}
+
+
+@pytest.mark.skipif(_native is None, reason="the C extension was not built")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("ab好的\n", max_size=4), max_size=20), st.lists(st.text("ab好的", max_size=4), max_size=8),
+       st.lists(st.integers(0, 10), max_size=30))
+def test_select_and_packed_lookup_are_their_python_loops(keys: list[str], wanted: list[str], picks: list[int]) -> None:
+    entries = [(i,) for i in range(len(keys))]
+    objects = [entries[i] for i in picks if i < len(entries)]
+    ids = {id(o) for o in objects}
+    assert _native.select(keys, set(wanted), entries, objects) == [
+        i for i, (k, t) in enumerate(zip(keys, entries)) if id(t) in ids or k in set(wanted)]
+    assert _native.select(keys, dict.fromkeys(wanted), None, []) == [i for i, k in enumerate(keys) if k in set(wanted)]
+    words = [k for k in dict.fromkeys(keys) if "\n" not in k]
+    if words and all(words):
+        from array import array
+
+        counts = array("q", range(len(words))).tobytes()
+        assert _native.packed_lookup("\n".join(words), counts, wanted) == {
+            w: i for i, w in enumerate(words) if w in set(wanted)}
