@@ -630,6 +630,27 @@ def _ensure_prebuilt() -> str | None:
             "install does (`python -m livestream_compliance.prebuild`, untimed).")
 
 
+def _write_override(directory: str, i: int) -> None:
+    """A user's rule directory overriding the default rule ABS-FIRST (its terms and one more, the
+    ``i``-th edit's): what an operator's edit of a default rule looks like to the loader."""
+    with open(os.path.join(directory, "override.toml"), "w", encoding="utf-8") as f:
+        f.write(f"""[pack]
+id = "bench-override"
+version = "1"
+
+[[rules]]
+id = "ABS-FIRST"
+category = "absolute_terms"
+severity = "high"
+terms = ["首选", "第一品牌", "基准改动{i}号"]
+legal_basis = [{{ law = "中华人民共和国广告法", article = "第九条第（三）项" }}]
+message = "绝对化用语"
+suggestion = "改为可证实的表述"
+must_match = [{{ text = "这是首选", hit = "首选" }}, {{ text = "第一品牌的", hit = "第一品牌" }}]
+must_not_match = ["首先说明", "第一次来"]
+""")
+
+
 def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     """Cold start with the loader's checker-state cache warm, empty and off, plus a fresh container.
 
@@ -642,21 +663,29 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     # no prebuilt state here: the warm-up must build and write the cache (an install that carries a
     # current prebuilt state would otherwise answer from it and write nothing)
     warm_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(base, "warm"), BENCH_NO_PREBUILT="1")
+    # a rule change: a user's directory overriding one default rule, edited before each timed start
+    # (a new term each time); its cache keeps the last build's state, which the start patches
+    override = os.path.join(base, "override")
+    os.makedirs(override)
+    edit_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(base, "edit"), BENCH_NO_PREBUILT="1", BENCH_RULES=override)
     cases: list[tuple[str, list[dict[str, float]]]] = []
     try:
         _cold_once(warm_env)  # writes the state cache (and warms the OS file and jieba caches); not counted
+        _write_override(override, 0)
+        _cold_once(edit_env)  # the state before the first edit; not counted
         warm, changed, empty, off, fresh, fresh_pre, image = [], [], [], [], [], [], []
-        custom_first, custom_edit = [], []
+        custom_first, custom_edit, no_state = [], [], []
         for i in range(max(cfg.cold_reps, cfg.cold_reps_fresh)):  # interleaved
             if i < cfg.cold_reps:
                 warm.append(_cold_once(warm_env))
-                # after a rule change: the cache holds no state for the new rules, but keeps the
-                # pattern analyses (and jieba's parsed dictionary) of the last build
+                _write_override(override, i + 1)
+                changed.append(_cold_once(edit_env))
+                # the cache holds no state at all (removed), but keeps the pattern analyses of the last build
                 changed_home = tempfile.mkdtemp(dir=base)
                 shutil.copytree(warm_env["XDG_CACHE_HOME"], changed_home, dirs_exist_ok=True)
                 for state in Path(changed_home).rglob("*.state"):
                     state.unlink()
-                changed.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=changed_home, BENCH_NO_PREBUILT="1")))
+                no_state.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=changed_home, BENCH_NO_PREBUILT="1")))
                 empty.append(_cold_once(dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(dir=base), BENCH_NO_PREBUILT="1")))
                 off.append(_cold_once(dict(os.environ, BENCH_NO_STATE_CACHE="1", BENCH_NO_PREBUILT="1")))
             if i < cfg.cold_reps_fresh:
@@ -672,8 +701,11 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
                     pack = shutil.copytree(CUSTOM_PACK, os.path.join(tmp, "rules"))
                     env = dict(os.environ, TMPDIR=tmp, XDG_CACHE_HOME=os.path.join(tmp, "xdg"), BENCH_RULES=pack)
                     custom_first.append(_cold_once(env))
-                    with open(os.path.join(pack, "brand.toml"), "a", encoding="utf-8") as f:
-                        f.write("\n# an edit: new rules for the cache, which keeps the last build's analyses\n")
+                    brand = os.path.join(pack, "brand.toml")
+                    with open(brand, encoding="utf-8") as f:
+                        text = f.read()
+                    with open(brand, "w", encoding="utf-8") as f:  # an edit: a term more in one rule
+                        f.write(text.replace('terms = ["销量冠军", ', f'terms = ["销量冠军", "基准改动{i}号", ', 1))
                     custom_edit.append(_cold_once(env))
                 # a fresh container whose image ran `compliance rules build` (not timed) when it was built
                 tmp = tempfile.mkdtemp(dir=base)
@@ -683,15 +715,18 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
                 image.append(_cold_once(env))
         cases = [
             ("warm state cache (normal restart, rules unchanged)", warm),
-            ("after a rule change: no state for the new rules, the cache keeps the pattern analyses", changed),
+            ("after a rule change: one default rule overridden by a user's directory, edited before each start; "
+             "the cache keeps the last build's state (a delta build)", changed),
+            ("no state in the cache (removed), which keeps the pattern analyses; no prebuilt state (a full build)", no_state),
             ("empty state cache, no prebuilt state (writes the cache)", empty),
             ("state cache off and no prebuilt state (`load_checker(cache_dir=None, prebuilt=None)`: the full build)", off),
             ("fresh container, no prebuilt state (empty jieba and state caches)", fresh),
             ("fresh container, installed package with its prebuilt state (`pip install`; empty caches)", fresh_pre),
             ("fresh container whose image ran `compliance rules build`, no prebuilt state (first start)", image),
-            ("default packs + a custom pack: first start in a fresh container (installed package, empty caches)",
-             custom_first),
-            ("default packs + a custom pack: restart after an edit of the pack (its last build cached)", custom_edit),
+            ("default packs + a custom pack: first start in a fresh container (installed package, empty caches: a "
+             "delta build on the install's prebuilt state)", custom_first),
+            ("default packs + a custom pack: restart after an edit of the pack (a term added; its last build cached: "
+             "a delta build)", custom_edit),
         ]
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -737,7 +772,7 @@ def cold_start_section(cfg: Config) -> tuple[Table, dict[str, Any]]:
     if len(versions) > 1:
         t.notes.append(f"Rule files changed during the runs (versions {sorted(versions)}).")
     # summary keys, in the order of ``cases``
-    keys = ("warm", "changed", "empty", "off", "fresh", "prebuilt", "image", "custom_first", "custom_edit")
+    keys = ("warm", "changed", "no_state", "empty", "off", "fresh", "prebuilt", "image", "custom_first", "custom_edit")
     return t, {k: [r["spawn_to_ready"] for r in runs] for k, (_n, runs) in zip(keys, cases)}
 
 

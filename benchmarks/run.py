@@ -223,14 +223,15 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
             t.rows.append([f"houbb shape ≥ 150,000 checks/s ({checker})", f"{stat(cps)} checks/s",
                            _verdict(statistics.median(cps), 150_000)])
     for key, label in (("warm", "warm state cache (normal restart)"),
-                       ("changed", "after a rule change, the cache keeping the pattern analyses"),
+                       ("changed", "after a rule change, the cache keeping the last build's state: a delta build"),
+                       ("no_state", "no state in the cache, which keeps the pattern analyses: a full build"),
                        ("empty", "empty state cache, no prebuilt state"),
                        ("off", "state cache off, no prebuilt state"),
                        ("fresh", "empty jieba and state caches (fresh container), no prebuilt state"),
                        ("prebuilt", "fresh container, installed package with its prebuilt state"),
                        ("image", "fresh container whose image ran `compliance rules build`"),
-                       ("custom_first", "default packs + a custom pack, first start in a fresh container"),
-                       ("custom_edit", "default packs + a custom pack, restart after an edit of the pack")):
+                       ("custom_first", "default packs + a custom pack, first start in a fresh container (delta on the prebuilt state)"),
+                       ("custom_edit", "default packs + a custom pack, restart after a term added (delta)")):
         if csum.get(key):
             t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s",
                            _verdict(statistics.median(csum[key]), 1.5, higher_is_better=False)])

@@ -43,7 +43,6 @@ from .engine import (
     _Entry,
     _trigger_only,
     _unique_entries,
-    homophone_swaps,
     long_term_spellings,
     prefilter_of,
 )
@@ -77,78 +76,6 @@ def select(keys: list[str], key_set: Mapping[str, Any] | set[str] | None, entrie
     if entries is None:
         return [i for i, k in enumerate(keys) if k in wanted]
     return [i for i, (k, t) in enumerate(zip(keys, entries)) if id(t) in ids or k in wanted]
-
-
-class _Recorder:
-    """A stand-in dictionary that answers 0 and records what it was asked (see TaughtView.prefetch)."""
-
-    def __init__(self) -> None:
-        self.asked: set[str] = set()
-
-    def get(self, word: str, default: int | None = None) -> int:
-        self.asked.add(word)
-        return 0
-
-
-class TaughtView:
-    """What ``homophone_swaps`` asks of jieba's dictionary taught ``new_words``, answered from the
-    base state's taught dictionary without unpacking its 511,847 words (a delta build patches first
-    and unpacks while the automata build). ``lookup(words)``: those of ``words`` that are words of
-    the base's taught dictionary, with their frequencies; ``base_undo``: what teaching changed in the
-    base (``JiebaSegmenter.undo``'s first item, the untaught frequencies, None: absent).
-
-    Exact where ``homophone_swaps`` reads it: a single character is never taught (only words of two
-    or more), so its frequency is the base's; of a longer word only whether it is a word (frequency
-    above 0) is read, and a word taught now always is one (``get`` answers 1 for it); any other
-    keeps its untaught frequency. The loader checks the words whose standing changed against the
-    taught dictionary once it is unpacked."""
-
-    def __init__(self, lookup: Callable[[Iterable[str]], Mapping[str, int]], base_undo: Mapping[str, int | None], new_words: set[str]) -> None:
-        self._lookup = lookup
-        self._undo = base_undo
-        self._new = new_words
-        self._known: dict[str, int | None] = {}
-
-    def prefetch(self, words: Iterable[str]) -> None:
-        missing = {w for w in words if w not in self._known}
-        if missing:
-            found = self._lookup(missing)
-            for w in missing:
-                self._known[w] = found.get(w)
-
-    def untaught(self, word: str) -> int | None:
-        """The frequency of ``word`` in the dictionary before any teaching (None: not a word)."""
-        if word in self._undo:
-            return self._undo[word]
-        if word not in self._known:
-            self.prefetch((word,))
-        return self._known[word]
-
-    def taught_before(self, word: str) -> int:
-        """The frequency of ``word`` in the base's taught dictionary (0: absent)."""
-        if word not in self._known:
-            self.prefetch((word,))
-        return self._known[word] or 0
-
-    def get(self, word: str, default: int | None = None) -> int | None:
-        if len(word) >= 2:
-            if word in self._new:
-                return 1
-            f = self.untaught(word)
-        else:  # never taught: as in the base's taught dictionary
-            if word not in self._known:
-                self.prefetch((word,))
-            f = self._known[word]
-        return default if f is None else f
-
-
-def standing_changed(view: TaughtView, old_words: set[str], new_words: set[str]) -> set[str]:
-    """The words that are words of the dictionary taught ``old_words`` but not of the one taught
-    ``new_words``, or the other way round (see homophone_affected)."""
-    view.prefetch(w for w in new_words - old_words)  # one pass over the packed dictionary for all of them
-    out = {w for w in old_words - new_words if not (view.untaught(w) or 0) > 0}
-    out.update(w for w in new_words - old_words if not view.taught_before(w) > 0)
-    return out
 
 
 def changed_rules(base: RuleSet, rules: RuleSet) -> tuple[list[Rule], list[Rule]]:
@@ -225,14 +152,6 @@ def patch(
     gone = {id(r) for r in removed} | {id(r) for r in affected}  # whose old entries go
     remade = sorted([*added, *affected], key=lambda r: position[id(r)])  # whose entries are made anew
 
-    prefetch = getattr(lexicon, "prefetch", None)
-    if prefetch is not None:  # every word the remade rules' homophone spellings will ask about, at once
-        recorder = _Recorder()
-        for rule in remade:
-            if rule.homophones:
-                for term in rule.terms:
-                    homophone_swaps(normalize(term), romanize, homophones, recorder)  # type: ignore[arg-type]
-        prefetch(recorder.asked)
     # the base's distinct entry tuples per source (keys share few), and its compiled patterns
     distinct = {s: list(dict(zip(map(id, base_compiled.entries[s]), base_compiled.entries[s])).values()) for s in Source}
     known_rx: dict[str, re.Pattern[str]] = {}

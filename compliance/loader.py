@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -434,11 +434,15 @@ def _write_state(
             "rebus": dict(checker.normalizer.rebus),
             "fold": checker.fold_index(),
             "compiled": compiled,
-            "jieba": _pack_dictionary(freq, total) if freq is not None else None,
+            # jieba's dictionary as it was before the rule words were taught, packed, and what
+            # teaching set (a start makes the one from the other; a delta build teaches the base anew)
+            "jieba": None,
+            "jieba_taught": None,
             # for a delta build from this state (see _delta_checker)
             "files": files,
-            "jieba_undo": getattr(seg, "undo", None) if files is not None else None,
         }
+        if freq is not None:
+            state["jieba"], state["jieba_taught"] = _jieba_state(freq, total, getattr(seg, "undo", None))
         buf = io.BytesIO(env if env is not None else _env_key())
         buf.seek(0, io.SEEK_END)
         _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL, recipes=recipes).dump(state)
@@ -460,7 +464,48 @@ def _write_state(
             raise
 
 
-def _pack_dictionary(freq: dict[str, int], total: int) -> bytes | None:
+def _jieba_state(
+    freq: Mapping[str, int], total: int, undo: tuple[dict[str, int | None], int] | None
+) -> tuple[bytes | None, tuple[dict[str, int], int] | None]:
+    """A taught dictionary as the state keeps it: its base (untaught) packed, and the entries
+    teaching set with the taught total; ``(None, None)`` when the base cannot be told apart (no
+    ``undo``). ``freq``: a dict, or a Lexicon whose overlay is what teaching set."""
+    if undo is None:
+        return None, None
+    before, base_total = undo
+    if _native is not None and type(freq) is _native.Lexicon:
+        words, counts = freq.packed()
+        return marshal.dumps((words, counts, base_total)), (freq.overlay(), total)
+    base = {k: v for k, v in freq.items() if k not in before}
+    base.update((k, v) for k, v in before.items() if v is not None)
+    overlay = {k: freq[k] for k, v in before.items() if k in freq and freq[k] != v}
+    return _pack_dictionary(base, base_total), (overlay, total)
+
+
+def _taught_dictionary(state: dict[str, Any]) -> tuple[Mapping[str, int], int, int] | None:
+    """``(freq, taught total, base total)`` from a state's jieba fields: with the C extension a
+    Lexicon over the packed base (no object per word) with the taught entries set, else a dict."""
+    try:
+        words, counts, base_total = marshal.loads(state["jieba"])
+        overlay, total = state["jieba_taught"]
+        if type(overlay) is not dict or type(total) is not int or type(base_total) is not int:
+            return None
+        if _native is not None and type(words) is str and type(counts) is bytes:
+            lex = _native.Lexicon(words, counts)
+            for k, v in overlay.items():
+                lex[k] = v
+            return lex, total, base_total
+    except (TypeError, ValueError, EOFError, KeyError):
+        return None
+    unpacked = _unpack_dictionary(state["jieba"])
+    if unpacked is None:
+        return None
+    freq = unpacked[0]
+    freq.update(overlay)
+    return freq, total, base_total
+
+
+def _pack_dictionary(freq: Mapping[str, int], total: int) -> bytes | None:
     """jieba's prefix dictionary as (words joined by newlines, frequencies as an int64 array, total):
     loads in ~0.23 s instead of ~0.30 s for a marshalled dict of its 500,000 entries."""
     words = "\n".join(freq)
@@ -500,14 +545,14 @@ def _checker_from_state(
         return None
     fold_index = state.get("fold")
     # the automata of the state's folded keys build in threads of their own (see MatcherBuild)
-    # while jieba's dictionary is unpacked here; Checker uses them if the index fits its rules
+    # while jieba's dictionary is made here; Checker uses them if the index fits its rules
     matchers = _start_matchers(fold_index, backend)
-    unpacked = _unpack_dictionary(state["jieba"])
-    if unpacked is None:
+    taught = _taught_dictionary(state)
+    if taught is None:
         return None
     if pause is not None:
         pause()
-    freq, total = unpacked
+    freq, total, _base_total = taught
     segmenter = _verify.JiebaSegmenter.taught(freq, total)
     checker = Checker(rules, normalizer=normalizer, segmenter=segmenter, backend=backend, compiled=compiled,
                       fold=fold_table() if fold_index is None else None,
@@ -673,7 +718,7 @@ def _delta_bases(cdir: str | None, pdir: str | None, env: bytes) -> Iterator[dic
             continue
         for path in paths[:limit]:
             state = _read_state(directory, None, path=str(path), env=env)
-            if state is not None and state.get("files") and state.get("jieba_undo") is not None:
+            if state is not None and state.get("files") and state.get("jieba_taught") is not None:
                 yield state
 
 
@@ -682,54 +727,54 @@ def _delta_checker(
     pause: Callable[[], None], files: list[list[FileRules]],
 ) -> tuple[Checker, RuleSet]:
     """A checker for ``layers`` patched from the build in ``base`` (see delta.py): the files the
-    base parsed are not parsed again, only what the changed rules touch is redone, and jieba's
-    dictionary is untaught and taught the new words while the automata build. Raises
-    delta.Unpatchable when the base does not serve (the caller builds in full), RuleError for
-    invalid rules as a full build would."""
+    base parsed are not parsed again, jieba's base dictionary is taught the new rules' words, and
+    only what the changed rules touch is redone. Raises delta.Unpatchable when the base does not
+    serve (the caller builds in full), RuleError for invalid rules as a full build would."""
     base_rules, compiled, fold = base["rules"], base["compiled"], base.get("fold")
     if not isinstance(base_rules, RuleSet) or not isinstance(compiled, CompiledRules):
         raise _delta.Unpatchable("not a state of this code")
     try:
         known = {(name, fd): rules for layer in base["files"] for name, fd, rules in layer}
-        old_undo, _ = base["jieba_undo"]
-        words, counts, _total = marshal.loads(base["jieba"])
-    except (TypeError, ValueError, EOFError):
+        old_overlay, _ = base["jieba_taught"]
+        words, counts, base_total = marshal.loads(base["jieba"])
+    except (TypeError, ValueError, EOFError, KeyError):
         raise _delta.Unpatchable("no usable file list or dictionary") from None
     rule_set = build_rule_set(layers, known=known, files_out=files)
-    if not any(id(r) in {id(x) for x in base_rules.rules} for r in rule_set.rules):
+    base_ids = {id(x) for x in base_rules.rules}
+    if not any(id(r) in base_ids for r in rule_set.rules):
         raise _delta.Unpatchable("no rule in common")
     pause()
+    # jieba's dictionary before any teaching, taught the new rules' words
+    if _native is not None and type(words) is str and type(counts) is bytes:
+        freq: Mapping[str, int] = _native.Lexicon(words, counts)
+    else:
+        unpacked = _unpack_dictionary(base["jieba"])
+        if unpacked is None:
+            raise _delta.Unpatchable("no usable dictionary")
+        freq = unpacked[0]
     normalizer = Normalizer.from_mapping(base["mapping"], base.get("rebus"))
     norm = normalizer.normalize
     terms = {norm(t) for r in rule_set.rules for t in r.terms}
     protected = {norm(x) for r in rule_set.rules for x in r.exceptions}
-    new_words = {w for w in (*terms, *protected) if len(w) >= 2}
-    old_words = {w for w in (*(norm(t) for r in base_rules.rules for t in r.terms),
-                             *(norm(x) for r in base_rules.rules for x in r.exceptions)) if len(w) >= 2}
-    # the new rules' jieba dictionary, as far as the patch reads it, before it is unpacked
-    view = _delta.TaughtView(partial(_packed_lookup, words, counts), old_undo, new_words)
-    changed = _delta.standing_changed(view, old_words, new_words)
+    segmenter = JiebaSegmenter(sorted(terms), sorted(protected), dictionary=(freq, base_total))  # type: ignore[arg-type]
+    before = segmenter.undo[0] if segmenter.undo is not None else {}
+
+    def untaught(w: str) -> int:
+        f = before[w] if w in before else freq.get(w, 0)
+        return f or 0
+
+    # the words that are words (frequency above 0) in one of the two taught dictionaries only: a
+    # homophone spelling that is a word is skipped, so they may change other rules' spellings
+    changed = {w for w in old_overlay.keys() | before.keys()
+               if len(w) >= 2 and (old_overlay.get(w, untaught(w)) > 0) != (freq.get(w, 0) > 0)}
+    pause()
     near = near_folds()
     romanize = pinyin_table("".join(terms))
     compiled, fold_index = _delta.patch(
         compiled, fold, base_rules, rule_set, normalize=norm, norm_table=normalizer.table,
-        romanize=romanize, homophones=homophone_table(), lexicon=view, lexicon_changed=changed, near_fold=near,
+        romanize=romanize, homophones=homophone_table(), lexicon=freq, lexicon_changed=changed, near_fold=near,
     )
-    matchers = _start_matchers(fold_index, backend)  # built beside the unpacking and teaching below
-    pause()
-    unpacked = _unpack_dictionary(base["jieba"], (words, counts, _total))
-    if unpacked is None:
-        raise _delta.Unpatchable("no usable dictionary")
-    freq, _ = unpacked
-    taught_before = {w: freq.get(w, 0) > 0 for w in old_undo}
-    base_total = _verify.JiebaSegmenter.restore_base(freq, base["jieba_undo"])
-    segmenter = JiebaSegmenter(sorted(terms), sorted(protected), dictionary=(freq, base_total))
-    # what the patch took for the taught dictionary, checked against it: the words whose standing changed
-    new_undo = segmenter.undo[0] if segmenter.undo is not None else {}
-    really = {w for w, was in taught_before.items() if (freq.get(w, 0) > 0) != was and len(w) >= 2}
-    really.update(w for w, f in new_undo.items() if w not in taught_before and len(w) >= 2 and (freq.get(w, 0) > 0) != ((f or 0) > 0))
-    if not really <= changed:
-        raise _delta.Unpatchable("the dictionary changed otherwise than foreseen")  # a full build then
+    matchers = _start_matchers(fold_index, backend)  # built beside the rest of the checker
     pause()
     checker = Checker(rule_set, normalizer=normalizer, segmenter=segmenter, backend=backend, romanize=romanize,
                       homophones=homophone_table(), lexicon=freq, compiled=compiled,
@@ -738,14 +783,6 @@ def _delta_checker(
     if fold_index is not None and checker.fold_index() is None:
         raise _delta.Unpatchable("the patched folding index does not fit")  # cannot happen: a full build then
     return checker, rule_set
-
-
-def _packed_lookup(words: str, counts: bytes, queries: Iterable[str]) -> dict[str, int]:
-    """Those of ``queries`` that are words of a packed dictionary (see _pack_dictionary)."""
-    if _native is not None:
-        return _native.packed_lookup(words, counts, queries)  # type: ignore[no-any-return]
-    wanted = set(queries)
-    return {w: f for w, f in zip(words.split("\n"), array("q", counts)) if w in wanted}
 
 
 def _save(

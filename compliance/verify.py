@@ -10,15 +10,20 @@ import logging
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from .literals import required_sets
 
 try:  # the package's optional C extension: jieba's segmentation without a Python frame per character
+    from ._native import Lexicon
     from ._native import jieba_spans as _jieba_spans
+
+    #: the dictionaries _jieba_spans reads: a dict, or the packed Lexicon a state start makes
+    _FREQ_TYPES: tuple[type, ...] = (dict, Lexicon)
 except ImportError:  # not built (no C compiler at install time): jieba itself
     _jieba_spans = None
+    _FREQ_TYPES = (dict,)
 
 
 class Segmenter(Protocol):
@@ -149,7 +154,7 @@ class JiebaSegmenter:
         the default packs' 6,600 words cut each with jieba's Python DAG (~0.1 s of a build)."""
         tk = self._tk
         freq_of = tk.FREQ
-        if not self._native or type(freq_of) is not dict:
+        if not self._native or type(freq_of) not in _FREQ_TYPES:
             return int(tk.suggest_freq(word, False))
         ftotal = float(tk.total)
         freq = 1.0
@@ -168,31 +173,23 @@ class JiebaSegmenter:
         return tk
 
     @classmethod
-    def taught(cls, freq: dict[str, int], total: int) -> JiebaSegmenter:
-        """A segmenter from a dictionary that already holds the rule words (see :meth:`dictionary`)."""
+    def taught(
+        cls, freq: Mapping[str, int], total: int, undo: tuple[dict[str, int | None], int] | None = None
+    ) -> JiebaSegmenter:
+        """A segmenter from a dictionary that already holds the rule words (see :meth:`dictionary`):
+        a dict, or a packed ``Lexicon`` whose overlay holds them. ``undo``: what teaching changed,
+        as :attr:`undo` (None: not known)."""
         self = cls.__new__(cls)
         self._tk = cls._tokenizer()
         self._native = _native_segmentation(self._tk)
         self._tk.FREQ, self._tk.total = freq, total
         self._tk.initialized = True
-        self.undo = None  # type: ignore[assignment]  # taught before: what it was taught on is not known here
+        self.undo = undo
         return self
 
-    @staticmethod
-    def restore_base(freq: dict[str, int], undo: tuple[dict[str, int | None], int]) -> int:
-        """Undo the teaching recorded in ``undo`` (a segmenter's ``undo``) on ``freq``, its taught
-        dictionary, in place; returns the base's total. What is left is the dictionary it was taught
-        on, but for the order of the words taught anew (which nothing reads)."""
-        before, total = undo
-        for w, f in before.items():
-            if f is None:
-                freq.pop(w, None)
-            else:
-                freq[w] = f
-        return total
-
     def dictionary(self) -> tuple[dict[str, int], int]:
-        """The taught prefix dictionary ``(FREQ, total)`` (shared, not copied: do not modify)."""
+        """The taught prefix dictionary ``(FREQ, total)`` (shared, not copied: do not modify): a dict,
+        or a ``Lexicon`` (a mapping) when it was read from a state."""
         return self._tk.FREQ, self._tk.total
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
@@ -202,7 +199,7 @@ class JiebaSegmenter:
         """The spans of jieba's words (no HMM), from the C extension where it was built: the same
         spans as ``tokenize`` (tests/test_verify.py holds them equal), 7-10× faster."""
         tk = self._tk
-        if self._native and type(tk.FREQ) is dict:
+        if self._native and type(tk.FREQ) in _FREQ_TYPES:
             return _jieba_spans(text, tk.FREQ, tk.total)  # type: ignore[misc, no-any-return]
         return tuple((s, e) for _w, s, e in tk.tokenize(text, HMM=False))
 

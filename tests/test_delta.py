@@ -58,7 +58,9 @@ def canonical(ck: Checker) -> dict[Any, Any]:
             out[s, "fold entries"] = {fkeys[fi]: tuple((r.id, key) for r, key in v) for fi, v in fentries.items()}
     out["term keys"] = set(ck._term_keys)
     out["fold table"] = index[0] if index is not None else None
-    out["jieba"] = ck.segmenter.dictionary()  # type: ignore[attr-defined]
+    freq, total = ck.segmenter.dictionary()  # type: ignore[attr-defined]
+    out["jieba"] = ({k: freq[k] for k in freq}, total)  # a dict, or a Lexicon (a state's or a delta build's)
+    assert len(out["jieba"][0]) == len(freq)
     out["rules"] = ck.rules
     return out
 
@@ -266,61 +268,81 @@ def test_random_edits_patched_equal_a_full_build(tmp_path_factory: pytest.TempPa
 
 
 # --------------------------------------------------------------------------- the pieces
-def test_restore_base_gives_back_the_untaught_dictionary() -> None:
+def test_the_state_keeps_the_untaught_dictionary_and_what_teaching_set() -> None:
+    """A taught dictionary goes into a state as its base and the entries teaching set; read back
+    (as the packed Lexicon, or a dict without the extension) it is the taught dictionary."""
     from livestream_compliance.verify import JiebaSegmenter
 
     base = loader._jieba_base_dictionary(None)
     assert base is not None
-    freq, total = dict(base[0]), base[1]
-    seg = JiebaSegmenter(["加我微信", "治玉", "全网最低价"], ["第一次", "不是最好"], dictionary=(freq, total))
-    taught, taught_total = seg.dictionary()
-    assert taught_total > total and taught["治玉"] > 0 and "治玉" not in base[0]
-    assert JiebaSegmenter.restore_base(taught, seg.undo) == total  # type: ignore[arg-type]
-    assert taught == base[0]
-
-
-def test_taught_view_answers_as_the_taught_dictionary() -> None:
-    """What homophone_swaps reads (a single character's frequency, whether a longer spelling is a
-    word) is the same from the view as from the dictionary taught the new words."""
-    from livestream_compliance.verify import JiebaSegmenter
-
-    base = loader._jieba_base_dictionary(None)
-    assert base is not None
-    old_words, new_words = ["治玉", "加我微信", "第一次"], ["降雪压", "加我微信", "首先"]
-    old = JiebaSegmenter(old_words, (), dictionary=(dict(base[0]), base[1]))
-    old_freq = dict(old.dictionary()[0])
-    packed = loader._pack_dictionary(old_freq, old.dictionary()[1])
+    seg = JiebaSegmenter(["加我微信", "治玉", "全网最低价"], ["第一次", "不是最好"], dictionary=(dict(base[0]), base[1]))
+    taught, total = seg.dictionary()
+    packed, overlay = loader._jieba_state(taught, total, seg.undo)
+    assert packed is not None and overlay is not None
     import marshal
 
-    words, counts, _ = marshal.loads(packed)  # type: ignore[arg-type]
-    view = delta.TaughtView(lambda qs: loader._packed_lookup(words, counts, qs), old.undo[0], set(new_words))  # type: ignore[index]
-    new = JiebaSegmenter(new_words, (), dictionary=(dict(base[0]), base[1])).dictionary()[0]
-    probes = ["治", "玉", "治玉", "加我微信", "降雪压", "降雪", "首先", "第一次", "第一", "的", "不存在的词", "加我"]
-    view.prefetch(probes)
-    for w in probes:
-        if len(w) == 1:
-            assert view.get(w, 0) == new.get(w, 0), w
-        else:
-            assert (view.get(w, 0) > 0) == (new.get(w, 0) > 0), w  # type: ignore[operator]
-    assert delta.standing_changed(view, set(old_words), set(new_words)) == {"治玉", "第一次", "降雪压"} - {
-        w for w in ("治玉", "第一次", "降雪压") if (old_freq.get(w, 0) > 0) == (new.get(w, 0) > 0)}
+    words, counts, base_total = marshal.loads(packed)
+    assert base_total == base[1] and dict(zip(words.split("\n"), __import__("array").array("q", counts))) == base[0]
+    freq, got_total, got_base = loader._taught_dictionary({"jieba": packed, "jieba_taught": overlay})  # type: ignore[misc]
+    assert (got_total, got_base) == (total, base[1])
+    assert len(freq) == len(taught) and all(freq[k] == v for k, v in taught.items())
+    # a Lexicon-taught segmenter (a delta build's) goes into a state the same way
+    if _native is not None:
+        lex = _native.Lexicon(words, counts)
+        seg2 = JiebaSegmenter(["加我微信", "治玉", "全网最低价"], ["第一次", "不是最好"], dictionary=(lex, base[1]))  # type: ignore[arg-type]
+        assert seg2.dictionary()[1] == total and all(lex[k] == v for k, v in taught.items()) and len(lex) == len(taught)
+        packed2, overlay2 = loader._jieba_state(lex, total, seg2.undo)
+        assert marshal.loads(packed2) == (words, counts, base[1])  # type: ignore[arg-type]
+        assert {k: v for k, v in overlay2[0].items() if base[0].get(k) != v} == overlay[0]  # type: ignore[index]
+
+
+@pytest.mark.skipif(_native is None, reason="the C extension was not built")
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text("ab好的\u4e00\U0001F600", min_size=1, max_size=4), st.integers(0, 2**40), max_size=30),
+       st.dictionaries(st.text("ab好的c", min_size=1, max_size=4), st.integers(0, 2**40), max_size=10),
+       st.lists(st.text("ab好的c\u4e00", max_size=4), max_size=20))
+def test_lexicon_is_the_dict_it_packs(base: dict[str, int], later: dict[str, int], probes: list[str]) -> None:
+    from array import array
+
+    lex = _native.Lexicon("\n".join(base), array("q", base.values()).tobytes()) if base else _native.Lexicon("", b"")
+    d = dict(base)
+    for k, v in later.items():
+        lex[k] = v
+        d[k] = v
+    assert len(lex) == len(d) and sorted(lex) == sorted(d)
+    for w in [*d, *probes]:
+        assert lex.get(w) == d.get(w) and (w in lex) == (w in d) and lex.get(w, -1) == d.get(w, -1)
+        assert lex.base_get(w) == base.get(w)
+    assert lex.overlay() == later
+    with pytest.raises(KeyError):
+        lex["\x00never"]
+    with pytest.raises(TypeError):
+        lex[1] = 2  # type: ignore[index]
+
+
+@pytest.mark.skipif(_native is None, reason="the C extension was not built")
+def test_jieba_segments_the_same_on_a_lexicon_and_on_a_dict() -> None:
+    from array import array
+
+    from livestream_compliance.verify import _jieba_spans
+
+    base = loader._jieba_base_dictionary(None)
+    assert base is not None and _jieba_spans is not None
+    freq, total = base
+    lex = _native.Lexicon("\n".join(freq), array("q", freq.values()).tobytes())
+    lines = [*TEXTS, "家人们这个真的是国家级的好东西全网最低价", "今天给大家带来的是纯天然无添加的蜂蜜", "ab12 加v 私聊我"]
+    for line in lines:
+        assert _jieba_spans(line, lex, total) == _jieba_spans(line, freq, total)
 
 
 @pytest.mark.skipif(_native is None, reason="the C extension was not built")
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text("ab好的\n", max_size=4), max_size=20), st.lists(st.text("ab好的", max_size=4), max_size=8),
        st.lists(st.integers(0, 10), max_size=30))
-def test_select_and_packed_lookup_are_their_python_loops(keys: list[str], wanted: list[str], picks: list[int]) -> None:
+def test_select_is_its_python_loop(keys: list[str], wanted: list[str], picks: list[int]) -> None:
     entries = [(i,) for i in range(len(keys))]
     objects = [entries[i] for i in picks if i < len(entries)]
     ids = {id(o) for o in objects}
     assert _native.select(keys, set(wanted), entries, objects) == [
         i for i, (k, t) in enumerate(zip(keys, entries)) if id(t) in ids or k in set(wanted)]
     assert _native.select(keys, dict.fromkeys(wanted), None, []) == [i for i, k in enumerate(keys) if k in set(wanted)]
-    words = [k for k in dict.fromkeys(keys) if "\n" not in k]
-    if words and all(words):
-        from array import array
-
-        counts = array("q", range(len(words))).tobytes()
-        assert _native.packed_lookup("\n".join(words), counts, wanted) == {
-            w: i for i, w in enumerate(words) if w in set(wanted)}
