@@ -2080,7 +2080,52 @@ Lexicon_iter(LexiconObject *self)
     return it;
 }
 
+/* Lexicon.__reduce__: (_lexicon_restore, (words, counts, overlay)), so that a checker can be copied
+ * or pickled like one holding a dict */
+static PyObject *
+Lexicon_reduce(LexiconObject *self, PyObject *unused)
+{
+    if (self->words == NULL) {
+        PyErr_SetString(PyExc_ValueError, "Lexicon was not initialised");
+        return NULL;
+    }
+    PyObject *mod = PyImport_ImportModule("livestream_compliance._native");
+    if (mod == NULL)
+        return NULL;
+    PyObject *restore = PyObject_GetAttrString(mod, "_lexicon_restore");
+    Py_DECREF(mod);
+    PyObject *overlay = Lexicon_overlay(self, NULL);
+    if (restore == NULL || overlay == NULL) {
+        Py_XDECREF(restore);
+        Py_XDECREF(overlay);
+        return NULL;
+    }
+    PyObject *out = Py_BuildValue("(N(OON))", restore, self->words, self->counts, overlay);
+    return out;
+}
+
+static PyObject *
+lexicon_restore(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "_lexicon_restore(words, counts, overlay: dict)");
+        return NULL;
+    }
+    PyObject *lex = PyObject_CallFunctionObjArgs((PyObject *)&LexiconType, args[0], args[1], NULL);
+    if (lex == NULL)
+        return NULL;
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(args[2], &pos, &k, &v))
+        if (Lexicon_ass_subscript((LexiconObject *)lex, k, v) < 0) {
+            Py_DECREF(lex);
+            return NULL;
+        }
+    return lex;
+}
+
 static PyMethodDef Lexicon_methods[] = {
+    {"__reduce__", (PyCFunction)Lexicon_reduce, METH_NOARGS, "pickling support"},
     {"get", (PyCFunction)(void (*)(void))Lexicon_get, METH_FASTCALL, "get(key, default=None)"},
     {"base_get", (PyCFunction)(void (*)(void))Lexicon_base_get, METH_FASTCALL,
      "base_get(key, default=None): the packed words' value, whatever the overlay says."},
@@ -3200,6 +3245,8 @@ fail:
 static PyMethodDef native_functions[] = {
     {"packed_dictionary", (PyCFunction)(void (*)(void))packed_dictionary, METH_FASTCALL,
      "packed_dictionary(words, counts): dict of the newline-separated words to the int64 counts."},
+    {"_lexicon_restore", (PyCFunction)(void (*)(void))lexicon_restore, METH_FASTCALL,
+     "_lexicon_restore(words, counts, overlay): a Lexicon as pickled (see Lexicon.__reduce__)."},
     {"select", (PyCFunction)(void (*)(void))select_indexes, METH_FASTCALL,
      "select(keys, key_set, entries, objects): indexes of keys in key_set or entries among objects."},
     {"jieba_dictionary", (PyCFunction)jieba_dictionary, METH_O,

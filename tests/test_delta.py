@@ -314,6 +314,11 @@ def test_lexicon_is_the_dict_it_packs(base: dict[str, int], later: dict[str, int
         assert lex.get(w) == d.get(w) and (w in lex) == (w in d) and lex.get(w, -1) == d.get(w, -1)
         assert lex.base_get(w) == base.get(w)
     assert lex.overlay() == later
+    import copy
+    import pickle
+
+    for twin in (pickle.loads(pickle.dumps(lex)), copy.deepcopy(lex)):
+        assert type(twin) is type(lex) and twin.overlay() == later and {k: twin[k] for k in twin} == d
     with pytest.raises(KeyError):
         lex["\x00never"]
     with pytest.raises(TypeError):
