@@ -1646,6 +1646,7 @@ typedef struct {
     int32_t *otable;
     size_t omask;
     Py_ssize_t oshadow;    /* overlay keys that are also base words (for len) */
+    Py_ssize_t ndistinct;  /* distinct base words (a repeated word counts once, as in a dict) */
 } LexiconObject;
 
 static PyTypeObject LexiconType;
@@ -1755,7 +1756,7 @@ Lexicon_free(LexiconObject *self)
     self->ovalues = NULL;
     self->ohashes = NULL;
     self->otable = NULL;
-    self->on = self->ocap = self->oshadow = self->nbase = 0;
+    self->on = self->ocap = self->oshadow = self->nbase = self->ndistinct = 0;
 }
 
 static void
@@ -1779,6 +1780,7 @@ lexicon_build(LexiconObject *b, int kind, const void *data, Py_ssize_t n, Py_ssi
         return -1;
     memset(b->table, 0xFF, sizeof(int32_t) * cap);
     b->mask = cap - 1;
+    b->ndistinct = nwords;
     Py_ssize_t w = 0, st = 0;
     for (Py_ssize_t i = 0; i <= n && nwords; i++) {
         if (i < n && PyUnicode_READ(kind, data, i) != '\n')
@@ -1793,8 +1795,10 @@ lexicon_build(LexiconObject *b, int kind, const void *data, Py_ssize_t n, Py_ssi
                 Py_ssize_t c = 0;
                 while (c < i - st && PyUnicode_READ(kind, data, b->start[o] + c) == PyUnicode_READ(kind, data, st + c))
                     c++;
-                if (c == i - st)
-                    break; /* a repeated word: the later one, as a dict keeps it */
+                if (c == i - st) {
+                    b->ndistinct--; /* a repeated word: the later one's value, as a dict keeps it */
+                    break;
+                }
             }
         }
         b->table[j] = (int32_t)w;
@@ -1851,6 +1855,7 @@ Lexicon_init(LexiconObject *self, PyObject *args, PyObject *kwds)
     self->table = b.table;
     self->hashes = b.hashes;
     self->mask = b.mask;
+    self->ndistinct = b.ndistinct;
     return 0;
 }
 
@@ -1969,7 +1974,7 @@ Lexicon_ass_subscript(LexiconObject *self, PyObject *key, PyObject *value)
 static Py_ssize_t
 Lexicon_length(LexiconObject *self)
 {
-    return self->nbase + self->on - self->oshadow;
+    return self->ndistinct + self->on - self->oshadow;
 }
 
 static int

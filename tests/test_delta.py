@@ -326,6 +326,24 @@ def test_lexicon_is_the_dict_it_packs(base: dict[str, int], later: dict[str, int
 
 
 @pytest.mark.skipif(_native is None, reason="the C extension was not built")
+def test_lexicon_of_a_repeated_word_keeps_the_last_as_a_dict_does() -> None:
+    from array import array
+
+    lex = _native.Lexicon("好\n好的\n好", array("q", [1, 2, 3]).tobytes())
+    assert len(lex) == 2 and lex["好"] == 3 and sorted(lex) == ["好", "好的"]
+    lex["好"] = 9
+    lex["新"] = 1
+    assert len(lex) == 3 and lex["好"] == 9 and lex.base_get("好") == 3 and sorted(lex) == ["好", "好的", "新"]
+    for bad in ((1, b""), ("a", b"123"), ("a\nb", array("q", [1]).tobytes())):
+        with pytest.raises((TypeError, ValueError)):
+            _native.Lexicon(*bad)
+    with pytest.raises(TypeError):
+        del lex["好"]
+    with pytest.raises(ValueError, match="not initialised"):
+        _native.Lexicon.__new__(_native.Lexicon).packed()
+
+
+@pytest.mark.skipif(_native is None, reason="the C extension was not built")
 def test_jieba_segments_the_same_on_a_lexicon_and_on_a_dict() -> None:
     from array import array
 
