@@ -148,16 +148,20 @@ EDITS: list[tuple[str, list[dict[str, Any]]]] = [
 ]
 
 
+def _tree(tmp: Path) -> tuple[Path, Path, Path]:
+    """A copy of the fixture pack, an empty directory for the edited pack, and a cache path."""
+    fixture, pack = tmp / "fixture", tmp / "pack"
+    shutil.copytree(FIXTURE, fixture)
+    pack.mkdir()
+    return fixture, pack, tmp / "cache"
+
+
 def _load(dirs: list[Path], cache: Path | None, prebuilt: Path | None = None) -> Checker:
     return loader.load_checker(dirs, defaults=False, cache_dir=cache, prebuilt=prebuilt, save="now", model=False)
 
 
 def test_each_edit_patched_equals_a_full_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fixture = tmp_path / "fixture"
-    shutil.copytree(FIXTURE, fixture)
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    cache = tmp_path / "cache"
+    fixture, pack, cache = _tree(tmp_path)
     (pack / "p.toml").write_text(_pack(BASE), encoding="utf-8")
     _load([fixture, pack], cache)
     seen = _spy(monkeypatch)
@@ -173,30 +177,23 @@ def test_a_custom_pack_on_the_prebuilt_state_is_patched_in(tmp_path: Path, monke
     """A first start with a custom pack on an install: the install's prebuilt state is the base."""
     from livestream_compliance import prebuild
 
-    fixture = tmp_path / "fixture"
-    shutil.copytree(FIXTURE, fixture)
+    fixture, pack, cache = _tree(tmp_path)
     pre = tmp_path / "prebuilt"
     prebuild.write_prebuilt(pre, [fixture], defaults=False)
-    pack = tmp_path / "pack"
-    pack.mkdir()
     (pack / "p.toml").write_text(_pack(BASE), encoding="utf-8")
     seen = _spy(monkeypatch)
-    patched = _load([fixture, pack], tmp_path / "cache", prebuilt=pre)
+    patched = _load([fixture, pack], cache, prebuilt=pre)
     assert seen == ["delta"]
     _same(patched, _load([fixture, pack], None))
     # the patched build's state serves the next start as it is
     monkeypatch.setattr(loader, "build_rule_set", lambda *a, **k: pytest.fail("rules parsed on a warm start"))
-    _same(_load([fixture, pack], tmp_path / "cache", prebuilt=pre), patched)
+    _same(_load([fixture, pack], cache, prebuilt=pre), patched)
 
 
 def test_a_file_removed_and_an_invalid_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from livestream_compliance.errors import RuleError
 
-    fixture = tmp_path / "fixture"
-    shutil.copytree(FIXTURE, fixture)
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    cache = tmp_path / "cache"
+    fixture, pack, cache = _tree(tmp_path)
     (pack / "p.toml").write_text(_pack(BASE[:1]), encoding="utf-8")
     (pack / "q.toml").write_text(_pack(BASE[1:], "delta-test-2"), encoding="utf-8")
     _load([fixture, pack], cache)
@@ -211,11 +208,7 @@ def test_a_file_removed_and_an_invalid_edit(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_too_many_changes_build_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fixture = tmp_path / "fixture"
-    shutil.copytree(FIXTURE, fixture)
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    cache = tmp_path / "cache"
+    fixture, pack, cache = _tree(tmp_path)
     (pack / "p.toml").write_text(_pack(BASE[:1]), encoding="utf-8")
     _load([fixture, pack], cache)
     seen = _spy(monkeypatch)
@@ -257,14 +250,11 @@ def _rule_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_random_edits_patched_equal_a_full_build(tmp_path_factory: pytest.TempPathFactory, before: list[dict[str, Any]],
                                                  after: list[dict[str, Any]]) -> None:
     tmp = tmp_path_factory.mktemp("delta")
-    fixture = tmp / "fixture"
-    shutil.copytree(FIXTURE, fixture)
-    pack = tmp / "pack"
-    pack.mkdir()
+    fixture, pack, cache = _tree(tmp)
     (pack / "p.toml").write_text(_pack(before), encoding="utf-8")
-    _load([fixture, pack], tmp / "cache")
+    _load([fixture, pack], cache)
     (pack / "p.toml").write_text(_pack(after), encoding="utf-8")
-    _same(_load([fixture, pack], tmp / "cache"), _load([fixture, pack], None))
+    _same(_load([fixture, pack], cache), _load([fixture, pack], None))
 
 
 # --------------------------------------------------------------------------- the pieces
