@@ -31,7 +31,7 @@ from .classifier import ParaphraseModel, parse_model
 from .engine import Checker, CompiledRules, _no_pause
 from .errors import RuleError, RuleIssue, UsageError
 from .findings import Source
-from .literals import defer_seeds, export_prepared, from_recipe, seed_prepared
+from .literals import defer_seeds, export_prepared, from_recipe
 from .matcher import DEFAULT_BACKEND, MatcherBuild, _native
 from .normalize import Normalizer
 from .rules import FileRules, RuleSet, build_rule_set
@@ -514,10 +514,10 @@ def _pack_dictionary(freq: Mapping[str, int], total: int) -> bytes | None:
     return marshal.dumps((words, array("q", freq.values()).tobytes(), total))
 
 
-def _unpack_dictionary(blob: object, loaded: tuple[Any, Any, Any] | None = None) -> tuple[dict[str, int], int] | None:
-    """``(freq, total)`` of a packed dictionary (``loaded``: the blob already marshal-loaded), or None."""
+def _unpack_dictionary(blob: object) -> tuple[dict[str, int], int] | None:
+    """``(freq, total)`` of a packed dictionary as a dict, or None."""
     try:
-        words, counts, total = marshal.loads(blob) if loaded is None else loaded  # type: ignore[arg-type]
+        words, counts, total = marshal.loads(blob)  # type: ignore[arg-type]
         if type(total) is not int:
             return None
         if _native is not None and type(words) is str and type(counts) is bytes:
@@ -869,12 +869,6 @@ _PATTERNS_MAGIC = b"LSCPATT1"
 
 def _patterns_key() -> bytes:
     return hashlib.sha256(_code_digest() + sys.version.encode()).digest()
-
-
-def _read_patterns(cache_dir: str) -> int:
-    """Seed literals.prepare from the cache directory's pattern file; how many were seeded (0 when
-    absent, foreign, corrupt or from other code). Never raises."""
-    return seed_prepared(_patterns_in(cache_dir))
 
 
 def _patterns_in(cache_dir: str) -> dict[str, Any]:
