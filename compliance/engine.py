@@ -717,7 +717,7 @@ def long_term_spellings(
     """The folded spellings under which ``rule``'s long terms are indexed (see Checker._build_fold),
     as ``(folded spelling, normalised term)`` in the order the build meets them: each CJK term of
     ``MIN_FOLD_TERM`` characters or more folded, and with one folded character (an inner one in
-    3-character terms) swapped for a near syllable's (``near``). None for a rule without homophones."""
+    3-character terms) swapped for a near syllable's (``near``); none for a rule without homophones."""
     out: list[tuple[str, str]] = []
     if not rule.homophones:
         return out
