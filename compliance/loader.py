@@ -9,6 +9,7 @@ automata, so that the first message costs no more than any other.
 from __future__ import annotations
 
 from array import array
+import atexit
 import contextlib
 import dataclasses
 import gc
@@ -255,10 +256,11 @@ def default_cache_dir() -> str:
 
 
 def _code_digest() -> bytes:
-    """Digest of this package's code and data, so an edited (e.g. editable-installed) engine misses."""
+    """Digest of this package's code and data, so an edited (e.g. editable-installed) engine misses;
+    the compiled C extension included (a rebuilt extension may build other states)."""
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    for f in sorted([*root.glob("*.py"), *root.glob("data/*")]):
+    for f in sorted([*root.glob("*.py"), *root.glob("_native*.so"), *root.glob("_native*.pyd"), *root.glob("data/*")]):
         if f.is_file():
             h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.digest()
@@ -800,8 +802,10 @@ def _save(
     a pipe reading the caller's output must end with the caller), restores the default actions of
     SIGINT, SIGTERM and SIGALRM (a signal meant for the caller's handlers ends it) and ends after
     ``_WRITER_SECONDS`` whatever happens. A daemon thread of the caller, named "livestream-compliance
-    state writer", collects its exit status. Saving is best effort either way (see _write_state): a
-    state that was not written only costs the next start its build.
+    state writer", collects its exit status; a caller that leaves before the child is done waits
+    for it at exit, up to ``_WRITER_WAIT_AT_EXIT`` seconds (a one-shot `compliance check` after a
+    rule edit would otherwise leave the next start without the state). Saving is best effort either
+    way (see _write_state): a state that was not written only costs the next start its build.
     """
     if save == SAVE_BACKGROUND and hasattr(os, "fork"):
         try:
@@ -816,7 +820,11 @@ def _save(
             finally:
                 os._exit(0)
         if pid > 0:
-            threading.Thread(target=_reap, args=(pid,), name="livestream-compliance state writer", daemon=True).start()
+            reaper = threading.Thread(target=_reap, args=(pid,), name="livestream-compliance state writer", daemon=True)
+            reaper.start()
+            # a process that ends right after its start (`compliance check` after a rule edit) waits
+            # for the state before leaving, so that the next start finds it
+            atexit.register(reaper.join, _WRITER_WAIT_AT_EXIT)
             return
     _write_state(cache_dir, key, checker, env=env, files=files)
     _write_patterns(cache_dir, rule_set)
@@ -850,6 +858,8 @@ def _detach() -> None:
 
 #: the longest a state-writing child may run (see _detach); writing the default packs' state takes ~0.5 s
 _WRITER_SECONDS = 600
+#: How long a process leaving while its state writer still runs waits for it (then leaves anyway).
+_WRITER_WAIT_AT_EXIT = 10.0
 
 
 def _reap(pid: int) -> None:
