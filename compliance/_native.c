@@ -3127,55 +3127,6 @@ done:
     return result;
 }
 
-/* packed_dictionary(words, counts) -> dict: the "\n"-separated ``words`` (a str) -> the int64
- * values of ``counts`` (bytes, native order), in order; a repeated word keeps its last value.
- * ValueError when the numbers of words and values differ. What loader._unpack_dictionary made
- * with split, array and zip, in one pass. */
-static PyObject *
-packed_dictionary(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "packed_dictionary(words, counts) takes a str and bytes");
-        return NULL;
-    }
-    PyObject *words = args[0];
-    Py_ssize_t n = PyUnicode_GET_LENGTH(words), nbytes = PyBytes_GET_SIZE(args[1]);
-    const char *raw = PyBytes_AS_STRING(args[1]);
-    int kind = PyUnicode_KIND(words);
-    const void *data = PyUnicode_DATA(words);
-    if (nbytes % 8 != 0) {
-        PyErr_SetString(PyExc_ValueError, "packed_dictionary: counts is not a whole number of int64 values");
-        return NULL;
-    }
-    Py_ssize_t nvalues = nbytes / 8, nwords = n == 0 ? 0 : 1;
-    for (Py_ssize_t i = 0; i < n; i++)
-        nwords += PyUnicode_READ(kind, data, i) == '\n';
-    if (nwords != nvalues) {
-        PyErr_Format(PyExc_ValueError, "packed_dictionary: %zd words but %zd values", nwords, nvalues);
-        return NULL;
-    }
-    PyObject *out = _PyDict_NewPresized(nwords);
-    if (out == NULL)
-        return NULL;
-    Py_ssize_t start = 0, k = 0;
-    for (Py_ssize_t i = 0; i <= n && nwords; i++) {
-        if (i < n && PyUnicode_READ(kind, data, i) != '\n')
-            continue;
-        int64_t v;
-        memcpy(&v, raw + 8 * k, 8);
-        PyObject *word = PyUnicode_Substring(words, start, i), *value = PyLong_FromLongLong((long long)v);
-        int bad = word == NULL || value == NULL || PyDict_SetItem(out, word, value) < 0;
-        Py_XDECREF(word);
-        Py_XDECREF(value);
-        if (bad) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        start = i + 1;
-        k++;
-    }
-    return out;
-}
 
 /* select(keys, key_set, entries, objects) -> list of the indexes i where keys[i] is in key_set
  * (a set or dict; None: no key asked for) or entries[i] is (by identity) one of the objects (a
@@ -3248,8 +3199,6 @@ fail:
 }
 
 static PyMethodDef native_functions[] = {
-    {"packed_dictionary", (PyCFunction)(void (*)(void))packed_dictionary, METH_FASTCALL,
-     "packed_dictionary(words, counts): dict of the newline-separated words to the int64 counts."},
     {"_lexicon_restore", (PyCFunction)(void (*)(void))lexicon_restore, METH_FASTCALL,
      "_lexicon_restore(words, counts, overlay): a Lexicon as pickled (see Lexicon.__reduce__)."},
     {"select", (PyCFunction)(void (*)(void))select_indexes, METH_FASTCALL,

@@ -128,9 +128,10 @@ class JiebaSegmenter:
             self._tk.initialize()
         terms = [t for t in terms if len(t) >= 2]
         protected = [p for p in protected if len(p) >= 2]
-        #: what teaching changes, to undo it (see restore_base): every word taught and each of its
-        #: prefixes (add_word makes a missing prefix a word of frequency 0) -> its frequency in the
-        #: base dictionary (None: absent), and the base's total
+        #: what teaching changes (a state keeps the base and what teaching set apart, see
+        #: loader._jieba_state): every word taught and each of its prefixes (add_word makes a
+        #: missing prefix a word of frequency 0) -> its frequency in the base dictionary (None:
+        #: absent), and the base's total
         freq = self._tk.FREQ
         before: dict[str, int | None] = {}
         for w in (*terms, *protected):

@@ -385,7 +385,7 @@ def test_the_c_jieba_parse_equals_the_python_one_or_declines(text: str, monkeypa
         assert native == jieba.Tokenizer().gen_pfdict(io.BytesIO(text.encode("utf-8")))  # and jieba's own reading
 
 
-def test_the_packed_jieba_dictionary_unpacks_the_same_in_c(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_packed_jieba_dictionary_reads_the_same_with_and_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
     if loader._native is None:
         pytest.skip("the C extension is not built")
     import marshal
@@ -393,11 +393,12 @@ def test_the_packed_jieba_dictionary_unpacks_the_same_in_c(monkeypatch: pytest.M
 
     freq = {"最好": 120, "最": 0, "微信": 3_000_000_000, "a\tb": -5, "": 7, "😀x": 1}
     blob = loader._pack_dictionary(freq, 42)
-    fast = loader._unpack_dictionary(blob)
+    fast = loader._base_dictionary(blob)  # a Lexicon
     monkeypatch.setattr(loader, "_native", None)
-    slow = loader._unpack_dictionary(blob)
-    assert fast == slow == (freq, 42) and list(fast[0]) == list(freq)  # the same order too
+    slow = loader._base_dictionary(blob)  # a dict
+    assert fast is not None and slow == (freq, 42) and fast[1] == 42
+    assert list(fast[0]) == list(freq) and {k: fast[0][k] for k in fast[0]} == freq  # the same order too
     monkeypatch.undo()
     for words, counts, total in (("a\nb", array("q", [1]).tobytes(), 3), ("a", b"123", 3), ("a", b"", 1), ("a", array("q", [1]).tobytes(), "3")):
-        assert loader._unpack_dictionary(marshal.dumps((words, counts, total))) is None
-    assert loader._unpack_dictionary(b"not marshal") is None
+        assert loader._base_dictionary(marshal.dumps((words, counts, total))) is None
+    assert loader._base_dictionary(b"not marshal") is None
