@@ -36,7 +36,9 @@ What it measures (docs/protocol.md describes the protocol):
 * **CPU and GC**: the server's and this generator's CPU seconds over each run (``/proc``), the CPU
   used by every other process meanwhile, and the server's full (generation-2) garbage collections
   with their pauses (a gc callback the benchmark adds when it starts the server), so a run that was
-  limited by the generator, by other processes or by a collection says so.
+  limited by the generator, by other processes or by a collection says so. The generator's own
+  collector is off during a fixed-rate run (collected just before): its pauses would delay its sends
+  and its timestamps and count as the server's latency.
 
 The generator is a small asyncio websocket client (RFC 6455 over ``asyncio.Protocol``: frames are
 written straight to the transport, answers timestamped in ``data_received``), so that one Python
@@ -56,6 +58,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import math
 import os
 import random
@@ -737,6 +740,12 @@ async def run_load(
     raw = kind == "raw"
     load0 = loadavg()
     gc0 = len(server.gc_pauses())
+    # the generator's own collector is off while it sends: a collection here (of the workload just built,
+    # 5-18 ms measured) would stall the sending and the timestamping of answers, then send a burst, and
+    # count as the server's latency. Collected before, on again after (the server's is never touched)
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()
     cpu_s0, cpu_c0, busy0 = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
     t_start = perf()
     t0 = t_start + 0.02
@@ -771,6 +780,8 @@ async def run_load(
         t_end = perf()
     finally:
         cpu_s1, cpu_c1, busy1 = server.cpu_seconds(), time.process_time(), machine_busy_seconds()
+        if collecting:
+            gc.enable()
         await close_streams(clients)
     recv = rec.recv
     lat_send: list[float] = []
@@ -1065,8 +1076,6 @@ class _FakeWS:
 
 async def measure_components(cfg: Config, clean: Sequence[str], n: int, reps: int) -> Table:
     """Per-message cost of the server's parts, in this process, without network: min (median) of ``reps``."""
-    import gc
-
     from livestream_compliance import Source, build_checker, load_rule_set
     from livestream_compliance.session import SessionConfig, SessionStore, StreamSession
     from livestream_compliance_server.app import App

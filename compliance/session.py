@@ -26,7 +26,7 @@ stream, ``max_open_segments`` remembered segments per speaker, ``tail_chars`` of
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -121,8 +121,11 @@ class _Speaker:
     #: position of tail[0] in everything this speaker said (positions below are absolute, so
     #: trimming the tail does not rewrite them)
     origin: int = 0
-    #: (seq, start) of each message whose text is (partly) in the tail, in order
-    pieces: deque[tuple[int, int]] = field(default_factory=deque)
+    #: seq, start, seq, start, ... of each message whose text is (partly) in the tail, in order: flat
+    #: ints, not (seq, start) tuples, so that a message leaves no new object for the garbage collector
+    #: (server/app.py, YoungCollections: objects that survive while old ones die are never collected
+    #: young; they pile up until one long collection)
+    pieces: list[int] = field(default_factory=list)
     #: (rule_id, start, end) of findings already reported that overlap the tail
     spans: list[tuple[str, int, int]] = field(default_factory=list)
     segments: OrderedDict[Hashable, _Segment] = field(default_factory=OrderedDict)
@@ -252,10 +255,11 @@ class StreamSession:
             if shift or not n:
                 out.append(Reported(f))
             else:
-                from_seq = sp.pieces[0][0] if sp.pieces else None
-                for pseq, pstart in sp.pieces:
-                    if pstart <= fs:
-                        from_seq = pseq
+                pieces = sp.pieces
+                from_seq = pieces[0] if pieces else None
+                for k in range(1, len(pieces), 2):
+                    if pieces[k] <= fs:
+                        from_seq = pieces[k - 1]
                     else:
                         break
                 out.append(Reported(replace(f, start=0, end=f.end - n), carry=n - f.start, from_seq=from_seq))
@@ -284,7 +288,7 @@ class StreamSession:
             return
         tail = sp.tail
         pieces = sp.pieces
-        pieces.append((seq, sp.origin + len(tail)))
+        pieces += (seq, sp.origin + len(tail))
         if spans:
             sp.spans.extend(spans)
         joined = tail + text
@@ -293,8 +297,8 @@ class StreamSession:
             sp.tail = joined[cut:]
             origin = sp.origin = sp.origin + cut
             # keep the piece that holds tail[0] and every later one
-            while len(pieces) > 1 and pieces[1][1] <= origin:
-                pieces.popleft()
+            while len(pieces) > 2 and pieces[3] <= origin:
+                del pieces[:2]
             if sp.spans:
                 sp.spans = [x for x in sp.spans if x[2] > origin]
         else:

@@ -302,10 +302,54 @@ def tune_gc() -> None:
     counting, not in full collections, so collecting the old generation rarely costs little memory.
     The young thresholds stay CPython's: a young collection costs about 0.1 ms, a middle one about 1 ms;
     larger ones made the middle collections (which scan every survivor since the last one) longer.
+    In a steady state CPython's own trigger hardly fires, so the server also collects the young
+    generation on a timer (:class:`YoungCollections`).
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+#: seconds between two young collections of the server's event loop (see YoungCollections)
+YOUNG_GC_INTERVAL = 0.1
+
+
+class YoungCollections:
+    """Collect the youngest generation on a timer of the event loop.
+
+    CPython starts a young collection when the allocations of tracked objects exceed their
+    deallocations by a threshold (700). A server in a steady state frees old objects (earlier
+    messages' session state, evicted viewers, closed connections) about as fast as it makes the few
+    that survive a message, so that count stays low while the young generation keeps growing; the
+    collection that finally comes (a burst of new connections) then scans every object that piled
+    up, with the event loop stopped: 10-30 ms for the 15,000-30,000 objects of ten seconds at
+    5,000 messages/s, measured (benchmarks/SIDECAR.md, session 14). Collected every
+    :data:`YOUNG_GC_INTERVAL`, the young generation holds only what survived since the last one
+    (a collection of an empty one costs ~0.1 µs), and the middle one is collected as CPython would
+    (every tenth time), so it does not pile up either. The oldest is left to CPython's own trigger.
+    Nothing happens while the collector is disabled.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = YOUNG_GC_INTERVAL) -> None:
+        self._loop = loop
+        self._interval = interval
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        if self._handle is None:
+            self._handle = self._loop.call_later(self._interval, self._collect)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _collect(self) -> None:
+        if gc.isenabled():
+            # the middle generation when CPython itself would take it: after `threshold` young collections
+            # (an explicit young collection counts, but only an allocation-triggered one escalates)
+            gc.collect(1 if gc.get_count()[1] > gc.get_threshold()[1] else 0)
+        self._handle = self._loop.call_later(self._interval, self._collect)
 
 
 #: GIL switch interval (seconds) while a rule reload builds in a thread (see App.reload)
@@ -394,6 +438,7 @@ class App:
         self._port: int | None = None
         self._reload_lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
+        self._young: YoungCollections | None = None
         self._stopped = asyncio.Event()
         self._stopping = False
         self._signals: list[int] = []
@@ -486,6 +531,8 @@ class App:
         self._port = self._server.sockets[0].getsockname()[1]
         self.audit.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="session-sweeper")
+        self._young = YoungCollections(asyncio.get_running_loop())
+        self._young.start()
         log.info("listening on %s (rules %s)", self.url, self.rule_version)
 
     async def serve_forever(self) -> None:
@@ -516,6 +563,8 @@ class App:
                     await asyncio.wait(drains)
                 self._server.close()
                 await self._server.wait_closed()
+            if self._young is not None:
+                self._young.stop()
             if self._sweeper is not None:
                 self._sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -327,3 +327,56 @@ def test_tune_gc_freezes_the_start_up_heap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+YOUNG_CHILD = """
+import asyncio, collections, gc, sys
+from livestream_compliance_server.app import YoungCollections
+
+async def run(timer):
+    loop = asyncio.get_running_loop()
+    # a steady state as a server's: each new object that survives replaces an old one that dies, so
+    # allocations minus deallocations stay flat and CPython never starts a young collection itself
+    window = collections.deque(([i] for i in range(20000)), maxlen=20000)
+    gc.collect()
+    collector = YoungCollections(loop, interval=0.005) if timer else None
+    if collector is not None:
+        collector.start()
+    middle = []
+    for r in range(40):
+        for i in range(2000):
+            window.append([i])
+        await asyncio.sleep(0.02)
+        middle.append(gc.get_count()[1])
+    young = len(gc.get_objects(0))
+    if collector is not None:
+        collector.stop()
+        n = len(gc.get_objects(0))
+        for i in range(2000):
+            window.append([i])
+        await asyncio.sleep(0.02)
+        assert len(gc.get_objects(0)) >= n + 2000, "stopped, yet collected"
+    return young, max(middle)
+
+gc.freeze()
+print(*asyncio.run(run(sys.argv[1] == "timer")))
+"""
+
+
+@pytest.mark.parametrize("timer", [False, True])
+def test_young_collections_keep_the_young_generation_small(timer: bool) -> None:
+    """server/app.py, YoungCollections: without it, the survivors of a steady state pile up young
+    (the control: ~20,000 objects); with it, the young generation holds what survived since the last
+    tick, and the middle generation is collected every threshold-th time as CPython would."""
+    out = subprocess.run(
+        [sys.executable, "-c", YOUNG_CHILD, "timer" if timer else "none"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    young, middle = map(int, out.stdout.split())
+    if timer:
+        assert young < 4000, young  # at most the 2,000 of one round and what the loop made since
+        import gc
+
+        assert middle <= gc.get_threshold()[1] + 1, middle
+    else:
+        assert young >= 15000, young
