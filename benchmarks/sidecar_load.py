@@ -741,7 +741,7 @@ async def run_load(
     load0 = loadavg()
     gc0 = len(server.gc_pauses())
     # the generator's own collector is off while it sends: a collection here (of the workload just built,
-    # 5-18 ms measured) would stall the sending and the timestamping of answers, then send a burst, and
+    # 2-18 ms measured) would stall the sending and the timestamping of answers, then send a burst, and
     # count as the server's latency. Collected before, on again after (the server's is never touched)
     collecting = gc.isenabled()
     gc.collect()
