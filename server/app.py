@@ -326,8 +326,11 @@ class YoungCollections:
     5,000 messages/s, measured (benchmarks/SIDECAR.md, session 14). Collected every
     :data:`YOUNG_GC_INTERVAL`, the young generation holds only what survived since the last one
     (a collection of an empty one costs ~0.1 µs), and the middle one is collected as CPython would
-    (every tenth time), so it does not pile up either. The oldest is left to CPython's own trigger.
-    Nothing happens while the collector is disabled.
+    (every tenth time), so it does not pile up either. The oldest is left to CPython's own trigger:
+    with :func:`tune_gc`'s threshold, a full collection becomes due after 1,000 middle ones (about
+    17 minutes) and comes with the next allocation-triggered collection, if a quarter more objects
+    reached the old generation since the last one (CPython's rule). Nothing happens while the
+    collector is disabled.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = YOUNG_GC_INTERVAL) -> None:
