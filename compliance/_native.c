@@ -292,6 +292,9 @@ typedef struct {
 #define MANY 0xFFFFFFFEu     /* State.c: several transitions, at edges[x] */
 #define HASHED 0x80000000u   /* an edge-list header: an open-addressing table of (mask + 1) edges */
 #define LINEAR_MAX 6         /* up to this many edges are searched in order */
+#define DENSE_N 128u         /* dense rows cover the code points below this (ASCII) */
+#define DENSE_DEPTH 2        /* states this deep or shallower, reached by ASCII only, get a dense row */
+#define DENSE_MAX 4096       /* at most this many rows (an int16 names one) */
 
 /* What a scan reads of a state at every character, in one 16-byte record. The states are numbered
  * breadth-first and the edge lists laid out in that order, so the shallow states a scan keeps
@@ -303,7 +306,8 @@ typedef struct {
     int32_t x;     /* the only child, or where the edge list starts in edges (a header, then the edges) */
     int32_t fail;  /* failure link */
     int32_t first; /* the first state of its output chain (itself or dict), -1 if no key ends here */
-    int64_t unused; /* a 32-byte record: two to a cache line */
+    int32_t dense; /* its row in the automaton's dense ASCII transitions, or -1 (see dense_rows) */
+    int32_t unused; /* a 32-byte record: two to a cache line */
 } State;
 
 typedef struct {
@@ -318,6 +322,11 @@ typedef struct {
     int32_t *keynext; /* next key (ascending index) with the same spelling, -1 if none */
     int32_t *keylen;  /* length of each key in code points */
     int32_t *root;    /* dense transitions of the root for code points < ROOT_N, -1 if none */
+    int32_t *dense;   /* per dense row, a transition per class of code point below DENSE_N (see dense_rows) */
+    int32_t *rowstate; /* per dense row, its state */
+    Py_ssize_t ndense; /* rows in dense */
+    int32_t ndcls;     /* classes of the code points below DENSE_N: a row's length */
+    uint8_t dcls[DENSE_N]; /* per code point below DENSE_N, its class (0: in no key) */
     SlotTable build;  /* during the build only: the transitions keyed (state << 21 | code point) */
     PyObject *weakreflist;
 } AutomatonObject;
@@ -371,6 +380,11 @@ step(const AutomatonObject *a, int32_t s, uint32_t c)
 {
     for (;;) {
         const State *st = &a->states[s];
+        if (c < DENSE_N && st->dense >= 0)
+        {
+            int32_t v = a->dense[(size_t)st->dense * (size_t)a->ndcls + a->dcls[c]];
+            return v >= 0 ? v : a->rowstate[(uint32_t)~v >> 1];
+        }
         if (s == 0) {
             int32_t t = c < ROOT_N ? a->root[c] : st->c == c ? st->x : st->c == MANY ? edge_get(a->edges + st->x, c) : -1;
             return t < 0 ? 0 : t;
@@ -397,6 +411,10 @@ Automaton_free_arrays(AutomatonObject *self)
     PyMem_RawFree(self->root);
     PyMem_RawFree(self->build.slots);
     PyMem_RawFree(self->edges);
+    PyMem_RawFree(self->dense);
+    PyMem_RawFree(self->rowstate);
+    self->dense = self->rowstate = NULL;
+    self->ndense = 0;
     self->states = NULL;
     self->out = self->dict = self->keynext = self->keylen = self->root = NULL;
     self->build.slots = NULL;
@@ -410,6 +428,98 @@ Automaton_dealloc(AutomatonObject *self)
         PyObject_ClearWeakRefs((PyObject *)self);
     Automaton_free_arrays(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The child of state ``s`` on ``c`` (no failure link followed), or -1 */
+static inline int32_t
+child_of(const AutomatonObject *a, int32_t s, uint32_t c)
+{
+    const State *st = &a->states[s];
+    if (s == 0 && c < ROOT_N)
+        return a->root[c];
+    if (st->c == c)
+        return st->x;
+    if (st->c == MANY && (st->mask & bit_of(c)))
+        return edge_get(a->edges + st->x, c);
+    return -1;
+}
+
+/* Dense rows: for the root and the states reached from it by at most DENSE_DEPTH ASCII characters
+ * (the states a run of Latin letters and digits keeps returning to), every transition on a code
+ * point below DENSE_N with the failure links already followed: one load a character instead of a
+ * walk down the failure chain with its unpredictable branches (the houbb shape's 100 random ASCII
+ * characters a line). A row holds one transition per class of those code points (each code point
+ * some key holds is a class; the others, which lead every state to the root, share class 0), so
+ * the rows stay small (~36 KB for the default packs). A transition is the next state's id where
+ * that state has no row, else ~(row << 1 | a key ends there): a run of characters within the rows
+ * reads nothing else. At most DENSE_MAX rows. 0, or -1 out of memory; the states' ``dense`` must
+ * all be -1 before. */
+static int
+dense_rows(AutomatonObject *b)
+{
+    /* the classes: every code point below DENSE_N that is a child's code point somewhere */
+    uint8_t seen[DENSE_N];
+    memset(seen, 0, sizeof seen);
+    for (uint32_t c = 0; c < DENSE_N; c++)
+        if (b->root[c] >= 0)
+            seen[c] = 1;
+    for (Py_ssize_t t = 0; t < b->nstates; t++) {
+        const State *st = &b->states[t];
+        if (st->c < DENSE_N)
+            seen[st->c] = 1;
+        else if (st->c == MANY) {
+            const Edge *list = b->edges + st->x;
+            uint32_t head = list[0].c, m = head & HASHED ? (head & ~HASHED) + 1 : head;
+            for (uint32_t e = 0; e < m; e++)
+                if (list[1 + e].c < DENSE_N)
+                    seen[list[1 + e].c] = 1;
+        }
+    }
+    int32_t ncls = 1;
+    for (uint32_t c = 0; c < DENSE_N; c++)
+        b->dcls[c] = seen[c] ? (uint8_t)ncls++ : 0;
+    uint32_t rep[DENSE_N + 1]; /* a code point of each class (class 0: one in no key, if any) */
+    rep[0] = DENSE_N;
+    for (uint32_t c = 0; c < DENSE_N; c++) {
+        if (b->dcls[c])
+            rep[b->dcls[c]] = c;
+        else if (rep[0] == DENSE_N)
+            rep[0] = c;
+    }
+    b->ndcls = ncls;
+    int32_t *rows = PyMem_RawMalloc(sizeof(int32_t) * DENSE_MAX);
+    if (rows == NULL)
+        return -1;
+    Py_ssize_t nrows = 0, from = 0;
+    rows[nrows++] = 0;
+    for (int d = 0; d < DENSE_DEPTH; d++) {
+        Py_ssize_t to = nrows;
+        for (Py_ssize_t r = from; r < to; r++)
+            for (int32_t k = 1; k < ncls; k++) {
+                int32_t t = child_of(b, rows[r], rep[k]);
+                if (t > 0 && nrows < DENSE_MAX)
+                    rows[nrows++] = t;
+            }
+        from = to;
+    }
+    b->dense = PyMem_RawMalloc(sizeof(int32_t) * (size_t)ncls * (size_t)nrows);
+    if (b->dense == NULL) {
+        PyMem_RawFree(rows);
+        return -1;
+    }
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        for (int32_t k = 0; k < ncls; k++) /* no row is in use yet: step follows the failure links */
+            b->dense[(size_t)r * (size_t)ncls + (size_t)k] = rep[k] < DENSE_N ? step(b, rows[r], rep[k]) : 0;
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        b->states[rows[r]].dense = (int32_t)r;
+    for (size_t e = 0; e < (size_t)nrows * (size_t)ncls; e++) {
+        int32_t t = b->dense[e], row = b->states[t].dense;
+        if (row >= 0)
+            b->dense[e] = ~(int32_t)((uint32_t)row << 1 | (b->states[t].first >= 0));
+    }
+    b->rowstate = rows;
+    b->ndense = nrows;
+    return 0;
 }
 
 /* Build the automaton of ``nkeys`` keys (``items``, non-empty str) into ``b``'s arrays, which must
@@ -588,6 +698,7 @@ automaton_build(AutomatonObject *b, PyObject *const *items, Py_ssize_t nkeys, si
         const Edge *kids = adj + kid0[t];
         st->fail = newid[fail[t]];
         st->mask = 0;
+        st->dense = -1;
         st->unused = 0;
         for (int32_t e = 0; e < k; e++)
             st->mask |= bit_of(kids[e].c);
@@ -639,6 +750,8 @@ automaton_build(AutomatonObject *b, PyObject *const *items, Py_ssize_t nkeys, si
     for (uint32_t c = 0; c < ROOT_N; c++)
         if (b->root[c] >= 0)
             b->root[c] = newid[b->root[c]];
+    if (dense_rows(b) < 0)
+        goto nomemory;
     goto done;
 nomemory:
     rc = -1;
@@ -728,6 +841,11 @@ Automaton_init(AutomatonObject *self, PyObject *args, PyObject *kwds)
     self->keynext = b.keynext;
     self->keylen = b.keylen;
     self->root = b.root;
+    self->dense = b.dense;
+    self->rowstate = b.rowstate;
+    self->ndense = b.ndense;
+    self->ndcls = b.ndcls;
+    memcpy(self->dcls, b.dcls, sizeof self->dcls);
     self->build.slots = NULL;
     return 0;
 }
@@ -882,7 +1000,8 @@ Automaton_sizeof(AutomatonObject *self, PyObject *unused)
 {
     size_t n = (size_t)self->nstates, k = (size_t)self->nkeys;
     size_t size = sizeof(AutomatonObject) + n * (sizeof(State) + 2 * sizeof(int32_t)) + k * 2 * sizeof(int32_t) +
-                  ROOT_N * sizeof(int32_t) + (size_t)self->nedges * sizeof(Edge);
+                  ROOT_N * sizeof(int32_t) + (size_t)self->nedges * sizeof(Edge) +
+                  (size_t)self->ndense * ((size_t)self->ndcls + 1) * sizeof(int32_t);
     return PyLong_FromSize_t(size);
 }
 
@@ -942,6 +1061,8 @@ typedef struct {
     int32_t *cand_len;
     Py_UCS4 *pool;
     uint8_t *is_long;
+    uint64_t *nf;   /* per code point below nnf: its normalised form (low half) and folded form (high half) */
+    Py_ssize_t nnf;
 } FoldedScannerObject;
 
 static void
@@ -956,6 +1077,9 @@ FoldedScanner_free(FoldedScannerObject *self)
     PyMem_Free(self->cand_len);
     PyMem_Free(self->pool);
     PyMem_Free(self->is_long);
+    PyMem_Free(self->nf);
+    self->nf = NULL;
+    self->nnf = 0;
     self->cand_first = self->cand_key = self->cand_start = self->cand_len = NULL;
     self->pool = NULL;
     self->is_long = NULL;
@@ -1113,6 +1237,14 @@ FoldedScanner_init(FoldedScannerObject *self, PyObject *args, PyObject *kwds)
     Py_DECREF(it);
     if (PyErr_Occurred())
         goto fail;
+    self->nnf = span;
+    self->nf = PyMem_Malloc(sizeof(uint64_t) * (size_t)(span ? span : 1));
+    if (self->nf == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t c = 0; c < span; c++)
+        self->nf[c] = (uint64_t)table_get(tn, (uint32_t)c) | (uint64_t)table_get(tf, (uint32_t)c) << 32;
     Py_INCREF(automaton);
     Py_INCREF(norm);
     Py_INCREF(fold);
@@ -1145,43 +1277,107 @@ in_sorted(const uint32_t *set, Py_ssize_t n, uint32_t c)
  * ``buf`` (room for the text's length), its length to ``*jout``. ``*marked`` is set where one of
  * the sorted code points ``marks[0..nmarks)`` is met: among the deleted code points only, unless
  * ``marks_all``. 0, or -1 with the error set. */
+/* One character of folded_scan: the loop's body, for each kind of text. ``nf`` gives the code point
+ * normalised and folded in one load; within the dense rows (``row`` >= 0, an ASCII character) the
+ * transition is one load of a small table, else step() walks the failure links. The macro is the
+ * whole body of a for loop: ``continue`` (inside do/while(0)) ends this character. */
+#define FOLDED_STEP(c)                                                                                              \
+    do {                                                                                                            \
+        uint32_t c_ = (c);                                                                                          \
+        uint64_t v_ = (Py_ssize_t)c_ < nnf ? nf[c_] : ((uint64_t)c_ << 32 | c_);                                   \
+        uint32_t n_ = (uint32_t)v_;                                                                                 \
+        if (n_ == DELETED) {                                                                                        \
+            if (nmarks && !*marked && in_sorted(marks, nmarks, c_))                                                 \
+                *marked = 1;                                                                                        \
+            continue;                                                                                               \
+        }                                                                                                           \
+        if (marks_all && nmarks && !*marked && in_sorted(marks, nmarks, c_))                                        \
+            *marked = 1;                                                                                            \
+        buf[j++] = n_;                                                                                              \
+        uint32_t f_ = (uint32_t)(v_ >> 32);                                                                         \
+        if (f_ < DENSE_N && row >= 0) {                                                                             \
+            int32_t d_ = dense[(size_t)row * ncls + dcls[f_]];                                                      \
+            if (d_ < 0) {                                                                                           \
+                uint32_t u_ = ~(uint32_t)d_;                                                                        \
+                row = (int32_t)(u_ >> 1);                                                                           \
+                s = rowstate[row];                                                                                  \
+                if ((u_ & 1) && report_hits(self, buf, j, states[s].first, hits, fold_hits) < 0)                   \
+                    return -1;                                                                                      \
+            }                                                                                                       \
+            else {                                                                                                  \
+                s = d_;                                                                                             \
+                row = -1;                                                                                           \
+                if (states[s].first >= 0 && report_hits(self, buf, j, states[s].first, hits, fold_hits) < 0)        \
+                    return -1;                                                                                      \
+            }                                                                                                       \
+        }                                                                                                           \
+        else {                                                                                                      \
+            s = step(a, s, f_);                                                                                     \
+            row = states[s].dense;                                                                                  \
+            if (states[s].first >= 0 && report_hits(self, buf, j, states[s].first, hits, fold_hits) < 0)            \
+                return -1;                                                                                          \
+        }                                                                                                           \
+    } while (0)
+
+/* The hits of the keys ending at ``j`` (the output chain from state ``o``); 0, or -1 with the error set */
+static int
+report_hits(FoldedScannerObject *self, const Py_UCS4 *buf, Py_ssize_t j, int32_t o, PyObject **hits, PyObject **fold_hits)
+{
+    const AutomatonObject *a = self->automaton;
+    for (; o >= 0; o = a->dict[o]) {
+        for (int32_t fi = a->out[o]; fi >= 0; fi = a->keynext[fi]) {
+            Py_ssize_t klen = a->keylen[fi], start = j - klen;
+            for (int32_t ci = self->cand_first[fi]; ci < self->cand_first[fi + 1]; ci++) {
+                if (self->cand_len[ci] == klen &&
+                    memcmp(self->pool + self->cand_start[ci], buf + start, sizeof(Py_UCS4) * (size_t)klen) == 0) {
+                    if ((*hits == NULL && (*hits = PyList_New(0)) == NULL) ||
+                        append_hit(*hits, self->cand_key[ci], start, j) < 0)
+                        return -1;
+                    break;
+                }
+            }
+            if (self->is_long[fi] && ((*fold_hits == NULL && (*fold_hits = PyList_New(0)) == NULL) ||
+                                      append_hit(*fold_hits, fi, start, j) < 0))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* find()'s scan: the hits appended to ``hits`` and ``fold_hits``, the normalised text written to
+ * ``buf`` (room for the text's length), its length to ``*jout``. ``*marked`` is set where one of
+ * the sorted code points ``marks[0..nmarks)`` is met: among the deleted code points only, unless
+ * ``marks_all``. 0, or -1 with the error set. */
 static int
 folded_scan(FoldedScannerObject *self, PyObject *text, Py_UCS4 *buf, PyObject **hits, PyObject **fold_hits,
             Py_ssize_t *jout, const uint32_t *marks, Py_ssize_t nmarks, int marks_all, int *marked)
 {
     const AutomatonObject *a = self->automaton;
+    const uint64_t *nf = self->nf;
+    const Py_ssize_t nnf = self->nnf;
     Py_ssize_t len = PyUnicode_GET_LENGTH(text);
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     const State *states = a->states;
-    int32_t s = 0;
+    const int32_t *dense = a->dense, *rowstate = a->rowstate;
+    const uint8_t *dcls = a->dcls;
+    const size_t ncls = (size_t)a->ndcls;
+    int32_t s = 0, row = states[0].dense;
     Py_ssize_t j = 0; /* position in the normalised text */
-    for (Py_ssize_t i = 0; i < len; i++) {
-        uint32_t c = PyUnicode_READ(kind, data, i);
-        uint32_t n = table_get(self->norm, c);
-        if (nmarks && (marks_all || n == DELETED) && !*marked && in_sorted(marks, nmarks, c))
-            *marked = 1;
-        if (n == DELETED)
-            continue;
-        buf[j++] = n;
-        s = step(a, s, table_get(self->fold, c));
-        for (int32_t o = states[s].first; o >= 0; o = a->dict[o]) {
-            for (int32_t fi = a->out[o]; fi >= 0; fi = a->keynext[fi]) {
-                Py_ssize_t klen = a->keylen[fi], start = j - klen;
-                for (int32_t ci = self->cand_first[fi]; ci < self->cand_first[fi + 1]; ci++) {
-                    if (self->cand_len[ci] == klen &&
-                        memcmp(self->pool + self->cand_start[ci], buf + start, sizeof(Py_UCS4) * (size_t)klen) == 0) {
-                        if ((*hits == NULL && (*hits = PyList_New(0)) == NULL) ||
-                            append_hit(*hits, self->cand_key[ci], start, j) < 0)
-                            return -1;
-                        break;
-                    }
-                }
-                if (self->is_long[fi] && ((*fold_hits == NULL && (*fold_hits = PyList_New(0)) == NULL) ||
-                                          append_hit(*fold_hits, fi, start, j) < 0))
-                    return -1;
-            }
-        }
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++)
+            FOLDED_STEP(d[i]);
+    }
+    else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++)
+            FOLDED_STEP(d[i]);
+    }
+    else {
+        const Py_UCS4 *d = data;
+        for (Py_ssize_t i = 0; i < len; i++)
+            FOLDED_STEP(d[i]);
     }
     *jout = j;
     return 0;
@@ -2378,16 +2574,58 @@ regex_call(PyObject *rx, PyObject *method, PyObject *norm, Py_ssize_t pos, Py_ss
     return found;
 }
 
-/* Does ``norm`` hold one of the strings of ``guard`` (a sequence of str)? 1, 0, or -1 with the error set */
+/* A 256-bit set of the code points of a text, hashed (see bloom_has): a string whose first code
+ * point is not in it is not in the text, without a search. ``ready`` is 0 until it is filled. */
+typedef struct {
+    uint64_t w[4];
+    int ready;
+} Bloom;
+
+static inline uint32_t
+bloom_bit(uint32_t c)
+{
+    return (c * 0x9E3779B1u) >> 24;
+}
+
+static void
+bloom_fill(Bloom *b, PyObject *text)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    b->w[0] = b->w[1] = b->w[2] = b->w[3] = 0;
+    for (Py_ssize_t i = 0, n = PyUnicode_GET_LENGTH(text); i < n; i++) {
+        uint32_t h = bloom_bit(PyUnicode_READ(kind, data, i));
+        b->w[h >> 6] |= 1ull << (h & 63);
+    }
+    b->ready = 1;
+}
+
+static inline int
+bloom_has(const Bloom *b, uint32_t c)
+{
+    uint32_t h = bloom_bit(c);
+    return (b->w[h >> 6] >> (h & 63)) & 1;
+}
+
+/* Does ``norm`` hold one of the strings of ``guard`` (a sequence of str)? 1, 0, or -1 with the
+ * error set. ``bloom``: a set of ``norm``'s code points, filled on first use, or NULL. */
 static int
-guard_present(PyObject *norm, PyObject *guard)
+guard_present(PyObject *norm, PyObject *guard, Bloom *bloom)
 {
     PyObject *g = PySequence_Fast(guard, "guard must be a sequence of str");
     if (g == NULL)
         return -1;
     int present = 0;
-    for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(g) && !present; q++)
-        present = PyUnicode_Contains(norm, PySequence_Fast_GET_ITEM(g, q));
+    for (Py_ssize_t q = 0; q < PySequence_Fast_GET_SIZE(g) && !present; q++) {
+        PyObject *x = PySequence_Fast_GET_ITEM(g, q);
+        if (bloom != NULL && PyUnicode_Check(x) && PyUnicode_GET_LENGTH(x) > 0) {
+            if (!bloom->ready)
+                bloom_fill(bloom, norm);
+            if (!bloom_has(bloom, PyUnicode_READ_CHAR(x, 0)))
+                continue; /* its first code point is nowhere in norm */
+        }
+        present = PyUnicode_Contains(norm, x);
+    }
     Py_DECREF(g);
     return present;
 }
@@ -2415,6 +2653,7 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
     const void *data = PyUnicode_DATA(norm);
     PyObject *ran[64]; /* patterns already searched over the whole line (beyond 64: searched again) */
     PyObject *guarded[64]; /* patterns whose guard this line holds (beyond 64: tested again) */
+    Bloom bloom = {{0, 0, 0, 0}, 0}; /* norm's code points, once a guard is tested */
     int nran = 0, nguarded = 0, verdict = 1;
     /* first a hit that takes the full path whatever the patterns say (a Chinese-edged term): then
      * no regex is run. Up to the first malformed hit, which the loop below reports. */
@@ -2516,7 +2755,7 @@ trigger_verdict(PyObject *trig, PyObject *hits_arg, PyObject *norm, PyObject *pr
                 /* a line without any string of the pattern's guard (one of which every match holds,
                  * literals.prepare) cannot match: no search. A few substring tests in C cost a
                  * fraction of one regex call (the Python function tests it on long lines only) */
-                int present = guard_present(norm, guard);
+                int present = guard_present(norm, guard, &bloom);
                 if (present < 0)
                     goto error;
                 if (!present) {
@@ -2911,7 +3150,7 @@ has_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "has_any(text, strings) takes a str and a sequence of str");
         return NULL;
     }
-    int present = guard_present(args[0], args[1]);
+    int present = guard_present(args[0], args[1], NULL);
     return present < 0 ? NULL : PyBool_FromLong(present);
 }
 

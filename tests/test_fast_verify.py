@@ -86,7 +86,15 @@ def test_the_c_trigger_verdict_is_the_python_one(checker: Checker) -> None:
     from livestream_compliance import engine
 
     native = pytest.importorskip("livestream_compliance._native")
-    texts = _random_lines(600, 4) + [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)]
+    rng = __import__("random").Random(3)
+    # the houbb benchmark's shape: its Latin runs hold trigger keys (15, vx, cm, jd...), whose
+    # patterns' guards are tested (on a line of random CJK, mostly absent)
+    houbb = ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(9))
+             + "".join(rng.choice("1234567890bcdefghiJKLMNOPQRSTUVWXYZ") for _ in range(100))
+             + rng.choice(["", "去", "上", "长高", "淘宝", "加我"]) + "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(11))
+             for _ in range(150)]
+    texts = (_random_lines(600, 4) + houbb
+             + [e.text for r in checker.rules.rules for e in (*r.must_match, *r.must_not_match)])
     verdicts = {True: 0, False: 0}
     for source in Source:
         auto = checker._automata[source]

@@ -122,6 +122,38 @@ def test_native_finds_every_occurrence_with_wide_and_branching_keys(keys: list[s
     assert sorted(m.find(text)) == _brute_force(keys, text)
 
 
+# Latin letters and digits (the dense rows' code points: some in keys, "yz!" in none), CJK beside them
+_LATIN = list("abcdeh0123") + list("yz!") + ["最", "好", "微"]
+
+
+@given(
+    st.lists(st.text(alphabet=list("abcdeh0123最好"), min_size=1, max_size=5), max_size=40),
+    st.text(alphabet=_LATIN, max_size=120),
+)
+@settings(max_examples=400)
+def test_native_dense_rows_on_latin_runs(keys: list[str], text: str) -> None:
+    """The dense rows (the root and the states up to two ASCII characters deep, every ASCII
+    transition precomputed): keys ending in a row's state and beyond it, runs leaving the rows for a
+    deeper state or a CJK one and coming back, ASCII code points in no key: every occurrence."""
+    m = build_matcher(keys, "native")
+    assert sorted(m.find(text)) == _brute_force(keys, text)
+
+
+def test_native_dense_rows_on_long_latin_keys() -> None:
+    """Keys of Latin runs deeper than the rows (pinyin spellings), on random Latin text with the
+    keys planted: what a brute-force search finds."""
+    rng = __import__("random").Random(11)
+    alphabet = "bcdefghijklmnopqrstuvwxyz0123456789"
+    keys = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(400)]
+    keys += ["zhongguo", "zhong", "hongguo", "guo", "vx", "vxx", "xx", "1", "15", "150"]
+    m = build_matcher(keys, "native")
+    for _ in range(200):
+        parts = [rng.choice(keys) if rng.random() < 0.3 else "".join(rng.choice(alphabet + "A!") for _ in range(5))
+                 for _ in range(rng.randint(0, 25))]
+        text = "".join(parts)
+        assert sorted(m.find(text)) == _brute_force(keys, text), text
+
+
 def test_native_states_with_one_few_and_many_children() -> None:
     """Every layout of a state's transitions (none, one, up to LINEAR_MAX in order, a hashed list;
     the root's beyond its dense table too) finds what a brute-force search finds."""
@@ -257,6 +289,21 @@ def test_native_folded_scan_resolves_as_python_on_rule_examples(checker: Checker
             text = ex.text if isinstance(ex.text, str) else str(ex)
             for source in Source:
                 _resolved_both_ways(checker, source, text)
+
+
+def test_native_folded_scan_resolves_as_python_on_latin_heavy_text(checker: Checker) -> None:
+    """The houbb/sensitive-word benchmark's shape (CJK around a run of random Latin letters and
+    digits, upper and lower case), with keys planted: the scan runs mostly in the dense rows."""
+    rng = __import__("random").Random(5)
+    alphabet = "1234567890bcdefghiJKLMNOPQRSTUVWXYZvxqwm"
+    for source in Source:
+        keys = [k for k in checker._automata[source].keys if any(c.isascii() for c in k)]
+        for _ in range(300):
+            cjk = "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(0, 9)))
+            latin = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 100)))
+            planted = rng.choice(keys) if rng.random() < 0.5 else ""
+            at = rng.randint(0, len(latin))
+            _resolved_both_ways(checker, source, cjk + latin[:at] + planted + latin[at:] + cjk[::-1])
 
 
 @given(st.data())
