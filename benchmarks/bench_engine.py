@@ -327,6 +327,45 @@ def measure_corpus(cfg: Config, corpus: Corpus, methods: list[Method]) -> list[M
     return results
 
 
+def paired_ratios(cfg: Config, corpus: Corpus, measured: list[Measured], summary: dict[str, Any]) -> dict[str, Any]:
+    """The '≤ 3× the fastest raw scan' ratios measured in pairs: the default engine and the fastest
+    third-party raw scan (per API: batch against the fastest raw scan, per message against the
+    fastest raw per-line scan) take turns on the same block of ``cfg.chunk`` lines, block after
+    block, in alternating order; a pass over the lines gives one ratio (the engine's CPU time over
+    the raw scan's). The tables' ratio divides medians taken seconds apart, so the machine's
+    speed, which drifts on a shared host, moves it by as much as a third between runs; here both
+    sides of a ratio meet the same machine within ~0.1 s. ``{api: {"ratios", "engine", "raw"}}``."""
+    rows = summary["rows"]
+    engine = next((r.method for (name, api), r in rows.items() if name.startswith("engine ") and api == "batch"
+                   and name.split(" ", 1)[1] in ("native", "ahocorasick-rs", "pyahocorasick")), None)
+    out: dict[str, Any] = {}
+    for api, ref in (("batch", "ext_raw"), ("per-message", "ext_raw_line")):
+        raw_label = summary.get(ref)
+        if engine is None or not raw_label:
+            continue
+        eng_m = rows.get((engine.name, api))
+        raw_m = next((r for (name, rapi), r in rows.items()
+                      if r.method.kind == "raw" and (raw_label == f"{name} ({rapi})" or (raw_label == name and rapi == "raw per-line"))), None)
+        if eng_m is None or raw_m is None:
+            continue
+        lines = corpus.lines[: min(eng_m.n_lines, raw_m.n_lines)]
+        blocks = _chunks(lines, cfg.chunk)
+        ratios = []
+        for rep in range(cfg.reps):
+            te = tr = 0.0
+            for i, block in enumerate(blocks):
+                order = ((eng_m, True), (raw_m, False)) if (i + rep) % 2 == 0 else ((raw_m, False), (eng_m, True))
+                for m, is_engine in order:
+                    dt, _res, _w = timed(lambda m=m: m.method.run(block))
+                    if is_engine:
+                        te += dt
+                    else:
+                        tr += dt
+            ratios.append(te / max(tr, 1e-9))
+        out[api] = {"ratios": ratios, "engine": f"{eng_m.method.name}", "raw": raw_label, "lines": len(lines)}
+    return out
+
+
 def throughput_table(corpus: Corpus, measured: list[Measured]) -> tuple[Table, dict[str, Any]]:
     def per_line(r: Measured) -> float:
         return statistics.median(r.seconds) / r.n_lines

@@ -131,6 +131,12 @@ def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corp
         methods = be.engine_methods(cfg, eng, c, extra)
         measured = be.measure_corpus(cfg, c, methods)
         t, summary = be.throughput_table(c, measured)
+        summary["paired"] = be.paired_ratios(cfg, c, measured, summary)
+        for api, p in summary["paired"].items():
+            t.notes.append(
+                f"Paired ({api}): {p['engine']} against {p['raw']}, taking turns on blocks of {cfg.chunk:,} lines "
+                f"({p['lines']:,} lines a pass, {len(p['ratios'])} passes): time ratio {stat(p['ratios'], 2)}× "
+                "(median (min–max)); the target's verdict reads this ratio (see the targets table).")
         rep.add(t)
         summaries[c.key] = summary
     if extra.get("missing"):
@@ -182,6 +188,13 @@ def _verdict(value: float, target: float, higher_is_better: bool = True) -> str:
     return f"**{'met' if ok else 'MISSED'}** ({ratio:.2f}× target)"
 
 
+#: the cold-start cases the issue's target (≤ 1.5 s "with the default packs") is about: a restart,
+#: and the first start of an installed package or of an image that ran `compliance rules build`.
+#: The others change the rules (a delta build) or have no state to read (a full build): reported
+#: against the same 1.5 s, for reading.
+_DEFAULT_PACK_STARTS = ("warm", "prebuilt", "image")
+
+
 def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], csum: dict[str, Any]) -> Table:
     t = Table("targets", "Targets (the engine as it is; the proposed diff is measured under 'Proposed optimisations')",
               ["target", "measured: median (min–max)", "verdict"])
@@ -211,13 +224,21 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
                 continue
             # the verdict: against the issue's baselines (the fastest third-party automaton); then,
             # for reading, against the package's own C automaton scanning the same keys raw
+            paired = s.get("paired", {}).get(api)
+            if paired:
+                # the verdict: the paired measurement (both sides timed block by block, see paired_ratios)
+                ratio = statistics.median(paired["ratios"])
+                t.rows.append([f"full pipeline ≤ 3× fastest raw scan, paired — {key} lines, {api} ({paired['engine']}) vs "
+                               f"{paired['raw']}", f"{stat(paired['ratios'], 2)}×", _verdict(ratio, 3.0, higher_is_better=False)])
             for pool, what in (("ext", "fastest raw scan"), ("own", "the package's own raw C scan (stricter; for reading)")):
                 if not s.get(f"{pool}_{ref_key}"):
                     continue
                 ratio = statistics.median(best.seconds) / best.n_lines / s[f"{pool}_{ref_key}"]
                 verdict = _verdict(ratio, 3.0, higher_is_better=False)
+                if paired or pool == "own":  # for reading: the medians of the throughput table, timed apart
+                    verdict = verdict.replace("**", "") + " (unpaired; for reading)"
                 t.rows.append([f"full pipeline ≤ 3× {what} — {key} lines, {api} ({best.method.name}) vs "
-                               f"{s[f'{pool}_{ref_name}']}", f"{ratio:.2f}×", verdict if pool == "ext" else verdict.replace("**", "")])
+                               f"{s[f'{pool}_{ref_name}']}", f"{ratio:.2f}×", verdict])
     for (variant, checker, api), cps in hsum.items():
         if variant == "random" and api == "per-message" and checker.startswith("engine") and "no paraphrase model" not in checker:
             t.rows.append([f"houbb shape ≥ 150,000 checks/s ({checker})", f"{stat(cps)} checks/s",
@@ -233,8 +254,11 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
                        ("custom_first", "default packs + a custom pack, first start in a fresh container (delta on the prebuilt state)"),
                        ("custom_edit", "default packs + a custom pack, restart after a term added (delta)")):
         if csum.get(key):
-            t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s",
-                           _verdict(statistics.median(csum[key]), 1.5, higher_is_better=False)])
+            verdict = _verdict(statistics.median(csum[key]), 1.5, higher_is_better=False)
+            if key not in _DEFAULT_PACK_STARTS:
+                # the target is the default packs' start; these starts build or patch, for reading
+                verdict = verdict.replace("**", "") + " (not the default packs' start: for reading)"
+            t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s", verdict])
     return t
 
 

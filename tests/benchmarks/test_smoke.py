@@ -87,6 +87,13 @@ def test_every_target_is_reported(smoke) -> None:
     targets = " ".join(str(r[0]) for r in report.tables["targets"].rows)
     for phrase in ("per-message API", "batch path", "full pipeline", "houbb shape", "cold start"):
         assert phrase in targets
+    # the 3× verdicts come from the paired measurement, for each corpus and API
+    for key in ("chat", "host", "mix"):
+        for api in ("batch", "per-message"):
+            rows = [r for r in report.tables["targets"].rows
+                    if str(r[0]).startswith(f"full pipeline ≤ 3× fastest raw scan, paired — {key} lines, {api} ")]
+            assert len(rows) == 1, (key, api)
+            assert "met" in str(rows[0][2]) or "MISSED" in str(rows[0][2])
 
 
 def test_markdown_written(smoke) -> None:
