@@ -442,6 +442,8 @@ def _write_state(
             "jieba_taught": None,
             # for a delta build from this state (see _delta_checker)
             "files": files,
+            # the near-syllable table (static data, in the env key): a delta build reads it (~25 ms to make)
+            "near": near_folds(),
         }
         if freq is not None:
             state["jieba"], state["jieba_taught"] = _jieba_state(freq, total, getattr(seg, "undo", None))
@@ -759,7 +761,9 @@ def _delta_checker(
     changed = {w for w in old_overlay.keys() | before.keys()
                if len(w) >= 2 and (old_overlay.get(w, untaught(w)) > 0) != (freq.get(w, 0) > 0)}
     pause()
-    near = near_folds()
+    near = base.get("near")
+    if not isinstance(near, dict):
+        near = near_folds()  # a state written before it kept the table
     romanize = pinyin_table("".join(terms))
     compiled, fold_index = _delta.patch(
         compiled, fold, base_rules, rule_set, normalize=norm, norm_table=normalizer.table,

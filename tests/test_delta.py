@@ -5,6 +5,7 @@ of keys, which follows string hashing in a full build too) and finding by findin
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,49 @@ def test_each_edit_patched_equals_a_full_build(tmp_path: Path, monkeypatch: pyte
         patched = _load([fixture, pack], cache)
         assert seen == ["delta"], name
         _same(patched, _load([fixture, pack], None))
+
+
+def test_the_state_keeps_the_near_syllable_table_and_an_older_state_still_patches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delta build reads the near-syllable table from its base state instead of making it; a state
+    written before the state kept it (no "near") is patched all the same."""
+    from livestream_compliance.tables import near_folds
+
+    fixture, pack, cache = _tree(tmp_path)
+    (pack / "p.toml").write_text(_pack(BASE), encoding="utf-8")
+    _load([fixture, pack], cache)
+    states = list(cache.glob("*.state"))
+    assert len(states) == 1
+    state = loader._read_state(str(cache), None, path=str(states[0]), env=loader._env_key())
+    assert state is not None and state["near"] == near_folds()
+    made: list[str] = []  # the functions that made the table (the state's writer makes it too)
+
+    def counted() -> dict[str, str]:
+        made.append(sys._getframe(1).f_code.co_name)
+        return near_folds()
+
+    monkeypatch.setattr(loader, "near_folds", counted)
+    seen = _spy(monkeypatch)
+    (pack / "p.toml").write_text(_pack(EDITS[0][1]), encoding="utf-8")
+    patched = _load([fixture, pack], cache)
+    assert seen == ["delta"] and "_delta_checker" not in made  # read from the state
+    _same(patched, _load([fixture, pack], None))
+    # the same edit on a base without the table: made, and patched alike
+    real_read = loader._read_state
+
+    def without_near(*a: Any, **k: Any) -> Any:
+        got = real_read(*a, **k)
+        if got is not None:
+            got.pop("near", None)
+        return got
+
+    monkeypatch.setattr(loader, "_read_state", without_near)
+    (pack / "p.toml").write_text(_pack(EDITS[2][1]), encoding="utf-8")
+    seen.clear()
+    patched = _load([fixture, pack], cache)
+    assert seen == ["delta"] and "_delta_checker" in made
+    _same(patched, _load([fixture, pack], None))
 
 
 def test_a_custom_pack_on_the_prebuilt_state_is_patched_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
