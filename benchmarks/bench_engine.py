@@ -67,6 +67,10 @@ class Config:
     profile_seconds: float = 2.0
     equivalence_lines: int = 0  # 0: every distinct line
     py_spy: bool = True
+    #: run benchmarks/sidecar_load.py too (a child process; its targets join the targets table)
+    sidecar: bool = True
+    #: where the sidecar writes its report (None: nowhere; the smoke mode)
+    sidecar_out: Path | None = None
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr, flush=True))
 
     @classmethod

@@ -1,7 +1,9 @@
 """Engine benchmarks: throughput, latency, the houbb/sensitive-word shape, cold start, build cost, profiles.
 
-    python benchmarks/run.py                              # full run (~10 min on 2 cores), writes benchmarks/RESULTS.md
+    python benchmarks/run.py                              # full run (~15 min on 2 cores), writes benchmarks/RESULTS.md
+                                                          # and, by running sidecar_load.py, benchmarks/SIDECAR.md
     python benchmarks/run.py --smoke                      # seconds-long CI mode (tiny inputs, 1 repetition)
+    python benchmarks/run.py --no-sidecar                 # the engine only (~10 min)
     python benchmarks/run.py --out /tmp/R.md --reps 7     # elsewhere / more repetitions
 
 Needs the ``bench`` extra for every baseline (``pip install -e '.[bench]'``: flashtext, py-spy);
@@ -167,7 +169,11 @@ def _measure(cfg: be.Config, rep: Report, eng: be.Engines, corpora: list[be.Corp
     log("proposed diff: A/B ...")
     rep.add(be.proposal_ab(cfg, eng, corpora))
     rep.add(jieba_window_table(cfg, eng, corpora))
-    rep.tables = {"targets": targets_table(summaries, hsum, csum), **rep.tables}
+    sidecar_rows: list[list[str]] = []
+    if cfg.sidecar:
+        log("sidecar under load (benchmarks/sidecar_load.py) ...")
+        sidecar_rows = sidecar_targets(cfg)
+    rep.tables = {"targets": targets_table(summaries, hsum, csum, sidecar_rows), **rep.tables}
 
 
 #: the engine rows of the throughput tables (native: the default where the C extension was built)
@@ -195,7 +201,37 @@ def _verdict(value: float, target: float, higher_is_better: bool = True) -> str:
 _DEFAULT_PACK_STARTS = ("warm", "prebuilt", "image")
 
 
-def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], csum: dict[str, Any]) -> Table:
+def sidecar_targets(cfg: be.Config) -> list[list[str]]:
+    """Run benchmarks/sidecar_load.py (a child process: it starts the real server, pins itself and the
+    server to a core each, and must not share this process's heap) and return its targets as rows of
+    this report's targets table; a failed run is a row saying so."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-sidecar-") as tmp:
+        out = Path(tmp) / "targets.json"
+        cmd = [sys.executable, str(HERE / "sidecar_load.py"), "--json", str(out),
+               "--out", str(cfg.sidecar_out) if cfg.sidecar_out is not None else "-"] + (["--smoke"] if cfg.smoke else [])
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0 or not out.is_file():
+            why = (p.stderr or "").strip().splitlines()[-1:] or ["no output"]
+            return [["sidecar under load (benchmarks/sidecar_load.py)", f"failed: exit {p.returncode}: {why[0][:300]}",
+                     "**MISSED** (the run failed)"]]
+        data = json.loads(out.read_text(encoding="utf-8"))
+    where = data.get("out") or "not written (smoke mode)"
+    rows = []
+    for target, measured, met in data["targets"]:
+        if target.startswith("separate line"):
+            verdict = f"{met} (for reading)"
+        else:
+            verdict = "**met**" if met == "yes" else f"**MISSED** ({met})"
+        rows.append([f"sidecar: {target} — details in {Path(where).name if data.get('out') else where}", measured, verdict])
+    return rows
+
+
+def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], csum: dict[str, Any],
+                  sidecar_rows: list[list[str]] | None = None) -> Table:
     t = Table("targets", "Targets (the engine as it is; the proposed diff is measured under 'Proposed optimisations')",
               ["target", "measured: median (min–max)", "verdict"])
     chat = summaries.get("chat", {})
@@ -259,6 +295,7 @@ def targets_table(summaries: dict[str, dict[str, Any]], hsum: dict[str, Any], cs
                 # the target is the default packs' start; these starts build or patch, for reading
                 verdict = verdict.replace("**", "") + " (not the default packs' start: for reading)"
             t.rows.append([f"cold start ≤ 1.5 s (spawn → ready, {label})", f"{stat(csum[key], 3)} s", verdict])
+    t.rows.extend(sidecar_rows or [])
     return t
 
 
@@ -383,6 +420,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--build-reps", type=int, help="repetitions per build size below 100,000 terms (default 5)")
     ap.add_argument("--build-reps-large", type=int, help="repetitions per build size of 100,000+ terms (default 2)")
     ap.add_argument("--no-py-spy", action="store_true", help="skip the py-spy sampling profiles")
+    ap.add_argument("--no-sidecar", action="store_true",
+                    help="skip the sidecar under load (benchmarks/sidecar_load.py, run as a child process; ~5 min)")
+    ap.add_argument("--sidecar-out", type=Path,
+                    help="the sidecar's report (default: SIDECAR.md beside --out; the smoke mode writes none)")
     return ap.parse_args(argv)
 
 
@@ -404,6 +445,8 @@ def config_from(a: argparse.Namespace) -> be.Config:
         cfg.build_reps_large = a.build_reps_large
     if a.no_py_spy:
         cfg.py_spy = False
+    cfg.sidecar = not a.no_sidecar
+    cfg.sidecar_out = a.sidecar_out or (None if a.smoke else a.out.with_name("SIDECAR.md"))
     return cfg
 
 

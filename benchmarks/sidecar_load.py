@@ -58,6 +58,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import json
 import gc
 import math
 import os
@@ -1825,6 +1826,7 @@ def write(rep: Report, path: Path) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="seconds-long CI mode")
+    p.add_argument("--json", type=Path, help="also write the targets table as JSON here (benchmarks/run.py reads it)")
     p.add_argument("--streams", type=int, help="concurrent streams (default 50)")
     p.add_argument("--rates", help="comma-separated fixed rates in msg/s (default 1000,5000)")
     p.add_argument("--duration", type=float, help="seconds per fixed-rate run (default 10)")
@@ -1910,13 +1912,27 @@ def config_from(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def write_json(rep: Report, path: Path) -> None:
+    """The targets table (rows of target, measured, met) and where the report went, for benchmarks/run.py."""
+    tg = rep.tables.get("targets")
+    path.write_text(json.dumps({
+        "targets": [[str(c) for c in row] for row in (tg.rows if tg else [])],
+        "out": None if rep.cfg.out is None else str(rep.cfg.out),
+        "seconds": round(rep.seconds, 1),
+        "smoke": rep.cfg.smoke,
+    }, ensure_ascii=False), encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = config_from(parse_args(argv))
+    args = parse_args(argv)
+    cfg = config_from(args)
     rep = run(cfg)
     print(markdown(rep))
     if cfg.out is not None:
         write(rep, cfg.out)
         cfg.log(f"wrote {cfg.out}")
+    if args.json is not None:
+        write_json(rep, args.json)
     return 0
 
 

@@ -94,6 +94,10 @@ def test_every_target_is_reported(smoke) -> None:
                     if str(r[0]).startswith(f"full pipeline ≤ 3× fastest raw scan, paired — {key} lines, {api} ")]
             assert len(rows) == 1, (key, api)
             assert "met" in str(rows[0][2]) or "MISSED" in str(rows[0][2])
+    # the one command runs the sidecar under load too (a child process), and its targets join the table
+    sidecar = [str(r[0]) for r in report.tables["targets"].rows if str(r[0]).startswith("sidecar: ")]
+    assert any("msg/s per process" in r for r in sidecar), sidecar
+    assert not any("failed" in str(r[1]) for r in report.tables["targets"].rows if str(r[0]).startswith("sidecar"))
 
 
 def test_markdown_written(smoke) -> None:
