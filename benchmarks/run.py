@@ -213,6 +213,8 @@ def sidecar_targets(cfg: be.Config) -> list[list[str]]:
         out = Path(tmp) / "targets.json"
         cmd = [sys.executable, str(HERE / "sidecar_load.py"), "--json", str(out),
                "--out", str(cfg.sidecar_out) if cfg.sidecar_out is not None else "-"] + (["--smoke"] if cfg.smoke else [])
+        if cfg.py_spy and not cfg.smoke:
+            cmd.append("--profile")  # the server's profile at load (py-spy; cProfile without it), as the engine's above
         p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if p.returncode != 0 or not out.is_file():
             why = (p.stderr or "").strip().splitlines()[-1:] or ["no output"]

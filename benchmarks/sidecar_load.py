@@ -1519,7 +1519,9 @@ async def _profile(cfg: Config, rep: Report, clean: list[str], t_start: float) -
     import shutil
 
     tool = cfg.profiler
-    if tool == "py-spy" and shutil.which("py-spy") is None:
+    beside = Path(sys.executable).parent / "py-spy"  # a virtual environment's, when it is not on PATH
+    spy_exe = shutil.which("py-spy") or (str(beside) if beside.is_file() else None)
+    if tool == "py-spy" and spy_exe is None:
         cfg.log("  py-spy is not installed (pip install py-spy): using cProfile")
         tool = "cprofile"
     at = f"{cfg.profile_rate:,.0f} msg/s" if cfg.profile_rate > 0 else "saturation"
@@ -1535,7 +1537,7 @@ async def _profile(cfg: Config, rep: Report, clean: list[str], t_start: float) -
             await warm_up(srv, clean, cfg.client)
             if tool == "py-spy":
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(srv.pid), "--rate", "250", "--format", "raw", "--nolineno",
+                    [spy_exe, "record", "--pid", str(srv.pid), "--rate", "250", "--format", "raw", "--nolineno",
                      "--nonblocking", "--output", str(out), "--duration", str(int(math.ceil(cfg.profile_duration)))],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 )
