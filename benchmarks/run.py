@@ -396,6 +396,11 @@ METHOD = """
   per repetition, then min/median/max over repetitions. The timer floor is listed under Machine.
 - **'time ÷ fastest raw scan'**: median seconds per line of the row over that of the fastest raw scan of any
   form on the same lines.
+- **Paired ratios** (the ≤ 3× verdicts): the default engine and the fastest third-party raw scan take turns
+  on the same blocks of 10,000 lines (alternating which goes first), block after block; each pass over the
+  lines gives one ratio of their CPU times, so both sides of a ratio meet the same machine speed.
+- **Sidecar**: `benchmarks/sidecar_load.py` in a child process (its own method: SIDECAR.md); its targets
+  are listed in the targets table.
 - **houbb shape**: 100,000 seeded strings (9 CJK + 100 ASCII from the Java benchmark's alphabet + 11 CJK),
   checked as host speech with the default packs; slow variants time a prefix of them (see 'checks timed').
 - **Cold start**: a new interpreter per run running `load_checker(); check('x')`; wall time from before
