@@ -1,9 +1,9 @@
 """Engine benchmarks: throughput, latency, the houbb/sensitive-word shape, cold start, build cost, profiles.
 
-    python benchmarks/run.py                              # full run (~15 min on 2 cores), writes benchmarks/RESULTS.md
+    python benchmarks/run.py                              # full run (~25 min on 2 cores), writes benchmarks/RESULTS.md
                                                           # and, by running sidecar_load.py, benchmarks/SIDECAR.md
-    python benchmarks/run.py --smoke                      # seconds-long CI mode (tiny inputs, 1 repetition)
-    python benchmarks/run.py --no-sidecar                 # the engine only (~10 min)
+    python benchmarks/run.py --smoke                      # CI mode (tiny inputs, 1 repetition; ~1 min)
+    python benchmarks/run.py --no-sidecar                 # the engine only (~20 min; ~10 without the bench extra)
     python benchmarks/run.py --out /tmp/R.md --reps 7     # elsewhere / more repetitions
 
 Needs the ``bench`` extra for every baseline (``pip install -e '.[bench]'``: flashtext, py-spy);

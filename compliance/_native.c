@@ -294,7 +294,7 @@ typedef struct {
 #define LINEAR_MAX 6         /* up to this many edges are searched in order */
 #define DENSE_N 128u         /* dense rows cover the code points below this (ASCII) */
 #define DENSE_DEPTH 2        /* states this deep or shallower, reached by ASCII only, get a dense row */
-#define DENSE_MAX 4096       /* at most this many rows (an int16 names one) */
+#define DENSE_MAX 4096       /* at most this many rows (~2 MB at most) */
 
 /* What a scan reads of a state at every character, in one 16-byte record. The states are numbered
  * breadth-first and the edge lists laid out in that order, so the shallow states a scan keeps
@@ -380,8 +380,7 @@ step(const AutomatonObject *a, int32_t s, uint32_t c)
 {
     for (;;) {
         const State *st = &a->states[s];
-        if (c < DENSE_N && st->dense >= 0)
-        {
+        if (c < DENSE_N && st->dense >= 0) { /* a dense row: the answer, failure links followed */
             int32_t v = a->dense[(size_t)st->dense * (size_t)a->ndcls + a->dcls[c]];
             return v >= 0 ? v : a->rowstate[(uint32_t)~v >> 1];
         }
