@@ -1051,8 +1051,6 @@ static PyTypeObject AutomatonType = {
 typedef struct {
     PyObject_HEAD
     AutomatonObject *automaton;
-    TableObject *norm;
-    TableObject *fold;
     Py_ssize_t nfolded;
     int32_t *cand_first; /* per folded key: its first candidate; nfolded + 1 entries */
     int32_t *cand_key;   /* per candidate: key index */
@@ -1060,7 +1058,9 @@ typedef struct {
     int32_t *cand_len;
     Py_UCS4 *pool;
     uint8_t *is_long;
-    uint64_t *nf;   /* per code point below nnf: its normalised form (low half) and folded form (high half) */
+    /* per code point below nnf: its normalised form (low half) and folded form (high half), from the
+     * two tables given to __init__ (a copy: the tables themselves are not kept) */
+    uint64_t *nf;
     Py_ssize_t nnf;
 } FoldedScannerObject;
 
@@ -1068,8 +1068,6 @@ static void
 FoldedScanner_free(FoldedScannerObject *self)
 {
     Py_CLEAR(self->automaton);
-    Py_CLEAR(self->norm);
-    Py_CLEAR(self->fold);
     PyMem_Free(self->cand_first);
     PyMem_Free(self->cand_key);
     PyMem_Free(self->cand_start);
@@ -1245,11 +1243,7 @@ FoldedScanner_init(FoldedScannerObject *self, PyObject *args, PyObject *kwds)
     for (Py_ssize_t c = 0; c < span; c++)
         self->nf[c] = (uint64_t)table_get(tn, (uint32_t)c) | (uint64_t)table_get(tf, (uint32_t)c) << 32;
     Py_INCREF(automaton);
-    Py_INCREF(norm);
-    Py_INCREF(fold);
     self->automaton = a;
-    self->norm = tn;
-    self->fold = tf;
     return 0;
 fail:
     Py_XDECREF(first);
@@ -1272,10 +1266,6 @@ in_sorted(const uint32_t *set, Py_ssize_t n, uint32_t c)
     return lo < n && set[lo] == c;
 }
 
-/* find()'s scan: the hits appended to ``hits`` and ``fold_hits``, the normalised text written to
- * ``buf`` (room for the text's length), its length to ``*jout``. ``*marked`` is set where one of
- * the sorted code points ``marks[0..nmarks)`` is met: among the deleted code points only, unless
- * ``marks_all``. 0, or -1 with the error set. */
 /* One character of folded_scan: the loop's body, for each kind of text. ``nf`` gives the code point
  * normalised and folded in one load; within the dense rows (``row`` >= 0, an ASCII character) the
  * transition is one load of a small table, else step() walks the failure links. The macro is the
